@@ -1,0 +1,179 @@
+//! How `spec/` becomes Rust: the progenitor settings, in one place.
+//!
+//! `build.rs` compiles this file to generate the crate's private client into `OUT_DIR`, and
+//! `cargo xtask` compiles the very same file to write the reviewable copy, so the two can never
+//! disagree about how the code was produced.
+
+use progenitor::{GenerationSettings, Generator, HooksMode, InterfaceStyle, TypeImpl, TypePatch};
+use schemars::schema::{InstanceType, ObjectValidation, Schema, SchemaObject};
+
+/// The OpenAPI document the crate is generated from, relative to the crate root.
+pub const SPEC_PATH: &str = "spec/iothub-jobs.openapi.json";
+
+/// Hand-written types that stand in for generated ones, by spec schema name.
+///
+/// The service adds enum values without a new api-version (job status `cancelling`, job type
+/// `exportDevicesV3`), so every enum becomes one of our extensible enums that keep unknown
+/// values instead of failing the call. spec/README.md lists the schemas hoisted for this.
+const REPLACEMENTS: &[(&str, &str)] = &[
+    ("JobType", "crate::models::JobType"),
+    ("JobStatus", "crate::models::JobStatus"),
+    ("DeviceStatus", "crate::models::DeviceStatus"),
+    (
+        "DeviceConnectionState",
+        "crate::models::DeviceConnectionState",
+    ),
+    (
+        "DeviceAuthenticationType",
+        "crate::models::DeviceAuthenticationType",
+    ),
+];
+
+/// The settings both `build.rs` and the xtask use, for the schemas in `spec`.
+pub fn settings(spec: &openapiv3::OpenAPI) -> GenerationSettings {
+    let mut settings = GenerationSettings::new();
+    settings
+        .with_interface(InterfaceStyle::Positional)
+        // Auth, request ids and the fixed headers are added by our `ClientHooks` impl; a
+        // forgotten impl must be a compile error, not an unauthenticated request.
+        .with_inner_type(quote_path("crate::transport::Pipeline"))
+        .with_hooks(HooksMode::Expected)
+        .with_derive("PartialEq")
+        .with_derive("schemars::JsonSchema")
+        // Sorted maps serialize deterministically, which keeps round-trips comparable.
+        .with_map_type("::std::collections::BTreeMap");
+    for (schema, rust_type) in REPLACEMENTS {
+        settings.with_replacement(schema, rust_type, enum_impls());
+    }
+    // The service writes `0001-01-01T00:00:00` (no offset) for "never"; chrono would reject it.
+    settings.with_conversion(
+        string_with_format("date-time"),
+        "crate::models::Timestamp",
+        [TypeImpl::Display, TypeImpl::FromStr].into_iter(),
+    );
+    // Twin tags and desired/reported properties are documented as maps of objects, but real
+    // twins carry numbers and strings there (`"$version": 4`), so their values stay free-form.
+    settings.with_conversion(
+        map_of_objects(),
+        JSON_OBJECT,
+        [TypeImpl::Default].into_iter(),
+    );
+    // Converted types are wrapped in `Option`, so `null` from the service reads as absent
+    // instead of failing the whole response (typify would otherwise use a non-optional field
+    // with `#[serde(default)]`, which rejects `null`).
+    settings.with_conversion(
+        of_type(InstanceType::Object),
+        JSON_OBJECT,
+        [TypeImpl::Default].into_iter(),
+    );
+    settings.with_conversion(
+        array_of_strings(),
+        "::std::vec::Vec<::std::string::String>",
+        [TypeImpl::Default].into_iter(),
+    );
+    // Later api-versions add optional fields (`Twin.parentScopes`, `Twin.attributes`); with
+    // `#[non_exhaustive]` that is not a breaking change for code that builds these structs.
+    let mut non_exhaustive = TypePatch::default();
+    non_exhaustive.with_attr("#[non_exhaustive]");
+    for (name, schema) in spec.components.iter().flat_map(|c| &c.schemas) {
+        let is_object = schema.as_item().is_some_and(|s| {
+            matches!(
+                s.schema_kind,
+                openapiv3::SchemaKind::Type(openapiv3::Type::Object(_))
+            )
+        });
+        if is_object {
+            settings.with_patch(name, &non_exhaustive);
+        }
+    }
+    settings
+}
+
+const JSON_OBJECT: &str = "::serde_json::Map<::std::string::String, ::serde_json::Value>";
+
+/// Generates the client from the OpenAPI document's text, formatted as a Rust source file.
+pub fn generate(spec_json: &str) -> Result<String, String> {
+    let spec: openapiv3::OpenAPI = serde_json::from_str(spec_json)
+        .map_err(|e| format!("{SPEC_PATH} is not OpenAPI 3.0: {e}"))?;
+    let api_version = api_version(&spec)?;
+    let mut tokens = Generator::new(&settings(&spec))
+        .generate_tokens(&spec)
+        .map_err(|e| format!("progenitor rejected {SPEC_PATH}: {e}"))?;
+    tokens.extend(quote_path(&format!(
+        "/// The `api-version` every request sends: the default of the spec's `api-version` parameter.\n\
+         pub const API_VERSION: &str = {api_version:?};"
+    )));
+    let file: syn::File =
+        syn::parse2(tokens).map_err(|e| format!("generated code does not parse: {e}"))?;
+    Ok(format!(
+        "// @generated by progenitor from {SPEC_PATH} with the settings in spec/codegen.rs.\n// Do not edit: change the spec or the settings instead.\n\n{}",
+        prettyplease::unparse(&file)
+    ))
+}
+
+/// The default of the shared `api-version` query parameter, which must equal `info.version`.
+fn api_version(spec: &openapiv3::OpenAPI) -> Result<String, String> {
+    let default = spec
+        .components
+        .as_ref()
+        .and_then(|c| c.parameters.get("api-version"))
+        .and_then(|p| p.as_item())
+        .and_then(|p| match &p.parameter_data_ref().format {
+            openapiv3::ParameterSchemaOrContent::Schema(s) => s.as_item(),
+            openapiv3::ParameterSchemaOrContent::Content(_) => None,
+        })
+        .and_then(|s| s.schema_data.default.as_ref())
+        .and_then(|d| d.as_str())
+        .ok_or_else(|| {
+            format!("{SPEC_PATH}: components.parameters.api-version has no string default")
+        })?;
+    if default != spec.info.version {
+        return Err(format!(
+            "{SPEC_PATH}: the api-version default `{default}` differs from info.version `{}`",
+            spec.info.version
+        ));
+    }
+    Ok(default.to_owned())
+}
+
+fn enum_impls() -> impl Iterator<Item = TypeImpl> {
+    [TypeImpl::Display, TypeImpl::FromStr].into_iter()
+}
+
+fn quote_path(path: &str) -> proc_macro2::TokenStream {
+    path.parse().expect("a Rust path")
+}
+
+fn of_type(instance_type: InstanceType) -> SchemaObject {
+    SchemaObject {
+        instance_type: Some(instance_type.into()),
+        ..Default::default()
+    }
+}
+
+fn array_of_strings() -> SchemaObject {
+    SchemaObject {
+        array: Some(Box::new(schemars::schema::ArrayValidation {
+            items: Some(Schema::Object(of_type(InstanceType::String)).into()),
+            ..Default::default()
+        })),
+        ..of_type(InstanceType::Array)
+    }
+}
+
+fn string_with_format(format: &str) -> SchemaObject {
+    SchemaObject {
+        format: Some(format.to_owned()),
+        ..of_type(InstanceType::String)
+    }
+}
+
+fn map_of_objects() -> SchemaObject {
+    SchemaObject {
+        object: Some(Box::new(ObjectValidation {
+            additional_properties: Some(Box::new(Schema::Object(of_type(InstanceType::Object)))),
+            ..Default::default()
+        })),
+        ..of_type(InstanceType::Object)
+    }
+}

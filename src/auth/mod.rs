@@ -1,0 +1,69 @@
+//! Credentials: where the `Authorization` header comes from.
+//!
+//! - [`SasKeyCredential`]: a shared access policy's name and key (what a service connection
+//!   string holds); mints `SharedAccessSignature` tokens and caches each until shortly before
+//!   it expires.
+//! - [`SasTokenCredential`]: a ready-made `SharedAccessSignature …` string, used as given.
+//! - `EntraCredential` (cargo feature `entra`): Microsoft Entra ID bearer tokens from any
+//!   `azure_core` `TokenCredential`, cached and refreshed ahead of expiry.
+//!
+//! [`Credential`] is the seam: implement it to bring tokens from anywhere else.
+
+mod connection_string;
+#[cfg(feature = "entra")]
+mod entra;
+mod sas;
+
+use std::{fmt, future::Future, pin::Pin};
+
+use reqwest::header::HeaderValue;
+
+pub use connection_string::ConnectionStringError;
+pub(crate) use connection_string::{ConnectionString, SharedAccess};
+#[cfg(feature = "entra")]
+pub use entra::{DEFAULT_ENTRA_SCOPE, EntraCredential};
+pub(crate) use sas::validate_host_name;
+pub use sas::{DEFAULT_SAS_TOKEN_LIFETIME, SasKeyCredential, SasTokenCredential};
+
+use crate::Error;
+
+/// The future a [`Credential`] returns.
+pub type AuthorizationFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Authorization, Error>> + Send + 'a>>;
+
+/// A source of `Authorization` header values. The client asks for one before every request, so
+/// implementations cache and renew their tokens themselves.
+pub trait Credential: Send + Sync + fmt::Debug {
+    /// The `Authorization` header value for the next request.
+    fn authorization(&self) -> AuthorizationFuture<'_>;
+}
+
+/// An `Authorization` header value. Its `Debug` output is redacted and it is marked sensitive,
+/// so it never reaches logs.
+#[derive(Clone)]
+pub struct Authorization(HeaderValue);
+
+impl Authorization {
+    /// Wraps a complete header value such as `Bearer eyJ…` or `SharedAccessSignature sr=…`.
+    /// Fails, without echoing the value, if it is not a valid HTTP header value.
+    pub fn new(value: &str) -> Result<Self, Error> {
+        let mut value = HeaderValue::from_str(value).map_err(|_| {
+            Error::credential(
+                "the Authorization value contains characters not allowed in an HTTP header",
+                None,
+            )
+        })?;
+        value.set_sensitive(true);
+        Ok(Self(value))
+    }
+
+    pub(crate) fn header_value(&self) -> &HeaderValue {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Authorization {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Authorization(<redacted>)")
+    }
+}

@@ -1,0 +1,370 @@
+//! Shared access signatures: minting, caching and the ready-made form.
+
+use std::{
+    fmt,
+    sync::{Arc, RwLock},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use base64::Engine as _;
+use hmac::{Hmac, KeyInit, Mac};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use sha2::Sha256;
+
+use super::{Authorization, AuthorizationFuture, Credential};
+use crate::{Error, ErrorKind};
+
+/// How long a minted SAS token is valid unless configured otherwise.
+pub const DEFAULT_SAS_TOKEN_LIFETIME: Duration = Duration::from_secs(60 * 60);
+
+/// A cached token is replaced once less than this share of its lifetime is left…
+const RENEW_FRACTION: u32 = 5;
+/// …or this much time, whichever is shorter, so a token is never sent about to expire.
+const MAX_RENEW_MARGIN: Duration = Duration::from_secs(5 * 60);
+
+/// `encodeURIComponent`'s set: what the service and the official SDKs escape in `sr`, `sig`, `skn`.
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+
+/// A shared access policy's name and key, from which `SharedAccessSignature` tokens are minted.
+///
+/// A token is minted on first use, cached, and renewed shortly before it expires (when less than
+/// a fifth of its lifetime, at most five minutes, is left), so a busy client signs about once
+/// an hour rather than once a request.
+pub struct SasKeyCredential {
+    /// `sr`: the URL-encoded hub host name.
+    resource: String,
+    key_name: String,
+    key: Vec<u8>,
+    lifetime: Duration,
+    cache: RwLock<Option<CachedToken>>,
+    clock: Clock,
+}
+
+struct CachedToken {
+    value: Authorization,
+    renew_at: u64,
+}
+
+impl SasKeyCredential {
+    /// A credential for `host_name` (the hub's host name, such as `myhub.azure-devices.net`,
+    /// which the token is scoped to) from a policy's name and its base64 key.
+    pub fn new(host_name: &str, key_name: &str, key_base64: &str) -> Result<Self, Error> {
+        let key = base64::engine::general_purpose::STANDARD.decode(key_base64.trim()).map_err(|_| {
+            Error::new(
+                ErrorKind::InvalidConfiguration,
+                "the shared access key is not valid base64; copy it again from the hub's shared access policy",
+            )
+        })?;
+        Self::from_key_bytes(host_name, key_name, key)
+    }
+
+    pub(crate) fn from_key_bytes(
+        host_name: &str,
+        key_name: &str,
+        key: Vec<u8>,
+    ) -> Result<Self, Error> {
+        validate_host_name(host_name).map_err(|problem| {
+            Error::new(
+                ErrorKind::InvalidConfiguration,
+                format!("host name {problem}"),
+            )
+        })?;
+        if key_name.trim().is_empty() {
+            return Err(Error::new(
+                ErrorKind::InvalidConfiguration,
+                "the shared access key name is empty",
+            ));
+        }
+        if key.is_empty() {
+            return Err(Error::new(
+                ErrorKind::InvalidConfiguration,
+                "the shared access key is empty",
+            ));
+        }
+        Ok(Self {
+            resource: encode(host_name),
+            key_name: key_name.trim().to_owned(),
+            key,
+            lifetime: DEFAULT_SAS_TOKEN_LIFETIME,
+            cache: RwLock::new(None),
+            clock: Arc::new(SystemTime::now),
+        })
+    }
+
+    /// Sets how long each minted token is valid (default [`DEFAULT_SAS_TOKEN_LIFETIME`]).
+    /// At least one second.
+    pub fn with_token_lifetime(mut self, lifetime: Duration) -> Result<Self, Error> {
+        if lifetime < Duration::from_secs(1) {
+            return Err(Error::new(
+                ErrorKind::InvalidConfiguration,
+                format!("the SAS token lifetime must be at least one second, not {lifetime:?}"),
+            ));
+        }
+        self.lifetime = lifetime;
+        *self.cache.get_mut().unwrap_or_else(|p| p.into_inner()) = None;
+        Ok(self)
+    }
+
+    #[cfg(test)]
+    fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The cached token, or a freshly minted one when it is due for renewal.
+    fn current(&self) -> Result<Authorization, Error> {
+        let now = unix_seconds((self.clock)());
+        if let Some(token) = self
+            .cache
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            && now < token.renew_at
+        {
+            return Ok(token.value.clone());
+        }
+        let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+        // Another caller may have renewed it while this one waited for the lock.
+        if let Some(token) = cache.as_ref()
+            && now < token.renew_at
+        {
+            return Ok(token.value.clone());
+        }
+        let lifetime = self.lifetime.as_secs().max(1);
+        let margin = (self.lifetime / RENEW_FRACTION)
+            .min(MAX_RENEW_MARGIN)
+            .as_secs();
+        let expiry = now + lifetime;
+        let value = Authorization::new(&sas_token(
+            &self.resource,
+            &self.key,
+            &self.key_name,
+            expiry,
+        ))?;
+        *cache = Some(CachedToken {
+            value: value.clone(),
+            renew_at: expiry - margin,
+        });
+        tracing::debug!(expiry, key_name = %self.key_name, "minted a SAS token");
+        Ok(value)
+    }
+}
+
+impl Credential for SasKeyCredential {
+    fn authorization(&self) -> AuthorizationFuture<'_> {
+        let token = self.current();
+        Box::pin(std::future::ready(token))
+    }
+}
+
+impl fmt::Debug for SasKeyCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SasKeyCredential")
+            .field("resource", &self.resource)
+            .field("key_name", &self.key_name)
+            .field("key", &"<redacted>")
+            .field("lifetime", &self.lifetime)
+            .finish()
+    }
+}
+
+/// A ready-made `SharedAccessSignature sr=…&sig=…&se=…&skn=…` token, sent as given. It is not
+/// renewed: when it expires, calls fail with `401`.
+#[derive(Clone)]
+pub struct SasTokenCredential(Authorization);
+
+impl SasTokenCredential {
+    /// Wraps a token; it must start with `SharedAccessSignature `.
+    pub fn new(token: &str) -> Result<Self, Error> {
+        let token = token.trim();
+        if !token.starts_with("SharedAccessSignature ") {
+            return Err(Error::new(
+                ErrorKind::InvalidConfiguration,
+                "a SAS token must start with 'SharedAccessSignature sr='",
+            ));
+        }
+        Ok(Self(Authorization::new(token)?))
+    }
+}
+
+impl Credential for SasTokenCredential {
+    fn authorization(&self) -> AuthorizationFuture<'_> {
+        Box::pin(std::future::ready(Ok(self.0.clone())))
+    }
+}
+
+impl fmt::Debug for SasTokenCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SasTokenCredential(<redacted>)")
+    }
+}
+
+/// `SharedAccessSignature sr=<sr>&sig=<url-encoded base64(HMAC-SHA256(key, "<sr>\n<se>"))>&se=<se>&skn=<policy>`,
+/// where `resource` is already URL-encoded.
+pub(crate) fn sas_token(resource: &str, key: &[u8], key_name: &str, expiry: u64) -> String {
+    let signature = sign(key, format!("{resource}\n{expiry}").as_bytes());
+    format!(
+        "SharedAccessSignature sr={resource}&sig={}&se={expiry}&skn={}",
+        encode(&signature),
+        encode(key_name)
+    )
+}
+
+/// base64(HMAC-SHA256(key, message)).
+pub(crate) fn sign(key: &[u8], message: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts keys of any length");
+    mac.update(message);
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+pub(crate) fn encode(text: &str) -> String {
+    utf8_percent_encode(text, COMPONENT).to_string()
+}
+
+fn unix_seconds(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// A DNS host name: labels of letters, digits and `-` separated by dots. Returns what is wrong.
+pub(crate) fn validate_host_name(host: &str) -> Result<(), String> {
+    if host.contains("://") || host.contains('/') {
+        return Err(format!(
+            "{host:?} must be a bare host name such as 'myhub.azure-devices.net', without scheme or path"
+        ));
+    }
+    let valid_label = |label: &str| {
+        !label.is_empty()
+            && label.len() <= 63
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    };
+    if host.len() > 253 || !host.split('.').all(valid_label) {
+        return Err(format!("{host:?} is not a valid host name"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    fn decode(key: &str) -> Vec<u8> {
+        base64::engine::general_purpose::STANDARD
+            .decode(key)
+            .unwrap()
+    }
+
+    #[test]
+    fn hmac_vectors_from_the_official_sdks() {
+        assert_eq!(
+            sign(&decode("cGFzc3dvcmQ="), b"string-to-sign"),
+            "o1n1hiIVgzVA2+krq9ty1Z4xsIJKJZP3dYT8MOi65Y4="
+        );
+        assert_eq!(
+            sign(
+                &decode("NMgJDvdKTxjLi+xBxxkDDEwDJxEvOE5u8BiT0mVgPeg="),
+                b"sign this message"
+            ),
+            "8NJRMT83CcplGrAGaUVIUM/md5914KpWVNngSVoF9/M="
+        );
+    }
+
+    #[test]
+    fn token_vector_from_the_official_sdks() {
+        let token = sas_token("uri", &decode("cGFzc3dvcmQ="), "keyName", 12345);
+        assert_eq!(
+            token,
+            "SharedAccessSignature sr=uri&sig=kcWxXAK2OAaAoq2oCkaGzX2NMqDB8nCyNuq2fPYCDhk%3D&se=12345&skn=keyName"
+        );
+    }
+
+    /// A clock the test moves by hand.
+    fn manual_clock(start: u64) -> (Arc<Mutex<u64>>, Clock) {
+        let now = Arc::new(Mutex::new(start));
+        let read = now.clone();
+        (
+            now,
+            Arc::new(move || UNIX_EPOCH + Duration::from_secs(*read.lock().unwrap())),
+        )
+    }
+
+    fn token_of(credential: &SasKeyCredential) -> String {
+        credential
+            .current()
+            .unwrap()
+            .header_value()
+            .to_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    #[test]
+    fn caches_the_token_and_renews_it_ahead_of_expiry() {
+        let (now, clock) = manual_clock(1_000_000);
+        let credential =
+            SasKeyCredential::new("hub.azure-devices.net", "iothubowner", "cGFzc3dvcmQ=")
+                .unwrap()
+                .with_clock(clock);
+        let first = token_of(&credential);
+        assert!(first.starts_with("SharedAccessSignature sr=hub.azure-devices.net&sig="));
+        assert!(first.contains("&se=1003600&skn=iothubowner"), "{first}");
+        // Reused until five minutes before expiry.
+        *now.lock().unwrap() += 3600 - 301;
+        assert_eq!(token_of(&credential), first);
+        *now.lock().unwrap() += 1;
+        let second = token_of(&credential);
+        assert_ne!(second, first);
+        assert!(
+            second.contains(&format!("&se={}", 1_000_000 + 3300 + 3600)),
+            "{second}"
+        );
+    }
+
+    #[test]
+    fn short_lifetimes_renew_after_four_fifths() {
+        let (now, clock) = manual_clock(50);
+        let credential = SasKeyCredential::new("h", "p", "cGFzc3dvcmQ=")
+            .unwrap()
+            .with_token_lifetime(Duration::from_secs(10))
+            .unwrap()
+            .with_clock(clock);
+        let first = token_of(&credential);
+        *now.lock().unwrap() = 57;
+        assert_eq!(token_of(&credential), first);
+        *now.lock().unwrap() = 58;
+        assert_ne!(token_of(&credential), first);
+        assert!(
+            SasKeyCredential::new("h", "p", "cGFzc3dvcmQ=")
+                .unwrap()
+                .with_token_lifetime(Duration::ZERO)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug_and_errors() {
+        let credential = SasKeyCredential::new("h", "p", "c2VjcmV0").unwrap();
+        let shown = format!("{credential:?} {:?}", credential.current().unwrap());
+        assert!(
+            !shown.contains("c2VjcmV0") && !shown.contains("sig="),
+            "{shown}"
+        );
+        let error = SasKeyCredential::new("h", "p", "c2VjcmV0*").unwrap_err();
+        assert!(!format!("{error} {error:?}").contains("c2VjcmV0"));
+        let token =
+            SasTokenCredential::new("SharedAccessSignature sr=h&sig=c2VjcmV0&se=1&skn=p").unwrap();
+        assert!(!format!("{token:?}").contains("c2VjcmV0"));
+        assert!(SasTokenCredential::new("Bearer x").is_err());
+    }
+}

@@ -1,0 +1,335 @@
+//! The crate's one error type.
+
+use std::fmt;
+
+use crate::auth::ConnectionStringError;
+
+/// A boxed error kept as the [`source`](std::error::Error::source) of an [`Error`].
+type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What went wrong with a call or with building a client.
+///
+/// Match on [`kind`](Error::kind), or use the `is_*` helpers. When the service answered, its
+/// status, error code, message and tracking id are in [`service_error`](Error::service_error).
+/// No variant ever carries a key, token or signature.
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+    service: Option<Box<ServiceError>>,
+    request_id: Option<String>,
+    source: Option<Source>,
+}
+
+/// The category of an [`Error`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The job id breaks the service's rules; nothing was sent.
+    InvalidJobId,
+    /// The connection string cannot be used; nothing was sent.
+    InvalidConnectionString(ConnectionStringError),
+    /// A host name, endpoint, timeout or other option cannot work; nothing was sent.
+    InvalidConfiguration,
+    /// The credential could not produce an `Authorization` header.
+    Credential,
+    /// The service answered with an error status; see [`Error::service_error`].
+    Service,
+    /// The request could not be sent or its answer not read: connection refused or reset,
+    /// DNS, TLS, or a timeout.
+    Transport,
+    /// The service answered `200` with a body that is not a valid response.
+    InvalidResponse,
+}
+
+/// What the service said when it answered with an error status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServiceError {
+    /// The HTTP status code.
+    pub status: u16,
+    /// The IoT Hub error code name, such as `JobNotFound`, from the body or the
+    /// `iothub-errorcode` header.
+    pub code: Option<String>,
+    /// The numeric IoT Hub error code, such as `404002`, when the service gives one.
+    pub numeric_code: Option<u32>,
+    /// The service's human-readable explanation.
+    pub message: Option<String>,
+    /// The service's tracking id, which Azure support asks for.
+    pub tracking_id: Option<String>,
+}
+
+impl Error {
+    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            service: None,
+            request_id: None,
+            source: None,
+        }
+    }
+
+    /// An error from a [`Credential`](crate::auth::Credential) implementation: `message` says what
+    /// failed and must not contain secrets; `source`, if any, is kept as the cause.
+    pub fn credential(message: impl Into<String>, source: Option<Source>) -> Self {
+        Self {
+            source,
+            ..Self::new(ErrorKind::Credential, message)
+        }
+    }
+
+    pub(crate) fn with_source(mut self, source: impl Into<Source>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    pub(crate) fn with_request_id(mut self, request_id: &str) -> Self {
+        self.request_id = Some(request_id.to_owned());
+        self
+    }
+
+    pub(crate) fn service(service: ServiceError) -> Self {
+        let message = service_message(&service);
+        Self {
+            service: Some(Box::new(service)),
+            ..Self::new(ErrorKind::Service, message)
+        }
+    }
+
+    /// The category of the error.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.kind
+    }
+
+    /// The service's answer, when the error is an error status from the service.
+    pub fn service_error(&self) -> Option<&ServiceError> {
+        self.service.as_deref()
+    }
+
+    /// The HTTP status the service answered with, if it answered.
+    pub fn status(&self) -> Option<u16> {
+        self.service.as_ref().map(|s| s.status)
+    }
+
+    /// The IoT Hub error code name (`JobNotFound`, `IotHubUnauthorizedAccess`, …), if the
+    /// service gave one.
+    pub fn code(&self) -> Option<&str> {
+        self.service.as_ref()?.code.as_deref()
+    }
+
+    /// The `x-ms-client-request-id` this crate sent with the failed request, for correlating
+    /// with service-side logs.
+    pub fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    /// The job does not exist (`404 JobNotFound`).
+    pub fn is_not_found(&self) -> bool {
+        self.status() == Some(404)
+    }
+
+    /// The request was not authorized: wrong key or policy, expired or malformed token (`401`).
+    pub fn is_unauthorized(&self) -> bool {
+        self.status() == Some(401)
+    }
+
+    /// The service is throttling this hub (`429`).
+    pub fn is_throttled(&self) -> bool {
+        self.status() == Some(429)
+    }
+
+    /// The job is in a state that does not allow the operation, such as cancelling a running
+    /// job (`OperationNotAllowedInCurrentState`).
+    pub fn is_operation_not_allowed(&self) -> bool {
+        self.code() == Some("OperationNotAllowedInCurrentState")
+    }
+
+    /// Trying the same call again later may succeed: throttling, a server-side failure, a
+    /// timeout or a broken connection.
+    pub fn is_transient(&self) -> bool {
+        match self.kind {
+            ErrorKind::Transport => true,
+            ErrorKind::Service => matches!(self.status(), Some(408 | 429 | 500 | 502 | 503 | 504)),
+            _ => false,
+        }
+    }
+}
+
+fn service_message(service: &ServiceError) -> String {
+    let mut text = format!("IoT Hub answered {}", service.status);
+    if let Some(code) = &service.code {
+        text.push_str(&format!(" {code}"));
+    }
+    if let Some(message) = &service.message {
+        text.push_str(&format!(": {message}"));
+    }
+    if let Some(advice) = advice(service) {
+        text.push_str(&format!(" ({advice})"));
+    }
+    text
+}
+
+/// What the caller can do about an error status.
+fn advice(service: &ServiceError) -> Option<&'static str> {
+    Some(match (service.status, service.code.as_deref()) {
+        (404, _) => "check the job id and that the hub is the one the job was created on",
+        (401, _) => {
+            "check the shared access key and policy name, that the token has not expired, and the clock"
+        }
+        (403, _) => {
+            "the policy or identity lacks the permission; jobs need the registry write and service connect rights"
+        }
+        (_, Some("OperationNotAllowedInCurrentState")) => {
+            "only a scheduled or queued job can be cancelled"
+        }
+        (411, _) => {
+            "the request carried no Content-Length; this is a bug in iothub-jobs, please report it"
+        }
+        (429, _) => "the hub is throttling; try again later",
+        (500..=599, _) => "the service failed; try again later",
+        _ => return None,
+    })
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(tracking_id) = self.service.as_ref().and_then(|s| s.tracking_id.as_deref()) {
+            write!(f, "; tracking id {tracking_id}")?;
+        }
+        if let Some(request_id) = &self.request_id {
+            write!(f, "; request id {request_id}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Error")
+            .field("kind", &self.kind)
+            .field("message", &self.message)
+            .field("service", &self.service)
+            .field("request_id", &self.request_id)
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|s| s as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl From<ConnectionStringError> for Error {
+    fn from(error: ConnectionStringError) -> Self {
+        Self::new(
+            ErrorKind::InvalidConnectionString(error.clone()),
+            error.to_string(),
+        )
+    }
+}
+
+/// Reads an error answer: the `iothub-errorcode` header and whichever body shape the service
+/// used.
+pub(crate) fn parse_service_error(
+    status: u16,
+    error_code_header: Option<&str>,
+    body: &[u8],
+) -> ServiceError {
+    let mut error = ServiceError {
+        status,
+        code: error_code_header.map(str::to_owned),
+        numeric_code: None,
+        message: None,
+        tracking_id: None,
+    };
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(json) => read_json_body(&json, &mut error),
+        Err(_) => {
+            // An HTML page from the front end (411, 502): keep a bounded piece of its text.
+            let text = String::from_utf8_lossy(body);
+            let text = text.trim();
+            if !text.is_empty() {
+                error.message = Some(text.chars().take(500).collect());
+            }
+        }
+    }
+    error
+}
+
+fn read_json_body(json: &serde_json::Value, error: &mut ServiceError) {
+    let field = |name: &str| json.get(name).and_then(|v| v.as_str());
+    // Structured: {"errorCode":404103,"trackingId":"…","message":"…","timestampUtc":"…"}
+    if let Some(number) = json.get("errorCode").and_then(|v| v.as_u64()) {
+        error.numeric_code = u32::try_from(number).ok();
+        error.message = field("message").map(str::to_owned);
+        error.tracking_id = field("trackingId").map(str::to_owned);
+        return;
+    }
+    // Classic: {"Message":"ErrorCode:JobNotFound;Job with id 'x' not found","ExceptionMessage":"Tracking ID:…-G:…-TimeStamp:…"}
+    if let Some(message) = field("Message") {
+        match message
+            .strip_prefix("ErrorCode:")
+            .and_then(|rest| rest.split_once(';'))
+        {
+            Some((code, text)) => {
+                error.code.get_or_insert_with(|| code.to_owned());
+                error.message = Some(text.to_owned());
+            }
+            None => error.message = Some(message.to_owned()),
+        }
+    }
+    if let Some(tracking) = field("ExceptionMessage").and_then(|m| m.strip_prefix("Tracking ID:")) {
+        let id = tracking.split("-TimeStamp:").next().unwrap_or(tracking);
+        error.tracking_id = Some(id.to_owned());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_classic_body() {
+        let body = br#"{"Message":"ErrorCode:JobNotFound;Job with id 'j1' not found","ExceptionMessage":"Tracking ID:0123456789abcdef0123456789abcdef-G:3-TimeStamp:11/26/2026 05:28:52"}"#;
+        let error = parse_service_error(404, None, body);
+        assert_eq!(error.code.as_deref(), Some("JobNotFound"));
+        assert_eq!(error.message.as_deref(), Some("Job with id 'j1' not found"));
+        assert_eq!(
+            error.tracking_id.as_deref(),
+            Some("0123456789abcdef0123456789abcdef-G:3")
+        );
+    }
+
+    #[test]
+    fn reads_the_structured_body() {
+        let body = br#"{"errorCode":404103,"trackingId":"abc","message":"Device not online","timestampUtc":"2026-11-26T05:28:52Z"}"#;
+        let error = parse_service_error(404, Some("DeviceNotOnline"), body);
+        assert_eq!(error.numeric_code, Some(404103));
+        assert_eq!(error.code.as_deref(), Some("DeviceNotOnline"));
+        assert_eq!(error.tracking_id.as_deref(), Some("abc"));
+    }
+
+    #[test]
+    fn keeps_the_text_of_a_non_json_answer() {
+        let error = parse_service_error(411, None, b"<html><body>Length Required</body></html>");
+        assert_eq!(error.code, None);
+        assert!(error.message.unwrap().contains("Length Required"));
+        let service = Error::service(parse_service_error(411, None, b""));
+        assert!(service.to_string().contains("411"), "{service}");
+    }
+
+    #[test]
+    fn classifies_statuses() {
+        let of = |status| Error::service(parse_service_error(status, None, b""));
+        assert!(of(404).is_not_found() && !of(404).is_transient());
+        assert!(of(429).is_throttled() && of(429).is_transient());
+        assert!(of(503).is_transient() && of(408).is_transient());
+        assert!(of(401).is_unauthorized() && !of(401).is_transient());
+        assert!(!of(400).is_transient());
+    }
+}

@@ -1,0 +1,46 @@
+//! # iothub-jobs
+//!
+//! A client for the [Azure IoT Hub](https://learn.microsoft.com/azure/iot-hub/) scheduled-jobs
+//! service API, generated from a checked-in OpenAPI description (`spec/`) and wrapped in a small
+//! hand-written layer for authentication, errors and stable names.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), iothub_jobs::Error> {
+//! use iothub_jobs::JobsClient;
+//!
+//! let client = JobsClient::from_connection_string(
+//!     "HostName=myhub.azure-devices.net;SharedAccessKeyName=iothubowner;SharedAccessKey=…",
+//! )?;
+//! match client.cancel_job("nightly-reboot").await {
+//!     Ok(job) => println!("now {:?}", job.status),
+//!     Err(e) if e.is_not_found() => println!("no such job"),
+//!     Err(e) if e.is_operation_not_allowed() => println!("too late: the job is running"),
+//!     Err(e) => return Err(e),
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Requests use API version [`API_VERSION`], taken from `spec/` when the crate is built.
+//!
+//! ## Cargo features
+//! - `simulator`: [`simulator::LocalHub`], an in-process HTTP server that answers like IoT Hub,
+//!   for examples and tests.
+//! - `entra`: `auth::EntraCredential`, Microsoft Entra ID tokens through `azure_core`.
+#![warn(missing_docs)]
+
+pub mod auth;
+mod client;
+mod error;
+#[allow(missing_docs, dead_code, clippy::all)]
+mod generated;
+mod job_id;
+pub mod models;
+#[cfg(feature = "simulator")]
+pub mod simulator;
+mod transport;
+
+pub use client::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, JobsClient, JobsClientOptions};
+pub use error::{Error, ErrorKind, ServiceError};
+pub use generated::API_VERSION;
+pub use job_id::MAX_JOB_ID_LEN;
+pub use models::JobResponse;

@@ -1,0 +1,275 @@
+//! The service's data model.
+//!
+//! The structs are generated from the schemas in `spec/` (their names are the schema names, which
+//! have stayed stable across api-versions); the enums and [`Timestamp`] are hand-written stand-ins
+//! that the generator uses in their place so that responses from a newer service still parse.
+//! Every struct is `#[non_exhaustive]`: start from `Default::default()` and set fields, so that a
+//! field added by a later api-version is not a breaking change.
+
+use std::{borrow::Cow, fmt, str::FromStr};
+
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+pub use crate::generated::types::{
+    CloudToDeviceMethod, DeviceCapabilities, DeviceJobStatistics, JobResponse, Twin,
+    TwinProperties, X509Thumbprint,
+};
+
+/// Declares an extensible enum: the values the spec lists, plus `UnknownValue` for any other
+/// string, which is kept verbatim and written back unchanged.
+macro_rules! extensible_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$variant_meta:meta])* $variant:ident = $wire:literal,)* }) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[non_exhaustive]
+        pub enum $name {
+            $($(#[$variant_meta])* $variant,)*
+            /// A value this version of the crate does not know, exactly as the service sent it.
+            UnknownValue(String),
+        }
+
+        impl $name {
+            /// The values the API description lists, in its order.
+            pub const KNOWN: &'static [&'static str] = &[$($wire),*];
+
+            /// The value as it appears on the wire.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $(Self::$variant => $wire,)*
+                    Self::UnknownValue(other) => other,
+                }
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(value: &str) -> Self {
+                match value {
+                    $($wire => Self::$variant,)*
+                    other => Self::UnknownValue(other.to_owned()),
+                }
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(value: String) -> Self {
+                match Self::from(value.as_str()) {
+                    Self::UnknownValue(_) => Self::UnknownValue(value),
+                    known => known,
+                }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = std::convert::Infallible;
+            fn from_str(value: &str) -> Result<Self, Self::Err> {
+                Ok(Self::from(value))
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                String::deserialize(deserializer).map(Self::from)
+            }
+        }
+
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> String {
+                stringify!($name).to_owned()
+            }
+
+            fn json_schema(_: &mut schemars::r#gen::SchemaGenerator) -> schemars::schema::Schema {
+                string_enum_schema(Self::KNOWN)
+            }
+        }
+    };
+}
+
+extensible_enum! {
+    /// The kind of a job (`JobResponse.type`).
+    JobType {
+        /// `unknown`
+        Unknown = "unknown",
+        /// `export`: export of the device registry.
+        Export = "export",
+        /// `import`: import into the device registry.
+        Import = "import",
+        /// `backup`
+        Backup = "backup",
+        /// `readDeviceProperties`
+        ReadDeviceProperties = "readDeviceProperties",
+        /// `writeDeviceProperties`
+        WriteDeviceProperties = "writeDeviceProperties",
+        /// `updateDeviceConfiguration`
+        UpdateDeviceConfiguration = "updateDeviceConfiguration",
+        /// `rebootDevice`
+        RebootDevice = "rebootDevice",
+        /// `factoryResetDevice`
+        FactoryResetDevice = "factoryResetDevice",
+        /// `firmwareUpdate`
+        FirmwareUpdate = "firmwareUpdate",
+        /// `scheduleDeviceMethod`: a scheduled direct-method invocation.
+        ScheduleDeviceMethod = "scheduleDeviceMethod",
+        /// `scheduleUpdateTwin`: a scheduled twin update.
+        ScheduleUpdateTwin = "scheduleUpdateTwin",
+        /// `restoreFromBackup`
+        RestoreFromBackup = "restoreFromBackup",
+        /// `failoverDataCopy`
+        FailoverDataCopy = "failoverDataCopy",
+    }
+}
+
+extensible_enum! {
+    /// The state of a job (`JobResponse.status`).
+    JobStatus {
+        /// `unknown`
+        Unknown = "unknown",
+        /// `enqueued`
+        Enqueued = "enqueued",
+        /// `running`: too late to cancel.
+        Running = "running",
+        /// `completed`
+        Completed = "completed",
+        /// `failed`
+        Failed = "failed",
+        /// `cancelled`
+        Cancelled = "cancelled",
+        /// `scheduled`: waiting for its start time.
+        Scheduled = "scheduled",
+        /// `queued`
+        Queued = "queued",
+    }
+}
+
+extensible_enum! {
+    /// Whether a device may connect (`Twin.status`).
+    DeviceStatus {
+        /// `enabled`
+        Enabled = "enabled",
+        /// `disabled`: the device cannot connect.
+        Disabled = "disabled",
+    }
+}
+
+extensible_enum! {
+    /// A device's connection state (`Twin.connectionState`).
+    DeviceConnectionState {
+        /// `Disconnected`
+        Disconnected = "Disconnected",
+        /// `Connected`
+        Connected = "Connected",
+    }
+}
+
+extensible_enum! {
+    /// How a device authenticates (`Twin.authenticationType`).
+    DeviceAuthenticationType {
+        /// `sas`: shared access signature.
+        Sas = "sas",
+        /// `selfSigned`: self-signed X.509 certificate.
+        SelfSigned = "selfSigned",
+        /// `certificateAuthority`: CA-signed X.509 certificate.
+        CertificateAuthority = "certificateAuthority",
+        /// `none`
+        None = "none",
+    }
+}
+
+fn string_enum_schema(values: &[&str]) -> schemars::schema::Schema {
+    schemars::schema::SchemaObject {
+        instance_type: Some(schemars::schema::InstanceType::String.into()),
+        enum_values: Some(values.iter().map(|v| serde_json::Value::from(*v)).collect()),
+        ..Default::default()
+    }
+    .into()
+}
+
+/// A point in time from the service (`format: date-time`), in UTC.
+///
+/// Reads RFC 3339 with 0–9 fraction digits, and also the offset-less form the service uses for
+/// "never" (`0001-01-01T00:00:00`), which it means as UTC. Writes RFC 3339 with a `Z` offset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Timestamp(DateTime<Utc>);
+
+impl Timestamp {
+    /// The instant as a chrono `DateTime<Utc>`.
+    pub fn as_datetime(&self) -> DateTime<Utc> {
+        self.0
+    }
+}
+
+impl From<DateTime<Utc>> for Timestamp {
+    fn from(value: DateTime<Utc>) -> Self {
+        Self(value)
+    }
+}
+
+impl From<Timestamp> for DateTime<Utc> {
+    fn from(value: Timestamp) -> Self {
+        value.0
+    }
+}
+
+/// A `date-time` string that is neither RFC 3339 nor the service's offset-less form.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not an RFC 3339 date-time")]
+pub struct TimestampParseError(String);
+
+impl FromStr for Timestamp {
+    type Err = TimestampParseError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if let Ok(with_offset) = DateTime::parse_from_rfc3339(text) {
+            return Ok(Self(with_offset.with_timezone(&Utc)));
+        }
+        NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+            .map(|naive| Self(naive.and_utc()))
+            .map_err(|_| TimestampParseError(text.to_owned()))
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = Cow::<str>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl schemars::JsonSchema for Timestamp {
+    fn schema_name() -> String {
+        "Timestamp".to_owned()
+    }
+
+    fn json_schema(_: &mut schemars::r#gen::SchemaGenerator) -> schemars::schema::Schema {
+        schemars::schema::SchemaObject {
+            instance_type: Some(schemars::schema::InstanceType::String.into()),
+            format: Some("date-time".to_owned()),
+            ..Default::default()
+        }
+        .into()
+    }
+}

@@ -1,0 +1,305 @@
+//! A local IoT Hub: a real HTTP server on `127.0.0.1` that answers the jobs API the way the
+//! service does, for examples and for contract tests (yours and ours). Cargo feature `simulator`.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use iothub_jobs::{models::JobStatus, simulator::LocalHub};
+//!
+//! let hub = LocalHub::start().await?;
+//! hub.schedule_job("nightly-reboot");
+//! let job = hub.client()?.cancel_job("nightly-reboot").await?;
+//! assert_eq!(job.status, Some(JobStatus::Cancelled));
+//! # Ok(()) }
+//! ```
+//!
+//! What it does like the service:
+//! - cancelling a `scheduled`, `queued` or `enqueued` job answers `200` with the job, now
+//!   `cancelled`; a `cancelled` job is answered as it is; a `running`, `completed` or `failed`
+//!   job answers `400 OperationNotAllowedInCurrentState`; an unknown id `404 JobNotFound`;
+//! - errors carry the service's body (`{"Message":"ErrorCode:<Code>;<text>","ExceptionMessage":"Tracking ID:…"}`)
+//!   and the `iothub-errorcode` header;
+//! - every request needs a valid SAS token for one of its policies (signature, `skn`, expiry
+//!   and `sr`), else `401 IotHubUnauthorizedAccess`; and an `api-version` query parameter, else
+//!   `400 InvalidProtocolVersion`;
+//! - a `POST` without `Content-Length` gets the front end's `411 Length Required` HTML page.
+//!
+//! Jobs are kept as JSON exactly as inserted, so tests can serve values this crate does not
+//! know (a status of `cancelling`, timestamps without an offset, `null` maps).
+
+mod server;
+
+use std::{
+    fmt,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+use crate::{Error, JobsClient, JobsClientOptions, models::JobResponse};
+
+/// The policy name of the hub's default shared access policy, as on a real hub.
+pub const DEFAULT_POLICY_NAME: &str = "iothubowner";
+/// The host name the local hub pretends to be; tokens must be scoped to it.
+pub const DEFAULT_HOST_NAME: &str = "localhub.azure-devices.net";
+
+/// A running local hub. The server stops when this is dropped.
+pub struct LocalHub {
+    address: SocketAddr,
+    state: Arc<server::HubState>,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+/// Settings for a [`LocalHub`] before it starts.
+#[derive(Clone)]
+pub struct LocalHubBuilder {
+    host_name: String,
+    policy_name: String,
+    key: Vec<u8>,
+}
+
+/// One request the hub received, for wire-level assertions.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct RecordedRequest {
+    /// The HTTP method.
+    pub method: String,
+    /// The path as sent, still percent-encoded.
+    pub path: String,
+    /// The raw query string, if any.
+    pub query: Option<String>,
+    /// The headers, names lower-case, in the order received.
+    pub headers: Vec<(String, String)>,
+    /// The body as received.
+    pub body: Vec<u8>,
+}
+
+impl RecordedRequest {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl fmt::Debug for RecordedRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let headers: Vec<_> = self
+            .headers
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.as_str(),
+                    if n == "authorization" {
+                        "<redacted>"
+                    } else {
+                        v.as_str()
+                    },
+                )
+            })
+            .collect();
+        f.debug_struct("RecordedRequest")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("query", &self.query)
+            .field("headers", &headers)
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+impl Default for LocalHubBuilder {
+    fn default() -> Self {
+        // A fresh random key per hub, so no test can pass with a key it was not given.
+        let key = [
+            uuid::Uuid::new_v4().into_bytes(),
+            uuid::Uuid::new_v4().into_bytes(),
+        ]
+        .concat();
+        Self {
+            host_name: DEFAULT_HOST_NAME.to_owned(),
+            policy_name: DEFAULT_POLICY_NAME.to_owned(),
+            key,
+        }
+    }
+}
+
+impl LocalHubBuilder {
+    /// The host name tokens must be scoped to (default [`DEFAULT_HOST_NAME`]).
+    pub fn host_name(mut self, host_name: impl Into<String>) -> Self {
+        self.host_name = host_name.into();
+        self
+    }
+
+    /// The shared access policy the hub accepts: its name and base64 key (default
+    /// [`DEFAULT_POLICY_NAME`] with a random key).
+    pub fn policy(mut self, name: impl Into<String>, key_base64: &str) -> Result<Self, Error> {
+        self.policy_name = name.into();
+        self.key = base64::engine::general_purpose::STANDARD
+            .decode(key_base64)
+            .map_err(|_| {
+                Error::new(
+                    crate::ErrorKind::InvalidConfiguration,
+                    "the simulator's policy key is not valid base64",
+                )
+            })?;
+        Ok(self)
+    }
+
+    /// Starts the hub on a free port of `127.0.0.1`.
+    pub async fn start(self) -> std::io::Result<LocalHub> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let address = listener.local_addr()?;
+        let state = Arc::new(server::HubState {
+            host_name: self.host_name,
+            policy_name: self.policy_name,
+            key: self.key,
+            jobs: Mutex::default(),
+            requests: Mutex::default(),
+        });
+        let (shutdown, stopped) = oneshot::channel();
+        let app = server::router(state.clone());
+        tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = stopped.await;
+            });
+            if let Err(error) = serve.await {
+                tracing::warn!(%error, "the local hub stopped with an error");
+            }
+        });
+        Ok(LocalHub {
+            address,
+            state,
+            shutdown: Some(shutdown),
+        })
+    }
+}
+
+impl LocalHub {
+    /// Starts a hub with the default host name and policy and a random key.
+    pub async fn start() -> std::io::Result<Self> {
+        LocalHubBuilder::default().start().await
+    }
+
+    /// Settings for a hub before it starts.
+    pub fn builder() -> LocalHubBuilder {
+        LocalHubBuilder::default()
+    }
+
+    /// The base URL to send requests to, such as `http://127.0.0.1:49152`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// The host name the hub pretends to be.
+    pub fn host_name(&self) -> &str {
+        &self.state.host_name
+    }
+
+    /// A service connection string for this hub's policy. Pair it with [`endpoint`](Self::endpoint)
+    /// (or use [`client_options`](Self::client_options)): the host name is not resolvable.
+    pub fn connection_string(&self) -> String {
+        format!(
+            "HostName={};SharedAccessKeyName={};SharedAccessKey={}",
+            self.state.host_name,
+            self.state.policy_name,
+            base64::engine::general_purpose::STANDARD.encode(&self.state.key)
+        )
+    }
+
+    /// Client options that send requests to this hub.
+    pub fn client_options(&self) -> JobsClientOptions {
+        JobsClientOptions::default().with_endpoint(self.endpoint())
+    }
+
+    /// A client for this hub, authenticating with its connection string over real HTTP.
+    pub fn client(&self) -> Result<JobsClient, Error> {
+        JobsClient::from_connection_string_with_options(
+            &self.connection_string(),
+            self.client_options(),
+        )
+    }
+
+    /// Adds (or replaces) a job. Its `jobId` must be set.
+    pub fn insert_job(&self, job: &JobResponse) {
+        self.insert_job_json(serde_json::to_value(job).expect("a JobResponse serializes"));
+    }
+
+    /// Adds (or replaces) a job given as raw JSON, kept exactly as given; its `"jobId"` must be
+    /// a string. Use this to serve values the crate's model does not know.
+    ///
+    /// # Panics
+    /// If `job` has no string `"jobId"`: a test set-up mistake.
+    pub fn insert_job_json(&self, job: Value) {
+        let id = job
+            .get("jobId")
+            .and_then(Value::as_str)
+            .expect("the job has a string \"jobId\"")
+            .to_owned();
+        self.state
+            .jobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, job);
+    }
+
+    /// Adds a twin-update job with status `scheduled`, starting an hour from now, and returns it.
+    pub fn schedule_job(&self, job_id: &str) -> Value {
+        let now = chrono::Utc::now();
+        let job = json!({
+            "jobId": job_id,
+            "type": "scheduleUpdateTwin",
+            "status": "scheduled",
+            "queryCondition": "deviceId IN ['demo-device']",
+            "createdTime": now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "startTime": (now + Duration::from_secs(3600)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "maxExecutionTimeInSeconds": 3600,
+            "updateTwin": {"etag": "*", "tags": {"maintenance": {"window": "night"}}},
+            "deviceJobStatistics": {"deviceCount": 0, "failedCount": 0, "succeededCount": 0, "runningCount": 0, "pendingCount": 0},
+        });
+        self.insert_job_json(job.clone());
+        job
+    }
+
+    /// The job `job_id` as the hub now holds it.
+    pub fn job(&self, job_id: &str) -> Option<Value> {
+        self.state
+            .jobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(job_id)
+            .cloned()
+    }
+
+    /// Every request received so far, oldest first.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.state
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+impl fmt::Debug for LocalHub {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalHub")
+            .field("endpoint", &self.endpoint())
+            .field("host_name", &self.state.host_name)
+            .field("policy_name", &self.state.policy_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for LocalHub {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
