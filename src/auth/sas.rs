@@ -18,7 +18,7 @@ use crate::{Error, ErrorKind};
 pub const DEFAULT_SAS_TOKEN_LIFETIME: Duration = Duration::from_secs(60 * 60);
 
 /// A cached token is replaced once less than this share of its lifetime is left…
-const RENEW_FRACTION: u32 = 5;
+const RENEW_FRACTION: u64 = 5;
 /// …or this much time, whichever is shorter, so a token is never sent about to expire.
 const MAX_RENEW_MARGIN: Duration = Duration::from_secs(5 * 60);
 
@@ -137,9 +137,9 @@ impl SasKeyCredential {
             return Ok(token.value.clone());
         }
         let lifetime = self.lifetime.as_secs().max(1);
-        let margin = (self.lifetime / RENEW_FRACTION)
-            .min(MAX_RENEW_MARGIN)
-            .as_secs();
+        let margin = lifetime
+            .div_ceil(RENEW_FRACTION)
+            .min(MAX_RENEW_MARGIN.as_secs());
         let expiry = now + lifetime;
         let value = Authorization::new(&sas_token(
             &self.resource,
