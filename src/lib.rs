@@ -44,3 +44,8 @@ pub use error::{Error, ErrorKind, ServiceError};
 pub use generated::API_VERSION;
 pub use job_id::MAX_JOB_ID_LEN;
 pub use models::JobResponse;
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

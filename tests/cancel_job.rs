@@ -394,3 +394,23 @@ async fn a_closed_port_is_a_transport_error() {
     assert_eq!(error.kind(), &ErrorKind::Transport, "{error}");
     assert!(error.is_transient() && error.request_id().is_some());
 }
+
+#[test]
+fn requests_go_over_https_to_the_hub_unless_overridden() {
+    let client = JobsClient::from_connection_string(
+        "HostName=myhub.azure-devices.us;SharedAccessKeyName=p;SharedAccessKey=cGFzc3dvcmQ=",
+    )
+    .unwrap();
+    assert_eq!(client.endpoint(), "https://myhub.azure-devices.us");
+    assert_eq!(client.host_name(), "myhub.azure-devices.us");
+    let plain_remote = JobsClient::from_connection_string_with_options(
+        "HostName=myhub.azure-devices.us;SharedAccessKeyName=p;SharedAccessKey=cGFzc3dvcmQ=",
+        iothub_jobs::JobsClientOptions::default().with_endpoint("http://myhub.azure-devices.us"),
+    )
+    .unwrap_err();
+    assert_eq!(plain_remote.kind(), &ErrorKind::InvalidConfiguration);
+    assert!(
+        plain_remote.to_string().contains("loopback"),
+        "{plain_remote}"
+    );
+}
