@@ -201,6 +201,16 @@ impl LocalHub {
         &self.state.host_name
     }
 
+    /// The name of the shared access policy the hub accepts.
+    pub fn policy_name(&self) -> &str {
+        &self.state.policy_name
+    }
+
+    /// The policy's key, base64, for tests that mint their own tokens.
+    pub fn policy_key(&self) -> String {
+        base64::engine::general_purpose::STANDARD.encode(&self.state.key)
+    }
+
     /// A service connection string for this hub's policy. Pair it with [`endpoint`](Self::endpoint)
     /// (or use [`client_options`](Self::client_options)): the host name is not resolvable.
     pub fn connection_string(&self) -> String {
@@ -208,7 +218,7 @@ impl LocalHub {
             "HostName={};SharedAccessKeyName={};SharedAccessKey={}",
             self.state.host_name,
             self.state.policy_name,
-            base64::engine::general_purpose::STANDARD.encode(&self.state.key)
+            self.policy_key()
         )
     }
 
