@@ -198,7 +198,7 @@ impl JobsClient {
     pub async fn cancel_job(&self, job_id: &str) -> Result<JobResponse, Error> {
         validate_job_id(job_id)?;
         self.call("cancel_job", job_id, |client| {
-            client.jobs_cancel_scheduled_job(job_id, API_VERSION)
+            client.cancel_job(job_id, API_VERSION)
         })
         .await
     }

@@ -20,7 +20,8 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Requests use API version [`API_VERSION`], taken from `spec/` when the crate is built.
+//! Requests send `api-version=2021-04-12` ([`API_VERSION`]), taken from `spec/` when the crate
+//! is built.
 //!
 //! ## Cargo features
 //! - `simulator`: [`simulator::LocalHub`], an in-process HTTP server that answers like IoT Hub,

@@ -1,29 +1,40 @@
 //! Maintainer workflows for iothub-jobs, run as `cargo xtask <command>` from anywhere in the
-//! workspace.
+//! workspace. See xtask/README.md for the api-version bump procedure.
 
 #[path = "../../spec/codegen.rs"]
 mod codegen;
+mod diff;
+mod import;
+mod json;
+mod project;
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
+
+use project::Project;
 
 const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  check    fail unless spec/ is OpenAPI 3.0.x that progenitor accepts with the crate's settings";
+  import <SWAGGER_2_JSON> [--operations \"<METHOD> <path>,…\"]
+                  convert an upstream Swagger 2.0 document into spec/ (default: the operations
+                  spec/ ships now, matched by method and path) with its provenance record
+  diff <OLD> <NEW> [--operations …]
+                  what changed between two documents (Swagger 2.0 or OpenAPI 3.0) over the
+                  shipped operations, each change rated for the public API and the wire
+  generate        write the reviewable copy of the generated client, spec/generated.rs
+  bump <SWAGGER_2_JSON>
+                  import, diff, regenerate, update the api-version in the docs and CHANGELOG
+  check [--upstream <SWAGGER_2_JSON>]
+                  fail unless spec/ generates, and the review copy, docs and CHANGELOG agree
+                  with it; with --upstream, also that importing that document reproduces spec/";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("check") => check(),
-        Some("help" | "-h" | "--help") => {
-            println!("{USAGE}");
-            Ok(())
-        }
-        Some(other) => Err(format!("unknown command `{other}`\n\n{USAGE}")),
-        None => Err(USAGE.to_owned()),
-    };
-    match result {
+    match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("{message}");
@@ -32,31 +43,108 @@ fn main() -> ExitCode {
     }
 }
 
+fn run(args: &[String]) -> Result<(), String> {
+    let project = Project {
+        root: workspace_root(),
+    };
+    let (positional, operations) = split_options(args)?;
+    let positional: Vec<&str> = positional.iter().map(String::as_str).collect();
+    match positional.as_slice() {
+        ["import", source] => {
+            let imported = project.import(Path::new(source), operations)?;
+            println!(
+                "wrote {} (api-version {}) and {}",
+                codegen::SPEC_PATH,
+                project::api_version(&imported.spec)?,
+                project::PROVENANCE_PATH
+            );
+            println!("next: `cargo xtask generate`, then review `git diff spec/`");
+            Ok(())
+        }
+        ["diff", old, new] => {
+            let (_, old_doc) = json::read_json(Path::new(old))?;
+            let (_, new_doc) = json::read_json(Path::new(new))?;
+            let operations = match operations {
+                Some(operations) => operations,
+                None => project.shipped_operations()?,
+            };
+            let changes = diff::diff(&old_doc, &new_doc, &operations);
+            for change in &changes {
+                println!("{change}");
+            }
+            println!("{}", diff::summary(&changes));
+            Ok(())
+        }
+        ["generate"] => {
+            project.generate()?;
+            println!("wrote {}", project::REVIEW_COPY_PATH);
+            Ok(())
+        }
+        ["bump", source] => {
+            let (old, new, changes) = project.bump(Path::new(source))?;
+            for change in &changes {
+                println!("{change}");
+            }
+            println!("{}", diff::summary(&changes));
+            println!(
+                "\nmoved spec/ from api-version {old} to {new}; updated {}, {}, {} and {}.\nnext steps:\n  \
+                 1. review `git diff spec/` — the spec, provenance.json and generated.rs (the code users get)\n  \
+                 2. a new enum schema needs its extensible enum in src/models.rs (the build names it)\n  \
+                 3. cargo test --workspace --all-features && cargo xtask check\n  \
+                 4. release as a {} version (Cargo's 0.x rules: major → bump the minor digit)",
+                project::REVIEW_COPY_PATH,
+                project::VERSIONED_DOCS.join(", "),
+                project::CHANGELOG_PATH,
+                project::PROVENANCE_PATH,
+                diff::semver_step(&changes),
+            );
+            Ok(())
+        }
+        ["check"] => report(project.check(None)),
+        ["check", "--upstream", upstream] => report(project.check(Some(Path::new(upstream)))),
+        ["help"] | ["-h"] | ["--help"] => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => Err(USAGE.to_owned()),
+    }
+}
+
+fn report(problems: Vec<String>) -> Result<(), String> {
+    if problems.is_empty() {
+        println!("ok: spec/ generates, and the review copy, docs and CHANGELOG agree with it");
+        Ok(())
+    } else {
+        Err(problems
+            .iter()
+            .map(|p| format!("check failed: {p}"))
+            .collect::<Vec<_>>()
+            .join("\n"))
+    }
+}
+
+/// Takes `--operations <list>` out of the arguments.
+fn split_options(args: &[String]) -> Result<(Vec<String>, Option<Vec<json::Operation>>), String> {
+    let mut positional = Vec::new();
+    let mut operations = None;
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        if arg == "--operations" {
+            let list = iter
+                .next()
+                .ok_or("--operations needs a list such as \"POST /jobs/v2/{id}/cancel\"")?;
+            operations = Some(json::parse_operations(list)?);
+        } else {
+            positional.push(arg.clone());
+        }
+    }
+    Ok((positional, operations))
+}
+
 /// The workspace root: xtask lives one level below it.
-fn workspace_root() -> PathBuf {
+pub(crate) fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask/ has a parent")
         .to_path_buf()
-}
-
-fn check() -> Result<(), String> {
-    let path = workspace_root().join(codegen::SPEC_PATH);
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let version: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| format!("{}: not JSON: {e}", codegen::SPEC_PATH))?;
-    let openapi = version["openapi"].as_str().unwrap_or_default();
-    if !openapi.starts_with("3.0.") {
-        return Err(format!(
-            "{}: `openapi` is {openapi:?}; progenitor reads OpenAPI 3.0.x only",
-            codegen::SPEC_PATH
-        ));
-    }
-    codegen::generate(&text)?;
-    println!(
-        "ok: {} is OpenAPI {openapi} and generates with the settings in spec/codegen.rs",
-        codegen::SPEC_PATH
-    );
-    Ok(())
 }

@@ -1,0 +1,748 @@
+//! `cargo xtask diff`: what changed between two API descriptions, over the operations we ship.
+//!
+//! Both inputs (Swagger 2.0 or OpenAPI 3.0, mixed) are first read into one neutral model, so
+//! that a format difference is never reported as an API change: `$ref` and `allOf: [$ref]`
+//! are the same, and an enum held in a named schema (our hoisting) is the same as an inline one.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fmt,
+};
+
+use serde_json::Value;
+
+use crate::json::{Operation, as_object};
+
+/// How a change affects users.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Impact {
+    Docs,
+    Additive,
+    Breaking,
+}
+
+impl fmt::Display for Impact {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(match self {
+            Self::Docs => "docs",
+            Self::Additive => "additive",
+            Self::Breaking => "breaking",
+        })
+    }
+}
+
+/// One difference: its effect on our public Rust API and on the wire, and what it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    pub api: Impact,
+    pub wire: Impact,
+    pub what: String,
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "api:{:<9} wire:{:<9} {}", self.api, self.wire, self.what)
+    }
+}
+
+/// The changes from `old` to `new`, over `operations` and the schemas they use.
+pub fn diff(old: &Value, new: &Value, operations: &[Operation]) -> Vec<Change> {
+    let (old, new) = (Model::read(old, operations), Model::read(new, operations));
+    let mut changes = Vec::new();
+    let mut push = |api, wire, what: String| changes.push(Change { api, wire, what });
+    use Impact::*;
+
+    if old.api_version != new.api_version {
+        push(
+            Docs,
+            Additive,
+            format!(
+                "api-version {} → {}",
+                show(&old.api_version),
+                show(&new.api_version)
+            ),
+        );
+    }
+    for key in union(old.operations.keys(), new.operations.keys()) {
+        match (old.operations.get(key), new.operations.get(key)) {
+            (None, Some(_)) => push(Additive, Additive, format!("operation {key} added")),
+            (Some(_), None) => push(Breaking, Breaking, format!("operation {key} removed")),
+            (Some(a), Some(b)) => {
+                if a.operation_id != b.operation_id {
+                    push(
+                        Docs,
+                        Docs,
+                        format!(
+                            "operation {key}: operationId {} → {} (public names do not follow it)",
+                            show(&a.operation_id),
+                            show(&b.operation_id)
+                        ),
+                    );
+                }
+                if a.description != b.description {
+                    push(Docs, Docs, format!("operation {key}: description changed"));
+                }
+                for name in union(a.parameters.keys(), b.parameters.keys()) {
+                    let at = format!("operation {key}: parameter {name}");
+                    match (a.parameters.get(name), b.parameters.get(name)) {
+                        (None, Some(p)) if p.required => {
+                            push(Breaking, Breaking, format!("{at} added, required"))
+                        }
+                        (None, Some(_)) => {
+                            push(Additive, Additive, format!("{at} added, optional"))
+                        }
+                        (Some(_), None) => push(Breaking, Breaking, format!("{at} removed")),
+                        (Some(p), Some(q)) => {
+                            if p.required != q.required {
+                                let impact = if q.required { Breaking } else { Additive };
+                                push(
+                                    impact,
+                                    impact,
+                                    format!("{at}: required {} → {}", p.required, q.required),
+                                );
+                            }
+                            if p.default != q.default && name != "query api-version" {
+                                push(
+                                    Docs,
+                                    Breaking,
+                                    format!(
+                                        "{at}: default {} → {}",
+                                        show(&p.default),
+                                        show(&q.default)
+                                    ),
+                                );
+                            }
+                            compare_shape(&at, &p.shape, &q.shape, &mut push);
+                            if p.description != q.description {
+                                push(Docs, Docs, format!("{at}: description changed"));
+                            }
+                        }
+                        (None, None) => unreachable!(),
+                    }
+                }
+                for status in union(a.responses.keys(), b.responses.keys()) {
+                    let at = format!("operation {key}: response {status}");
+                    match (a.responses.get(status), b.responses.get(status)) {
+                        (None, Some(_)) => push(Additive, Additive, format!("{at} added")),
+                        (Some(_), None) => push(Breaking, Breaking, format!("{at} removed")),
+                        (Some(r), Some(s)) => {
+                            match (&r.body, &s.body) {
+                                (Some(x), Some(y)) => compare_shape(&at, x, y, &mut push),
+                                (None, None) => {}
+                                _ => {
+                                    push(Breaking, Breaking, format!("{at}: body added or removed"))
+                                }
+                            }
+                            if r.description != s.description {
+                                push(Docs, Docs, format!("{at}: description changed"));
+                            }
+                        }
+                        (None, None) => unreachable!(),
+                    }
+                }
+            }
+            (None, None) => unreachable!(),
+        }
+    }
+    for name in union(old.schemas.keys(), new.schemas.keys()) {
+        match (old.schemas.get(name), new.schemas.get(name)) {
+            (None, Some(_)) => push(Additive, Additive, format!("schema {name} added")),
+            (Some(_), None) => push(Breaking, Breaking, format!("schema {name} removed")),
+            (Some(a), Some(b)) => {
+                compare_shape(&format!("schema {name}"), &a.shape, &b.shape, &mut push);
+                if a.description != b.description {
+                    push(Docs, Docs, format!("schema {name}: description changed"));
+                }
+                for property in union(a.properties.keys(), b.properties.keys()) {
+                    let at = format!("schema {name}: property {property}");
+                    let required = |s: &Schema| s.required.contains(property);
+                    match (a.properties.get(property), b.properties.get(property)) {
+                        (None, Some(_)) if required(b) => {
+                            push(Breaking, Breaking, format!("{at} added, required"))
+                        }
+                        (None, Some(_)) => {
+                            push(Additive, Additive, format!("{at} added, optional"))
+                        }
+                        (Some(_), None) => push(Breaking, Breaking, format!("{at} removed")),
+                        (Some(p), Some(q)) => {
+                            compare_shape(&at, &p.shape, &q.shape, &mut push);
+                            if required(a) != required(b) {
+                                let wire = if required(b) { Breaking } else { Additive };
+                                push(
+                                    Breaking,
+                                    wire,
+                                    format!("{at}: required {} → {}", required(a), required(b)),
+                                );
+                            }
+                            if p.description != q.description {
+                                push(Docs, Docs, format!("{at}: description changed"));
+                            }
+                        }
+                        (None, None) => unreachable!(),
+                    }
+                }
+            }
+            (None, None) => unreachable!(),
+        }
+    }
+    changes
+}
+
+/// The one-line summary: counts by impact on the public API, and the semver step it implies.
+pub fn summary(changes: &[Change]) -> String {
+    let count = |impact| changes.iter().filter(|c| c.api == impact).count();
+    let wire_breaking = changes
+        .iter()
+        .filter(|c| c.wire == Impact::Breaking)
+        .count();
+    format!(
+        "{} change(s): public API {} breaking, {} additive, {} docs; wire {} breaking; semver: {}",
+        changes.len(),
+        count(Impact::Breaking),
+        count(Impact::Additive),
+        count(Impact::Docs),
+        wire_breaking,
+        semver_step(changes)
+    )
+}
+
+/// `major`, `minor` or `patch`, by the strongest public-API impact (an api-version change
+/// alone is a minor release: new requests ask for a newer contract).
+pub fn semver_step(changes: &[Change]) -> &'static str {
+    match changes
+        .iter()
+        .map(|c| {
+            c.api.max(if c.what.starts_with("api-version") {
+                Impact::Additive
+            } else {
+                Impact::Docs
+            })
+        })
+        .max()
+    {
+        Some(Impact::Breaking) => "major",
+        Some(Impact::Additive) => "minor",
+        _ => "patch",
+    }
+}
+
+fn compare_shape(at: &str, a: &Shape, b: &Shape, push: &mut impl FnMut(Impact, Impact, String)) {
+    use Impact::*;
+    if a.kind != b.kind || a.format != b.format {
+        push(
+            Breaking,
+            Breaking,
+            format!("{at}: type {} → {}", a.describe(), b.describe()),
+        );
+    }
+    match (&a.map_values, &b.map_values) {
+        (Some(x), Some(y)) if x != y => {
+            push(
+                Breaking,
+                Breaking,
+                format!("{at}: map values {} → {}", x.describe(), y.describe()),
+            );
+        }
+        (Some(_), None) | (None, Some(_)) => {
+            push(Breaking, Breaking, format!("{at}: map shape changed"))
+        }
+        _ => {}
+    }
+    if let (Some(x), Some(y)) = (&a.items, &b.items) {
+        compare_shape(&format!("{at} items"), x, y, push);
+    }
+    let (old, new): (BTreeSet<_>, BTreeSet<_>) = (
+        a.enum_values.iter().collect(),
+        b.enum_values.iter().collect(),
+    );
+    for added in new.difference(&old) {
+        push(
+            Additive,
+            Additive,
+            format!("{at}: enum value {added} added"),
+        );
+    }
+    for removed in old.difference(&new) {
+        push(
+            Breaking,
+            Breaking,
+            format!("{at}: enum value {removed} removed"),
+        );
+    }
+}
+
+fn union<'a, T: Ord + 'a>(
+    a: impl Iterator<Item = &'a T>,
+    b: impl Iterator<Item = &'a T>,
+) -> BTreeSet<&'a T> {
+    a.chain(b).collect()
+}
+
+fn show(value: &Option<String>) -> &str {
+    value.as_deref().unwrap_or("(none)")
+}
+
+/// An API description reduced to what the diff compares.
+#[derive(Default)]
+struct Model {
+    api_version: Option<String>,
+    operations: BTreeMap<String, OperationModel>,
+    schemas: BTreeMap<String, Schema>,
+}
+
+struct OperationModel {
+    operation_id: Option<String>,
+    description: Option<String>,
+    /// Keyed `<in> <name>`.
+    parameters: BTreeMap<String, Parameter>,
+    responses: BTreeMap<String, Response>,
+}
+
+struct Parameter {
+    required: bool,
+    default: Option<String>,
+    description: Option<String>,
+    shape: Shape,
+}
+
+struct Response {
+    description: Option<String>,
+    body: Option<Shape>,
+}
+
+struct Schema {
+    description: Option<String>,
+    shape: Shape,
+    required: BTreeSet<String>,
+    properties: BTreeMap<String, Property>,
+}
+
+struct Property {
+    description: Option<String>,
+    shape: Shape,
+}
+
+/// A type as the diff sees it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Shape {
+    /// `string`, `integer`, …, `ref <Name>`, or `any`.
+    kind: String,
+    format: Option<String>,
+    enum_values: Vec<String>,
+    items: Option<Box<Shape>>,
+    map_values: Option<Box<Shape>>,
+}
+
+impl Shape {
+    fn describe(&self) -> String {
+        match &self.format {
+            Some(format) => format!("{} ({format})", self.kind),
+            None => self.kind.clone(),
+        }
+    }
+}
+
+/// Reads either format; `definitions` (2.0) and `components/schemas` (3.0) are both searched.
+struct Reader<'a> {
+    doc: &'a Value,
+}
+
+impl<'a> Reader<'a> {
+    fn schema_named(&self, name: &str) -> Option<&'a Value> {
+        self.doc["definitions"]
+            .get(name)
+            .or_else(|| self.doc["components"]["schemas"].get(name))
+    }
+
+    fn resolve(&self, reference: &str) -> Option<&'a Value> {
+        let path = reference.strip_prefix("#/")?;
+        path.split('/')
+            .try_fold(self.doc, |value, part| value.get(part))
+    }
+
+    /// A named schema that is only an enum (our hoisted form) is read as that enum inline.
+    fn is_pure_enum(schema: &Value) -> bool {
+        schema.get("enum").is_some() && schema.get("properties").is_none()
+    }
+
+    /// The referenced name of `value` if it is `$ref` or a one-item `allOf` of `$ref`.
+    fn reference_name(value: &Value) -> Option<&str> {
+        let reference = value["$ref"].as_str().or_else(|| {
+            match value["allOf"].as_array().map(Vec::as_slice) {
+                Some([only]) => only["$ref"].as_str(),
+                _ => None,
+            }
+        })?;
+        reference.rsplit_once('/').map(|(_, name)| name)
+    }
+
+    fn shape(&self, value: &Value, used: &mut BTreeSet<String>) -> Shape {
+        if let Some(name) = Self::reference_name(value) {
+            match self.schema_named(name) {
+                Some(target) if Self::is_pure_enum(target) => return self.shape(target, used),
+                _ => {
+                    used.insert(name.to_owned());
+                    return Shape {
+                        kind: format!("ref {name}"),
+                        ..Shape::default()
+                    };
+                }
+            }
+        }
+        let kind = value["type"].as_str().unwrap_or("any").to_owned();
+        Shape {
+            format: value["format"].as_str().map(str::to_owned),
+            enum_values: value["enum"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                .collect(),
+            items: value
+                .get("items")
+                .map(|items| Box::new(self.shape(items, used))),
+            map_values: match value.get("additionalProperties") {
+                Some(Value::Bool(false)) | None => None,
+                Some(Value::Bool(true)) => Some(Box::default()),
+                Some(schema) => Some(Box::new(self.shape(schema, used))),
+            },
+            kind,
+        }
+    }
+
+    fn parameter(
+        &self,
+        value: &'a Value,
+        used: &mut BTreeSet<String>,
+    ) -> Option<(String, Parameter)> {
+        let value = match value["$ref"].as_str() {
+            Some(reference) => self.resolve(reference)?,
+            None => value,
+        };
+        let location = value["in"].as_str()?;
+        let name = value["name"].as_str()?;
+        // 3.0 keeps the value's schema under `schema`; 2.0 inline (and `in: body` under `schema`).
+        let schema = if location == "body" || value.get("schema").is_some() {
+            &value["schema"]
+        } else {
+            value
+        };
+        Some((
+            format!("{location} {name}"),
+            Parameter {
+                required: value["required"] == true,
+                default: schema
+                    .get("default")
+                    .map(|d| d.as_str().map_or_else(|| d.to_string(), str::to_owned)),
+                description: text(value, "description"),
+                shape: self.shape(schema, used),
+            },
+        ))
+    }
+
+    fn operation(
+        &self,
+        path_item: &'a Value,
+        operation: &'a Value,
+        used: &mut BTreeSet<String>,
+    ) -> OperationModel {
+        let mut parameters = BTreeMap::new();
+        let inherited = path_item["parameters"].as_array().into_iter().flatten();
+        let own = operation["parameters"].as_array().into_iter().flatten();
+        for value in inherited.chain(own) {
+            if let Some((key, parameter)) = self.parameter(value, used) {
+                parameters.insert(key, parameter);
+            }
+        }
+        if let Some(body) = operation.get("requestBody") {
+            let schema = as_object(&body["content"])
+                .values()
+                .next()
+                .map(|media| &media["schema"]);
+            parameters.insert(
+                "body".to_owned(),
+                Parameter {
+                    required: body["required"] == true,
+                    default: None,
+                    description: text(body, "description"),
+                    shape: schema.map(|s| self.shape(s, used)).unwrap_or_default(),
+                },
+            );
+        }
+        let responses = as_object(&operation["responses"])
+            .iter()
+            .map(|(status, response)| {
+                let schema = response.get("schema").or_else(|| {
+                    as_object(&response["content"])
+                        .values()
+                        .next()
+                        .map(|m| &m["schema"])
+                });
+                (
+                    status.clone(),
+                    Response {
+                        description: text(response, "description"),
+                        body: schema.map(|s| self.shape(s, used)),
+                    },
+                )
+            })
+            .collect();
+        OperationModel {
+            operation_id: text(operation, "operationId"),
+            description: text(operation, "description"),
+            parameters,
+            responses,
+        }
+    }
+}
+
+fn text(value: &Value, field: &str) -> Option<String> {
+    value[field].as_str().map(str::to_owned)
+}
+
+impl Model {
+    fn read(doc: &Value, operations: &[Operation]) -> Self {
+        let reader = Reader { doc };
+        let mut model = Model::default();
+        let mut used = BTreeSet::new();
+        for operation in operations {
+            let path_item = &doc["paths"][&operation.path];
+            let Some(source) = path_item.get(operation.method.to_ascii_lowercase()) else {
+                continue;
+            };
+            let read = reader.operation(path_item, source, &mut used);
+            if let Some(version) = read
+                .parameters
+                .get("query api-version")
+                .and_then(|p| p.default.clone())
+            {
+                model.api_version = Some(version);
+            }
+            model.operations.insert(operation.to_string(), read);
+        }
+        let mut pending: Vec<String> = used.iter().cloned().collect();
+        while let Some(name) = pending.pop() {
+            let Some(value) = reader.schema_named(&name) else {
+                continue;
+            };
+            let mut inner = BTreeSet::new();
+            let properties = as_object(&value["properties"])
+                .iter()
+                .map(|(property, schema)| {
+                    (
+                        property.clone(),
+                        Property {
+                            description: text(schema, "description"),
+                            shape: reader.shape(schema, &mut inner),
+                        },
+                    )
+                })
+                .collect();
+            let shape = reader.shape(value, &mut inner);
+            model.schemas.insert(
+                name.clone(),
+                Schema {
+                    description: text(value, "description"),
+                    shape,
+                    required: value["required"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|r| r.as_str().map(str::to_owned))
+                        .collect(),
+                    properties,
+                },
+            );
+            for found in inner {
+                if used.insert(found.clone()) {
+                    pending.push(found);
+                }
+            }
+        }
+        if model.api_version.is_none() {
+            model.api_version = text(&doc["info"], "version");
+        }
+        model
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::json::parse_operations;
+
+    /// A small OpenAPI 3.0 document in the shape spec/ has.
+    fn base() -> Value {
+        json!({
+            "openapi": "3.0.3",
+            "info": {"title": "t", "version": "2021-04-12"},
+            "paths": {"/jobs/v2/{id}/cancel": {"post": {
+                "operationId": "Jobs_CancelScheduledJob",
+                "parameters": [
+                    {"name": "id", "in": "path", "required": true, "schema": {"type": "string"}},
+                    {"$ref": "#/components/parameters/api-version"}
+                ],
+                "responses": {"200": {"description": "OK.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}}}
+            }}},
+            "components": {
+                "parameters": {"api-version": {"name": "api-version", "in": "query", "required": true, "schema": {"type": "string", "default": "2021-04-12"}}},
+                "schemas": {
+                    "Job": {"type": "object", "properties": {
+                        "status": {"allOf": [{"$ref": "#/components/schemas/JobStatus"}], "description": "The status."},
+                        "max": {"type": "integer", "format": "int64"},
+                        "twin": {"$ref": "#/components/schemas/Twin"}
+                    }},
+                    "JobStatus": {"type": "string", "enum": ["running", "cancelled"]},
+                    "Twin": {"type": "object", "properties": {"tags": {"type": "object", "additionalProperties": {"type": "object"}}}}
+                }
+            }
+        })
+    }
+
+    fn changes(edit: impl FnOnce(&mut Value)) -> Vec<String> {
+        let mut new = base();
+        edit(&mut new);
+        let operations = parse_operations("POST /jobs/v2/{id}/cancel").unwrap();
+        diff(&base(), &new, &operations)
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    fn one(edit: impl FnOnce(&mut Value)) -> String {
+        let found = changes(edit);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        found.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn identical_documents_have_no_changes() {
+        assert!(changes(|_| {}).is_empty());
+    }
+
+    #[test]
+    fn an_optional_field_added_is_additive() {
+        let line = one(|d| {
+            d["components"]["schemas"]["Twin"]["properties"]["attributes"] =
+                json!({"type": "object"})
+        });
+        assert!(
+            line.starts_with(
+                "api:additive  wire:additive  schema Twin: property attributes added, optional"
+            ),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn enum_values_added_are_additive_and_removed_are_breaking() {
+        let added = one(|d| {
+            d["components"]["schemas"]["JobStatus"]["enum"] =
+                json!(["running", "cancelled", "cancelling"])
+        });
+        assert!(
+            added.contains("api:additive") && added.contains("enum value cancelling added"),
+            "{added}"
+        );
+        let removed = one(|d| d["components"]["schemas"]["JobStatus"]["enum"] = json!(["running"]));
+        assert!(
+            removed.contains("api:breaking") && removed.contains("enum value cancelled removed"),
+            "{removed}"
+        );
+    }
+
+    #[test]
+    fn a_type_change_is_breaking() {
+        let line = one(|d| {
+            d["components"]["schemas"]["Job"]["properties"]["max"]["format"] = json!("int32")
+        });
+        assert!(
+            line.contains("api:breaking")
+                && line.contains("type integer (int64) → integer (int32)"),
+            "{line}"
+        );
+        let map = one(|d| {
+            d["components"]["schemas"]["Twin"]["properties"]["tags"]["additionalProperties"] =
+                json!({"type": "string"})
+        });
+        assert!(
+            map.contains("api:breaking") && map.contains("map values object → string"),
+            "{map}"
+        );
+    }
+
+    #[test]
+    fn an_operation_id_rename_is_docs_only() {
+        let line = one(|d| {
+            d["paths"]["/jobs/v2/{id}/cancel"]["post"]["operationId"] = json!("JobClient_CancelJob")
+        });
+        assert!(
+            line.starts_with("api:docs      wire:docs")
+                && line.contains("Jobs_CancelScheduledJob → JobClient_CancelJob"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn an_operation_removed_is_breaking() {
+        let found = changes(|d| d["paths"] = json!({}));
+        assert!(
+            found.contains(
+                &"api:breaking  wire:breaking  operation POST /jobs/v2/{id}/cancel removed"
+                    .to_owned()
+            ),
+            "{found:#?}"
+        );
+        // What only it used leaves the shipped closure with it.
+        assert!(
+            found.iter().any(|l| l.ends_with("schema Job removed")),
+            "{found:#?}"
+        );
+    }
+
+    #[test]
+    fn description_and_version_changes_are_rated_and_summarized() {
+        let found = changes(|d| {
+            d["components"]["schemas"]["Job"]["properties"]["status"]["description"] =
+                json!("Now reworded.");
+            d["components"]["parameters"]["api-version"]["schema"]["default"] = json!("2024-03-31");
+        });
+        assert_eq!(found.len(), 2, "{found:#?}");
+        assert!(found[0].contains("api-version 2021-04-12 → 2024-03-31"));
+        assert!(
+            found[1].contains("api:docs")
+                && found[1].contains("property status: description changed")
+        );
+        let mut new = base();
+        new["components"]["parameters"]["api-version"]["schema"]["default"] = json!("2024-03-31");
+        let ops = parse_operations("POST /jobs/v2/{id}/cancel").unwrap();
+        assert!(summary(&diff(&base(), &new, &ops)).ends_with("semver: minor"));
+    }
+
+    #[test]
+    fn a_swagger_2_document_with_the_same_contract_has_no_changes() {
+        let swagger = json!({
+            "swagger": "2.0",
+            "info": {"title": "t", "version": "2021-04-12"},
+            "parameters": {"api-version": {"name": "api-version", "in": "query", "required": true, "type": "string", "default": "2021-04-12"}},
+            "paths": {"/jobs/v2/{id}/cancel": {"post": {
+                "operationId": "Jobs_CancelScheduledJob",
+                "parameters": [{"name": "id", "in": "path", "required": true, "type": "string"}, {"$ref": "#/parameters/api-version"}],
+                "responses": {"200": {"description": "OK.", "schema": {"$ref": "#/definitions/Job"}}}
+            }}},
+            "definitions": {
+                "Job": {"type": "object", "properties": {
+                    "status": {"type": "string", "enum": ["running", "cancelled"], "description": "The status."},
+                    "max": {"type": "integer", "format": "int64"},
+                    "twin": {"$ref": "#/definitions/Twin"}
+                }},
+                "Twin": {"type": "object", "properties": {"tags": {"type": "object", "additionalProperties": {"type": "object"}}}}
+            }
+        });
+        let operations = parse_operations("POST /jobs/v2/{id}/cancel").unwrap();
+        let found = diff(&base(), &swagger, &operations);
+        assert!(found.is_empty(), "{found:#?}");
+    }
+}

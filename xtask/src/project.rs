@@ -1,0 +1,694 @@
+//! The files a bump touches and the checks that keep them in step.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::{
+    codegen,
+    diff::{self, Change},
+    import::{self, Imported},
+    json::{self, Operation},
+};
+
+/// The provenance record written beside the spec by `import`.
+pub const PROVENANCE_PATH: &str = "spec/provenance.json";
+/// The reviewable copy of the generated client.
+pub const REVIEW_COPY_PATH: &str = "spec/generated.rs";
+/// Files whose prose names the api-version as `api-version=<version>`.
+pub const VERSIONED_DOCS: &[&str] = &["README.md", "src/lib.rs"];
+pub const CHANGELOG_PATH: &str = "CHANGELOG.md";
+
+/// A checkout of the crate, rooted at the workspace root.
+pub struct Project {
+    pub root: PathBuf,
+}
+
+impl Project {
+    pub fn path(&self, relative: &str) -> PathBuf {
+        self.root.join(relative)
+    }
+
+    fn read(&self, relative: &str) -> Result<String, String> {
+        std::fs::read_to_string(self.path(relative))
+            .map_err(|e| format!("cannot read {relative}: {e}"))
+    }
+
+    fn write(&self, relative: &str, text: &str) -> Result<(), String> {
+        std::fs::write(self.path(relative), text)
+            .map_err(|e| format!("cannot write {relative}: {e}"))
+    }
+
+    pub fn spec(&self) -> Result<Value, String> {
+        Ok(json::read_json(&self.path(codegen::SPEC_PATH))?.1)
+    }
+
+    /// The operations spec/ ships now: what `import` keeps unless told otherwise.
+    pub fn shipped_operations(&self) -> Result<Vec<Operation>, String> {
+        Ok(json::operations_of(&self.spec()?))
+    }
+
+    /// Imports `source` and writes spec/ and its provenance record.
+    pub fn import(
+        &self,
+        source: &Path,
+        operations: Option<Vec<Operation>>,
+    ) -> Result<Imported, String> {
+        let imported = self.import_in_memory(source, operations)?;
+        self.write(
+            codegen::SPEC_PATH,
+            &json::to_canonical_string(&imported.spec),
+        )?;
+        self.write(
+            PROVENANCE_PATH,
+            &json::to_canonical_string(&imported.provenance),
+        )?;
+        Ok(imported)
+    }
+
+    fn import_in_memory(
+        &self,
+        source: &Path,
+        operations: Option<Vec<Operation>>,
+    ) -> Result<Imported, String> {
+        let operations = match operations {
+            Some(operations) => operations,
+            None => self.shipped_operations()?,
+        };
+        let bytes =
+            std::fs::read(source).map_err(|e| format!("cannot read {}: {e}", source.display()))?;
+        let name = source.file_name().map_or_else(
+            || source.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        import::import(&bytes, &name, &operations)
+    }
+
+    /// Writes the reviewable copy of the generated client.
+    pub fn generate(&self) -> Result<(), String> {
+        let code = codegen::generate(&self.read(codegen::SPEC_PATH)?)?;
+        self.write(REVIEW_COPY_PATH, &code)
+    }
+
+    /// Moves the crate to the api-version of `source`: import, diff, review copy, docs and
+    /// CHANGELOG. Returns the changes.
+    pub fn bump(&self, source: &Path) -> Result<(String, String, Vec<Change>), String> {
+        let old_spec = self.spec()?;
+        let old_version = api_version(&old_spec)?;
+        let operations = self.shipped_operations()?;
+        let imported = self.import(source, Some(operations.clone()))?;
+        let new_version = api_version(&imported.spec)?;
+        let changes = diff::diff(&old_spec, &imported.spec, &operations);
+        self.generate()?;
+        for doc in VERSIONED_DOCS {
+            let text = self.read(doc)?;
+            self.write(
+                doc,
+                &text.replace(
+                    &format!("api-version={old_version}"),
+                    &format!("api-version={new_version}"),
+                ),
+            )?;
+        }
+        let changelog = self.read(CHANGELOG_PATH)?;
+        self.write(
+            CHANGELOG_PATH,
+            &changelog_with_entry(&changelog, &old_version, &new_version, &changes)?,
+        )?;
+        Ok((old_version, new_version, changes))
+    }
+
+    /// Every way the checked-in files can disagree; empty when all is in step.
+    pub fn check(&self, upstream: Option<&Path>) -> Vec<String> {
+        let mut problems = Vec::new();
+        let spec_text = match self.read(codegen::SPEC_PATH) {
+            Ok(text) => text,
+            Err(problem) => return vec![problem],
+        };
+        let code = match codegen::generate(&spec_text) {
+            Ok(code) => code,
+            Err(problem) => return vec![problem],
+        };
+        match self.read(REVIEW_COPY_PATH) {
+            Ok(copy) if copy == code => {}
+            Ok(_) => problems.push(format!(
+                "{REVIEW_COPY_PATH} is stale: run `cargo xtask generate` and commit it"
+            )),
+            Err(problem) => problems.push(format!("{problem}; run `cargo xtask generate`")),
+        }
+        let spec: Value = serde_json::from_str(&spec_text).expect("generate parsed it");
+        let version = match api_version(&spec) {
+            Ok(version) => version,
+            Err(problem) => return [problems, vec![problem]].concat(),
+        };
+        for doc in VERSIONED_DOCS {
+            match self.read(doc) {
+                Ok(text) => {
+                    let found = versions_in(&text);
+                    if found.is_empty() {
+                        problems.push(format!(
+                            "{doc} does not name the api-version (`api-version={version}`)"
+                        ));
+                    }
+                    for other in found.iter().filter(|v| **v != version) {
+                        problems.push(format!(
+                            "{doc} names api-version={other} but spec/ is {version}"
+                        ));
+                    }
+                }
+                Err(problem) => problems.push(problem),
+            }
+        }
+        match self.read(CHANGELOG_PATH) {
+            Ok(text) if has_changelog_entry(&text, &version) => {}
+            Ok(_) => problems.push(format!(
+                "{CHANGELOG_PATH} has no entry for API version `{version}` (a line with \"API version\" and `{version}`)"
+            )),
+            Err(problem) => problems.push(problem),
+        }
+        if let Some(upstream) = upstream {
+            problems.extend(self.check_upstream(upstream, &spec_text));
+        }
+        problems
+    }
+
+    fn check_upstream(&self, upstream: &Path, spec_text: &str) -> Vec<String> {
+        let mut problems = Vec::new();
+        let imported = match self.import_in_memory(upstream, None) {
+            Ok(imported) => imported,
+            Err(problem) => return vec![problem],
+        };
+        let expected = json::to_canonical_string(&imported.spec);
+        if expected != spec_text {
+            problems.push(format!(
+                "{} is not what importing {} produces ({}); run `cargo xtask import {}`",
+                codegen::SPEC_PATH,
+                upstream.display(),
+                first_difference(spec_text, &expected),
+                upstream.display()
+            ));
+        }
+        match self
+            .read(PROVENANCE_PATH)
+            .and_then(|t| serde_json::from_str::<Value>(&t).map_err(|e| e.to_string()))
+        {
+            Ok(recorded) => {
+                let actual = &imported.provenance["source"]["sha256"];
+                if recorded["source"]["sha256"] != *actual {
+                    problems.push(format!(
+                        "{PROVENANCE_PATH} records sha256 {} but {} has {actual}",
+                        recorded["source"]["sha256"],
+                        upstream.display()
+                    ));
+                } else if recorded != imported.provenance {
+                    problems.push(format!(
+                        "{PROVENANCE_PATH} is stale; run `cargo xtask import {}`",
+                        upstream.display()
+                    ));
+                }
+            }
+            Err(problem) => problems.push(format!("{PROVENANCE_PATH}: {problem}")),
+        }
+        problems
+    }
+}
+
+/// The default of the spec's `api-version` parameter.
+pub fn api_version(spec: &Value) -> Result<String, String> {
+    spec["components"]["parameters"]["api-version"]["schema"]["default"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            format!(
+                "{}: components.parameters.api-version has no default",
+                codegen::SPEC_PATH
+            )
+        })
+}
+
+/// Every `api-version=<value>` in `text`.
+fn versions_in(text: &str) -> Vec<String> {
+    text.match_indices("api-version=")
+        .map(|(at, marker)| {
+            text[at + marker.len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect::<String>()
+        })
+        .filter(|v| v.starts_with(|c: char| c.is_ascii_digit()))
+        .collect()
+}
+
+fn has_changelog_entry(changelog: &str, version: &str) -> bool {
+    changelog
+        .lines()
+        .any(|line| line.contains("API version") && line.contains(&format!("`{version}`")))
+}
+
+/// CHANGELOG with a bump entry added under `## [Unreleased]`.
+fn changelog_with_entry(
+    changelog: &str,
+    old: &str,
+    new: &str,
+    changes: &[Change],
+) -> Result<String, String> {
+    let marker = "## [Unreleased]";
+    let at = changelog
+        .find(marker)
+        .ok_or_else(|| format!("{CHANGELOG_PATH} has no `{marker}` section"))?;
+    let mut entry = format!(
+        "\n\n### Changed\n- IoT Hub service API version `{old}` → `{new}`: {}.\n",
+        diff::summary(changes)
+    );
+    for change in changes {
+        entry.push_str(&format!("  - {change}\n"));
+    }
+    let insert_at = at + marker.len();
+    let rest = changelog[insert_at..].trim_start_matches('\n');
+    Ok(format!(
+        "{}{}\n{rest}",
+        &changelog[..insert_at],
+        entry.trim_end_matches('\n')
+    ))
+    .map(|text| text.replace("\n\n\n", "\n\n"))
+}
+
+/// Where two texts first differ, as `line N: expected …, found …`.
+fn first_difference(actual: &str, expected: &str) -> String {
+    let mut expected_lines = expected.lines();
+    for (number, line) in actual.lines().enumerate() {
+        match expected_lines.next() {
+            Some(wanted) if wanted == line => continue,
+            Some(wanted) => {
+                return format!(
+                    "line {}: expected `{}`, found `{}`",
+                    number + 1,
+                    wanted.trim(),
+                    line.trim()
+                );
+            }
+            None => return format!("line {}: unexpected `{}`", number + 1, line.trim()),
+        }
+    }
+    match expected_lines.next() {
+        Some(missing) => format!("missing `{}` at the end", missing.trim()),
+        None => "the texts differ only in line endings".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::process::Command;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::workspace_root;
+
+    /// A throwaway copy of (parts of) the workspace, removed when dropped.
+    struct Scratch(Project);
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0.root);
+        }
+    }
+
+    fn copy_tree(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                copy_tree(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), target).unwrap();
+            }
+        }
+    }
+
+    fn scratch(name: &str, items: &[&str]) -> Scratch {
+        let root =
+            std::env::temp_dir().join(format!("iothub-jobs-xtask-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let source = workspace_root();
+        for item in items {
+            let (from, to) = (source.join(item), root.join(item));
+            if from.is_dir() {
+                copy_tree(&from, &to);
+            } else {
+                std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+                std::fs::copy(&from, &to).unwrap();
+            }
+        }
+        Scratch(Project { root })
+    }
+
+    /// The files `check` reads.
+    fn checked_files(name: &str) -> Scratch {
+        scratch(name, &["spec", "README.md", "src/lib.rs", "CHANGELOG.md"])
+    }
+
+    fn edit(project: &Project, relative: &str, change: impl FnOnce(String) -> String) {
+        let text = project.read(relative).unwrap();
+        project.write(relative, &change(text)).unwrap();
+    }
+
+    /// spec/ written back as the Swagger 2.0 document it was imported from: the inverse of
+    /// the importer, so tests can feed the importer realistic input without the upstream file.
+    fn as_swagger_2(spec: &Value) -> Value {
+        let text = spec
+            .to_string()
+            .replace("#/components/schemas/", "#/definitions/")
+            .replace("#/components/parameters/", "#/parameters/");
+        let spec: Value = serde_json::from_str(&text).unwrap();
+        let flatten = |parameter: &Value| {
+            let mut flat = parameter.as_object().unwrap().clone();
+            if let Some(Value::Object(schema)) = flat.remove("schema") {
+                flat.extend(schema);
+            }
+            Value::Object(flat)
+        };
+        let schemas = spec["components"]["schemas"].as_object().unwrap();
+        let is_enum = |name: &str| schemas[name].get("enum").is_some();
+        let mut definitions = serde_json::Map::new();
+        for (name, schema) in schemas.iter().filter(|(name, _)| !is_enum(name)) {
+            let mut schema = schema.clone();
+            for property in schema["properties"]
+                .as_object_mut()
+                .into_iter()
+                .flat_map(|p| p.values_mut())
+            {
+                let Some(all_of) = property.as_object_mut().unwrap().remove("allOf") else {
+                    continue;
+                };
+                let target = all_of[0]["$ref"]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches("#/definitions/")
+                    .to_owned();
+                let object = property.as_object_mut().unwrap();
+                if is_enum(&target) {
+                    object.extend(schemas[&target].as_object().unwrap().clone());
+                } else {
+                    object.insert("$ref".into(), json!(format!("#/definitions/{target}")));
+                }
+            }
+            definitions.insert(name.clone(), schema);
+        }
+        let mut paths = serde_json::Map::new();
+        for (path, item) in spec["paths"].as_object().unwrap() {
+            let mut converted = serde_json::Map::new();
+            for (method, operation) in item.as_object().unwrap() {
+                let mut operation = operation.clone();
+                operation["parameters"] = operation["parameters"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(flatten)
+                    .collect();
+                for response in operation["responses"].as_object_mut().unwrap().values_mut() {
+                    if let Some(content) = response.as_object_mut().unwrap().remove("content") {
+                        response["schema"] = content["application/json"]["schema"].clone();
+                    }
+                }
+                operation["produces"] = json!(["application/json"]);
+                converted.insert(method.clone(), operation);
+            }
+            paths.insert(path.clone(), Value::Object(converted));
+        }
+        json!({
+            "swagger": "2.0",
+            "info": spec["info"],
+            "host": spec["servers"][0]["url"].as_str().unwrap().trim_start_matches("https://"),
+            "schemes": ["https"],
+            "parameters": spec["components"]["parameters"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), flatten(v))).collect::<serde_json::Map<_, _>>(),
+            "paths": paths,
+            "definitions": definitions,
+        })
+    }
+
+    fn write_fixture(project: &Project, name: &str, doc: &Value) -> PathBuf {
+        let path = project.path(name);
+        std::fs::write(&path, doc.to_string()).unwrap();
+        path
+    }
+
+    #[test]
+    fn the_committed_workspace_is_in_step() {
+        let problems = Project {
+            root: workspace_root(),
+        }
+        .check(None);
+        assert!(problems.is_empty(), "{problems:#?}");
+    }
+
+    #[test]
+    fn the_inverse_importer_round_trips_spec() {
+        let scratch = checked_files("round-trip");
+        let project = &scratch.0;
+        let spec = project.spec().unwrap();
+        let source = write_fixture(project, "upstream.json", &as_swagger_2(&spec));
+        let imported = project.import_in_memory(&source, None).unwrap();
+        assert_eq!(
+            json::to_canonical_string(&imported.spec),
+            json::to_canonical_string(&spec)
+        );
+    }
+
+    #[test]
+    fn check_names_each_kind_of_drift() {
+        type Drift = Box<dyn Fn(&Project)>;
+        let cases: Vec<(&str, Drift, &str)> = vec![
+            (
+                "stale",
+                Box::new(|p| {
+                    edit(p, REVIEW_COPY_PATH, |t| {
+                        t.replace("pub struct Twin", "pub struct Twins")
+                    })
+                }),
+                "spec/generated.rs is stale",
+            ),
+            (
+                "readme",
+                Box::new(|p| {
+                    edit(p, "README.md", |t| {
+                        t.replacen("api-version=2021-04-12", "api-version=2020-09-30", 1)
+                    })
+                }),
+                "README.md names api-version=2020-09-30 but spec/ is 2021-04-12",
+            ),
+            (
+                "lib",
+                Box::new(|p| {
+                    edit(p, "src/lib.rs", |t| {
+                        t.replace("api-version=", "api version ")
+                    })
+                }),
+                "src/lib.rs does not name the api-version",
+            ),
+            (
+                "changelog",
+                Box::new(|p| edit(p, CHANGELOG_PATH, |t| t.replace("API version", "version"))),
+                "CHANGELOG.md has no entry for API version `2021-04-12`",
+            ),
+            (
+                "not-json",
+                Box::new(|p| edit(p, codegen::SPEC_PATH, |t| t.replacen('{', "", 1))),
+                "is not OpenAPI 3.0",
+            ),
+            (
+                "swagger",
+                Box::new(|p| {
+                    edit(p, codegen::SPEC_PATH, |t| {
+                        t.replace("\"openapi\": \"3.0.3\"", "\"openapi\": \"2.0\"")
+                    })
+                }),
+                "progenitor rejected",
+            ),
+            (
+                "rejected",
+                Box::new(|p| {
+                    edit(p, codegen::SPEC_PATH, |t| {
+                        t.replace("\"in\": \"path\"", "\"in\": \"cookie\"")
+                    })
+                }),
+                "progenitor rejected",
+            ),
+        ];
+        for (name, drift, expected) in cases {
+            let scratch = checked_files(name);
+            drift(&scratch.0);
+            let problems = scratch.0.check(None);
+            assert!(
+                problems.iter().any(|p| p.contains(expected)),
+                "{name}: expected `{expected}` in {problems:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn check_upstream_catches_a_spec_or_provenance_that_does_not_match() {
+        let scratch = checked_files("upstream");
+        let project = &scratch.0;
+        let upstream = write_fixture(
+            project,
+            "upstream.json",
+            &as_swagger_2(&project.spec().unwrap()),
+        );
+        project.import(&upstream, None).unwrap();
+        assert!(
+            project.check(Some(&upstream)).is_empty(),
+            "{:#?}",
+            project.check(Some(&upstream))
+        );
+
+        edit(project, codegen::SPEC_PATH, |t| {
+            t.replace("The number of failed jobs.", "Failed.")
+        });
+        let problems = project.check(Some(&upstream));
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("is not what importing")
+                    && p.contains("The number of failed jobs.")),
+            "{problems:#?}"
+        );
+
+        project.import(&upstream, None).unwrap();
+        let mut changed = as_swagger_2(&project.spec().unwrap());
+        changed["info"]["title"] = json!("Another title");
+        write_fixture(project, "upstream.json", &changed);
+        let problems = project.check(Some(&upstream));
+        assert!(
+            problems.iter().any(|p| p.contains("records sha256")),
+            "{problems:#?}"
+        );
+    }
+
+    #[test]
+    fn bump_moves_every_file_that_carries_the_version() {
+        let scratch = checked_files("bump");
+        let project = &scratch.0;
+        let mut newer = as_swagger_2(&project.spec().unwrap());
+        newer["info"]["version"] = json!("2024-03-31");
+        newer["parameters"]["api-version"]["default"] = json!("2024-03-31");
+        newer["definitions"]["Twin"]["properties"]["attributes"] =
+            json!({"type": "object", "additionalProperties": {"type": "object"}});
+        let source = write_fixture(project, "newer.json", &newer);
+        let (old, new, changes) = project.bump(&source).unwrap();
+        assert_eq!((old.as_str(), new.as_str()), ("2021-04-12", "2024-03-31"));
+        assert_eq!(changes.len(), 2, "{changes:#?}");
+        assert!(project.check(None).is_empty(), "{:#?}", project.check(None));
+        let changelog = project.read(CHANGELOG_PATH).unwrap();
+        assert!(
+            changelog.contains("IoT Hub service API version `2021-04-12` → `2024-03-31`"),
+            "{changelog}"
+        );
+        assert!(changelog.contains("schema Twin: property attributes added, optional"));
+        assert!(
+            project
+                .read(REVIEW_COPY_PATH)
+                .unwrap()
+                .contains("pub attributes:")
+        );
+        assert!(
+            project
+                .read("README.md")
+                .unwrap()
+                .contains("api-version=2024-03-31")
+        );
+    }
+
+    /// Upstream renamed the cancel operationId twice and adds optional fields with new
+    /// api-versions; neither may change a public Rust name. Imports such documents into a copy
+    /// of the workspace and builds the library and examples there, unchanged.
+    #[test]
+    fn renamed_operation_ids_and_changed_optional_fields_keep_the_public_api() {
+        let scratch = scratch(
+            "stable-names",
+            &[
+                "Cargo.toml",
+                "Cargo.lock",
+                "build.rs",
+                "spec",
+                "src",
+                "examples",
+                "README.md",
+                "xtask/Cargo.toml",
+                "xtask/src",
+            ],
+        );
+        let project = &scratch.0;
+        let current = as_swagger_2(&project.spec().unwrap());
+        let operation = "/jobs/v2/{id}/cancel";
+
+        let mut newer = current.clone();
+        newer["paths"][operation]["post"]["operationId"] = json!("Jobs_CancelJobV3");
+        newer["definitions"]["Twin"]["properties"]["attributes"] =
+            json!({"type": "object", "additionalProperties": {"type": "object"}});
+        let mut older = current.clone();
+        older["paths"][operation]["post"]["operationId"] = json!("JobClient_CancelJob");
+        older["definitions"]["Twin"]["properties"]
+            .as_object_mut()
+            .unwrap()
+            .remove("parentScopes");
+
+        let target_dir = workspace_root().join("target").join("stable-names");
+        for (name, doc, expected) in [
+            (
+                "newer",
+                newer,
+                [
+                    "operationId Jobs_CancelScheduledJob → Jobs_CancelJobV3",
+                    "property attributes added, optional",
+                ],
+            ),
+            (
+                "older",
+                older,
+                [
+                    "operationId Jobs_CancelScheduledJob → JobClient_CancelJob",
+                    "property parentScopes removed",
+                ],
+            ),
+        ] {
+            let before = project.spec().unwrap();
+            let source = write_fixture(project, &format!("{name}.json"), &doc);
+            project.import(&source, None).unwrap();
+            let after = project.spec().unwrap();
+            let changes: Vec<String> =
+                diff::diff(&before, &after, &project.shipped_operations().unwrap())
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect();
+            assert_eq!(changes.len(), 2, "{name}: {changes:#?}");
+            for (line, wanted) in changes.iter().zip(expected) {
+                assert!(line.contains(wanted), "{name}: {line} lacks {wanted}");
+            }
+            let status = Command::new(env!("CARGO"))
+                .args([
+                    "check",
+                    "--offline",
+                    "--quiet",
+                    "--examples",
+                    "--features",
+                    "simulator",
+                ])
+                .arg("--target-dir")
+                .arg(&target_dir)
+                .current_dir(&project.root)
+                .env_remove("CARGO_TARGET_DIR")
+                .status()
+                .unwrap();
+            assert!(
+                status.success(),
+                "{name}: the crate or its examples no longer build"
+            );
+            // Back to the committed spec before the next variant.
+            project
+                .write(codegen::SPEC_PATH, &json::to_canonical_string(&before))
+                .unwrap();
+        }
+    }
+}
