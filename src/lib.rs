@@ -38,6 +38,7 @@ mod job_id;
 pub mod models;
 #[cfg(feature = "simulator")]
 pub mod simulator;
+pub mod spec;
 mod transport;
 
 pub use client::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, JobsClient, JobsClientOptions};

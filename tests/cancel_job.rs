@@ -1,9 +1,9 @@
 //! The client against the local hub, over real HTTP on loopback.
 
+mod common;
+
 use std::{sync::Arc, time::Duration};
 
-use base64::Engine as _;
-use hmac::{Hmac, KeyInit, Mac};
 use iothub_jobs::{
     API_VERSION, ErrorKind, JobsClient,
     auth::SasTokenCredential,
@@ -11,7 +11,6 @@ use iothub_jobs::{
     simulator::LocalHub,
 };
 use serde_json::{Value, json};
-use sha2::Sha256;
 
 #[tokio::test]
 async fn cancels_a_scheduled_job() {
@@ -109,29 +108,8 @@ async fn an_expiring_token_is_renewed_before_the_service_would_refuse_it() {
     assert_ne!(tokens[0], tokens[1]);
 }
 
-/// A token made here, independently of the crate's signing code.
 fn token(hub: &LocalHub, key_name: &str, expiry: u64) -> String {
-    let key = base64::engine::general_purpose::STANDARD
-        .decode(hub.policy_key())
-        .unwrap();
-    let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
-    mac.update(format!("{}\n{expiry}", hub.host_name()).as_bytes());
-    let sig = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
-    let sig = sig
-        .replace('+', "%2B")
-        .replace('/', "%2F")
-        .replace('=', "%3D");
-    format!(
-        "SharedAccessSignature sr={}&sig={sig}&se={expiry}&skn={key_name}",
-        hub.host_name()
-    )
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
+    common::mint_token(hub.host_name(), key_name, &hub.policy_key(), expiry)
 }
 
 #[tokio::test]
@@ -142,7 +120,7 @@ async fn a_ready_made_token_is_sent_as_given_and_checked_by_the_hub() {
         let credential = Arc::new(SasTokenCredential::new(&token).unwrap());
         JobsClient::new(hub.host_name(), credential, hub.client_options()).unwrap()
     };
-    let expired = client_with(token(&hub, "iothubowner", unix_now() - 10))
+    let expired = client_with(token(&hub, "iothubowner", common::unix_now() - 10))
         .cancel_job("j")
         .await
         .unwrap_err();
@@ -150,7 +128,7 @@ async fn a_ready_made_token_is_sent_as_given_and_checked_by_the_hub() {
         expired.is_unauthorized() && expired.to_string().contains("expired"),
         "{expired}"
     );
-    let wrong_policy = client_with(token(&hub, "registryRead", unix_now() + 600))
+    let wrong_policy = client_with(token(&hub, "registryRead", common::unix_now() + 600))
         .cancel_job("j")
         .await
         .unwrap_err();
@@ -160,7 +138,7 @@ async fn a_ready_made_token_is_sent_as_given_and_checked_by_the_hub() {
             .contains("unknown shared access policy"),
         "{wrong_policy}"
     );
-    let good = token(&hub, "iothubowner", unix_now() + 600);
+    let good = token(&hub, "iothubowner", common::unix_now() + 600);
     let tampered = good.replace(
         &format!("sr={}", hub.host_name()),
         "sr=otherhub.azure-devices.net",

@@ -32,7 +32,7 @@ use std::{
     fmt,
     net::SocketAddr,
     sync::{Arc, Mutex},
-    time::Duration,
+    time::{Duration, SystemTime},
 };
 
 use base64::Engine as _;
@@ -161,6 +161,7 @@ impl LocalHubBuilder {
             key: self.key,
             jobs: Mutex::default(),
             requests: Mutex::default(),
+            frozen_time: Mutex::default(),
         });
         let (shutdown, stopped) = oneshot::channel();
         let app = server::router(state.clone());
@@ -274,6 +275,20 @@ impl LocalHub {
         });
         self.insert_job_json(job.clone());
         job
+    }
+
+    /// Stops the hub's clock at `time`: token expiry is judged by it from now on.
+    pub fn set_time(&self, time: SystemTime) {
+        *self
+            .state
+            .frozen_time
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(time);
+    }
+
+    /// Moves the hub's clock forward by `by` (and stops it there).
+    pub fn advance_time(&self, by: Duration) {
+        self.set_time(self.state.now() + by);
     }
 
     /// The job `job_id` as the hub now holds it.

@@ -44,6 +44,8 @@ pub(super) struct HubState {
     pub key: Vec<u8>,
     pub jobs: Mutex<BTreeMap<String, Value>>,
     pub requests: Mutex<Vec<RecordedRequest>>,
+    /// The time tests set, or `None` for the real clock.
+    pub frozen_time: Mutex<Option<SystemTime>>,
 }
 
 pub(super) fn router(state: Arc<HubState>) -> Router {
@@ -126,6 +128,13 @@ async fn front_end(State(hub): State<Arc<HubState>>, request: Request, next: Nex
 }
 
 impl HubState {
+    pub fn now(&self) -> SystemTime {
+        self.frozen_time
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(SystemTime::now)
+    }
+
     /// Checks a `SharedAccessSignature sr=…&sig=…&se=…&skn=…` header against the hub's policy.
     fn authorize(&self, headers: &HeaderMap) -> Result<(), &'static str> {
         let token = headers
@@ -166,7 +175,8 @@ impl HubState {
             return Err("Unauthorized: the token is for another resource");
         }
         let expiry: u64 = se.parse().map_err(|_| "Unauthorized: se is not a number")?;
-        let now = SystemTime::now()
+        let now = self
+            .now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         if expiry <= now {

@@ -1,0 +1,326 @@
+//! Request contract: every request the client sends, captured on a real loopback server,
+//! is checked against its operation in spec/. Everything checked comes from spec/, so a spec
+//! change the client does not follow fails here.
+
+mod common;
+
+use openapiv3::{OpenAPI, Operation, Parameter, ParameterSchemaOrContent, ReferenceOr};
+use serde_json::json;
+
+use iothub_jobs::simulator::LocalHub;
+
+/// A request as sent: from the local hub's record, or written by hand to test the checks.
+#[derive(Clone, Debug)]
+struct Sent {
+    method: String,
+    path: String,
+    query: Option<String>,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Sent {
+    fn new(path: &str, query: Option<&str>, headers: &[(&str, &str)]) -> Self {
+        Self {
+            method: "POST".into(),
+            path: path.into(),
+            query: query.map(Into::into),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            body: Vec::new(),
+        }
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn openapi() -> OpenAPI {
+    serde_json::from_str(iothub_jobs::spec::OPENAPI_JSON).unwrap()
+}
+
+/// The operation in `spec` whose method and path template match `request`, with the path
+/// parameters' values.
+fn operation_for<'a>(spec: &'a OpenAPI, request: &Sent) -> (&'a Operation, Vec<(String, String)>) {
+    for (template, item) in spec.paths.iter() {
+        let ReferenceOr::Item(item) = item else {
+            continue;
+        };
+        let Some((_, operation)) = item
+            .iter()
+            .find(|(method, _)| method.eq_ignore_ascii_case(&request.method))
+        else {
+            continue;
+        };
+        let (wanted, actual): (Vec<&str>, Vec<&str>) = (
+            template.split('/').collect(),
+            request.path.split('/').collect(),
+        );
+        if wanted.len() != actual.len() {
+            continue;
+        }
+        let mut values = Vec::new();
+        let matches = wanted.iter().zip(&actual).all(|(w, a)| {
+            match w.strip_prefix('{').and_then(|w| w.strip_suffix('}')) {
+                Some(name) => {
+                    values.push((
+                        name.to_owned(),
+                        percent_encoding::percent_decode_str(a)
+                            .decode_utf8()
+                            .unwrap()
+                            .into_owned(),
+                    ));
+                    !a.is_empty()
+                }
+                None => w == a,
+            }
+        });
+        if matches {
+            return (operation, values);
+        }
+    }
+    panic!(
+        "no operation in spec/ matches {} {}",
+        request.method, request.path
+    );
+}
+
+fn resolve<'a>(spec: &'a OpenAPI, parameter: &'a ReferenceOr<Parameter>) -> &'a Parameter {
+    match parameter {
+        ReferenceOr::Item(parameter) => parameter,
+        ReferenceOr::Reference { reference } => {
+            let name = reference.strip_prefix("#/components/parameters/").unwrap();
+            spec.components.as_ref().unwrap().parameters[name]
+                .as_item()
+                .unwrap()
+        }
+    }
+}
+
+fn default_of(parameter: &Parameter) -> Option<String> {
+    match &parameter.parameter_data_ref().format {
+        ParameterSchemaOrContent::Schema(ReferenceOr::Item(schema)) => schema
+            .schema_data
+            .default
+            .as_ref()
+            .and_then(|d| d.as_str())
+            .map(str::to_owned),
+        _ => None,
+    }
+}
+
+/// What spec/ says of `request`; returns every violation.
+fn violations(spec: &OpenAPI, request: &Sent, job_id: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let (operation, path_values) = operation_for(spec, request);
+    let query: Vec<(String, String)> =
+        url::form_urlencoded::parse(request.query.as_deref().unwrap_or("").as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+    let parameters: Vec<&Parameter> = operation
+        .parameters
+        .iter()
+        .map(|p| resolve(spec, p))
+        .collect();
+    for parameter in &parameters {
+        let data = parameter.parameter_data_ref();
+        match parameter {
+            Parameter::Path { .. } => {
+                let value = path_values
+                    .iter()
+                    .find(|(n, _)| *n == data.name)
+                    .map(|(_, v)| v.as_str());
+                if value != Some(job_id) {
+                    found.push(format!(
+                        "path parameter {} is {value:?}, expected {job_id:?}",
+                        data.name
+                    ));
+                }
+            }
+            Parameter::Query { .. } => {
+                let values: Vec<&str> = query
+                    .iter()
+                    .filter(|(n, _)| *n == data.name)
+                    .map(|(_, v)| v.as_str())
+                    .collect();
+                if data.required && values.is_empty() {
+                    found.push(format!("required query parameter {} is missing", data.name));
+                }
+                if values.len() > 1 {
+                    found.push(format!(
+                        "query parameter {} is sent {} times",
+                        data.name,
+                        values.len()
+                    ));
+                }
+                if let (Some(default), Some(value)) = (default_of(parameter), values.first())
+                    && *value != default
+                {
+                    found.push(format!(
+                        "query parameter {} is {value}, spec/'s default is {default}",
+                        data.name
+                    ));
+                }
+                if request.header(&data.name).is_some() {
+                    found.push(format!(
+                        "{} is a query parameter but is also sent as a header",
+                        data.name
+                    ));
+                }
+            }
+            Parameter::Header { .. } if data.required && request.header(&data.name).is_none() => {
+                found.push(format!("required header {} is missing", data.name));
+            }
+            _ => {}
+        }
+    }
+    for (name, _) in &query {
+        if !parameters
+            .iter()
+            .any(|p| matches!(p, Parameter::Query { .. }) && p.parameter_data_ref().name == *name)
+        {
+            found.push(format!("query parameter {name} is not declared"));
+        }
+    }
+    if operation.request_body.is_none() {
+        if !request.body.is_empty() {
+            found.push(format!(
+                "a body of {} bytes where none is declared",
+                request.body.len()
+            ));
+        }
+        if request.method == "POST" && request.header("content-length") != Some("0") {
+            found.push(
+                "a POST without a body must say Content-Length: 0 (the service answers 411)".into(),
+            );
+        }
+    }
+    let success = operation
+        .responses
+        .responses
+        .iter()
+        .find(|(status, _)| status.to_string().starts_with('2'));
+    let media_types: Vec<String> = success
+        .and_then(|(_, response)| response.as_item())
+        .map(|response| response.content.keys().cloned().collect())
+        .unwrap_or_default();
+    match request.header("accept") {
+        Some(accept) if media_types.iter().any(|m| m == accept) => {}
+        other => found.push(format!(
+            "Accept is {other:?}, the success response is {media_types:?}"
+        )),
+    }
+    if request.header("authorization").is_none() {
+        found.push("no Authorization header".into());
+    }
+    found
+}
+
+#[tokio::test]
+async fn every_request_matches_its_operation_in_spec() {
+    let spec = openapi();
+    let hub = LocalHub::start().await.unwrap();
+    let client = hub.client().unwrap();
+    hub.insert_job_json(json!({"jobId": "busy", "status": "running"}));
+    let ids = [
+        "a",
+        "Z",
+        "0",
+        "-",
+        "Mixed-Case-123",
+        &"x".repeat(64),
+        "busy",
+        "not-there",
+    ];
+    for id in ids {
+        if id != "busy" && id != "not-there" {
+            hub.schedule_job(id);
+        }
+        // Success, 404 and 400 alike: the request is what is checked.
+        let _ = client.cancel_job(id).await;
+    }
+    let requests = hub.requests();
+    assert_eq!(requests.len(), ids.len());
+    for (request, id) in requests.iter().zip(ids) {
+        let request = Sent {
+            method: request.method.clone(),
+            path: request.path.clone(),
+            query: request.query.clone(),
+            headers: request.headers.clone(),
+            body: request.body.clone(),
+        };
+        let problems = violations(&spec, &request, id);
+        assert!(problems.is_empty(), "{request:?}:\n{}", problems.join("\n"));
+    }
+}
+
+#[test]
+fn the_checks_catch_a_request_the_spec_does_not_allow() {
+    let spec = openapi();
+    let good = Sent::new(
+        "/jobs/v2/j1/cancel",
+        Some("api-version=2021-04-12"),
+        &[
+            ("accept", "application/json"),
+            ("content-length", "0"),
+            ("authorization", "SharedAccessSignature x"),
+        ],
+    );
+    assert!(violations(&spec, &good, "j1").is_empty());
+    let without_version = Sent {
+        query: None,
+        ..good.clone()
+    };
+    assert!(
+        violations(&spec, &without_version, "j1")
+            .iter()
+            .any(|v| v.contains("api-version is missing"))
+    );
+    let old_version = Sent {
+        query: Some("api-version=2020-09-30".into()),
+        ..good.clone()
+    };
+    assert!(
+        violations(&spec, &old_version, "j1")
+            .iter()
+            .any(|v| v.contains("spec/'s default is 2021-04-12"))
+    );
+    let extra = Sent {
+        query: Some("api-version=2021-04-12&top=5".into()),
+        ..good.clone()
+    };
+    assert!(
+        violations(&spec, &extra, "j1")
+            .iter()
+            .any(|v| v.contains("top is not declared"))
+    );
+    let header = Sent::new(
+        "/jobs/v2/j1/cancel",
+        Some("api-version=2021-04-12"),
+        &[
+            ("accept", "application/json"),
+            ("authorization", "x"),
+            ("api-version", "2021-04-12"),
+        ],
+    );
+    let problems = violations(&spec, &header, "j1");
+    assert!(
+        problems.iter().any(|v| v.contains("also sent as a header")),
+        "{problems:?}"
+    );
+    assert!(
+        problems.iter().any(|v| v.contains("Content-Length: 0")),
+        "{problems:?}"
+    );
+    assert!(
+        violations(&spec, &good, "j2")
+            .iter()
+            .any(|v| v.contains("path parameter id"))
+    );
+}

@@ -1,0 +1,198 @@
+//! The local hub answers as spec/ and the service do: success bodies valid against spec/,
+//! error bodies in the service's documented shape, and SAS tokens judged like the service
+//! judges them — checked with raw HTTP and tokens minted independently of the crate.
+
+mod common;
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use iothub_jobs::{API_VERSION, simulator::LocalHub};
+use serde_json::{Value, json};
+
+/// The service's classic error body.
+fn error_body_shape() -> jsonschema::Validator {
+    jsonschema::validator_for(&json!({
+        "type": "object",
+        "required": ["Message", "ExceptionMessage"],
+        "properties": {
+            "Message": {"type": "string", "pattern": "^ErrorCode:[A-Za-z]+;.+$"},
+            "ExceptionMessage": {
+                "type": "string",
+                "pattern": "^Tracking ID:[0-9a-f]{32}-G:[0-9]+-TimeStamp:[0-9]{2}/[0-9]{2}/[0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2}$"
+            }
+        }
+    }))
+    .unwrap()
+}
+
+/// POSTs a cancel with `authorization` and returns the status, the `iothub-errorcode` header
+/// and the body.
+async fn cancel(hub: &LocalHub, job_id: &str, authorization: &str) -> (u16, Option<String>, Value) {
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{}/jobs/v2/{job_id}/cancel?api-version={API_VERSION}",
+            hub.endpoint()
+        ))
+        .header("authorization", authorization)
+        .header("content-length", "0")
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let code = response
+        .headers()
+        .get("iothub-errorcode")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, code, response.json().await.unwrap())
+}
+
+fn token(hub: &LocalHub) -> String {
+    common::mint_token(
+        hub.host_name(),
+        hub.policy_name(),
+        &hub.policy_key(),
+        common::unix_now() + 600,
+    )
+}
+
+#[tokio::test]
+async fn success_bodies_are_valid_against_spec() {
+    let hub = LocalHub::start().await.unwrap();
+    hub.schedule_job("j");
+    let scheduled = hub.job("j").unwrap();
+    let validator = common::validator_for("JobResponse");
+    assert_eq!(
+        common::violations(&validator, &scheduled),
+        "",
+        "{scheduled}"
+    );
+    let (status, _, body) = cancel(&hub, "j", &token(&hub)).await;
+    assert_eq!(status, 200);
+    assert_eq!(common::violations(&validator, &body), "", "{body}");
+    assert_eq!(body["status"], "cancelled");
+}
+
+#[tokio::test]
+async fn error_bodies_have_the_service_shape_and_header() {
+    let hub = LocalHub::start().await.unwrap();
+    hub.insert_job_json(json!({"jobId": "busy", "status": "running"}));
+    let shape = error_body_shape();
+    for (job_id, authorization, status, code) in [
+        ("nope", token(&hub), 404, "JobNotFound"),
+        (
+            "busy",
+            token(&hub),
+            400,
+            "OperationNotAllowedInCurrentState",
+        ),
+        (
+            "nope",
+            "SharedAccessSignature sr=x".to_owned(),
+            401,
+            "IotHubUnauthorizedAccess",
+        ),
+    ] {
+        let (actual_status, header, body) = cancel(&hub, job_id, &authorization).await;
+        assert_eq!(actual_status, status, "{body}");
+        assert_eq!(common::violations(&shape, &body), "", "{body}");
+        assert!(
+            body["Message"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("ErrorCode:{code};")),
+            "{body}"
+        );
+        assert_eq!(header.as_deref(), Some(code));
+    }
+}
+
+#[tokio::test]
+async fn the_documented_token_vector_is_accepted_until_it_expires() {
+    // Key `cGFzc3dvcmQ=`, sr `uri`, se `12345` → sig `kcWxXAK2OAaAoq2oCkaGzX2NMqDB8nCyNuq2fPYCDhk%3D`,
+    // from the official SDKs' tests.
+    let hub = LocalHub::builder()
+        .host_name("uri")
+        .policy("keyName", "cGFzc3dvcmQ=")
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let vector = "SharedAccessSignature sr=uri&sig=kcWxXAK2OAaAoq2oCkaGzX2NMqDB8nCyNuq2fPYCDhk%3D&se=12345&skn=keyName";
+    hub.set_time(UNIX_EPOCH + Duration::from_secs(12_000));
+    let (status, code, body) = cancel(&hub, "nope", vector).await;
+    assert_eq!(
+        (status, code.as_deref()),
+        (404, Some("JobNotFound")),
+        "past authentication: {body}"
+    );
+    hub.advance_time(Duration::from_secs(345));
+    let (status, _, body) = cancel(&hub, "nope", vector).await;
+    assert_eq!(status, 401);
+    assert!(
+        body["Message"].as_str().unwrap().contains("expired"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn bad_tokens_are_refused_with_401() {
+    let hub = LocalHub::start().await.unwrap();
+    hub.schedule_job("j");
+    let (host, name, key) = (
+        hub.host_name().to_owned(),
+        hub.policy_name().to_owned(),
+        hub.policy_key(),
+    );
+    let later = common::unix_now() + 600;
+    let valid = common::mint_token(&host, &name, &key, later);
+    let cases = [
+        (
+            "wrong key",
+            common::mint_token(&host, &name, "d3Jvbmcta2V5", later),
+            "signature does not match",
+        ),
+        (
+            "wrong skn",
+            common::mint_token(&host, "registryRead", &key, later),
+            "unknown shared access policy",
+        ),
+        (
+            "expired se",
+            common::mint_token(&host, &name, &key, common::unix_now() - 1),
+            "expired",
+        ),
+        (
+            "tampered sr",
+            valid.replace(&format!("sr={host}"), "sr=other.azure-devices.net"),
+            "another resource",
+        ),
+        (
+            "tampered se",
+            valid.replace(&format!("se={later}"), &format!("se={}", later + 1)),
+            "signature does not match",
+        ),
+        (
+            "not SAS",
+            "Bearer abc".to_owned(),
+            "not a SharedAccessSignature",
+        ),
+    ];
+    for (what, token, reason) in cases {
+        let (status, code, body) = cancel(&hub, "j", &token).await;
+        assert_eq!(
+            (status, code.as_deref()),
+            (401, Some("IotHubUnauthorizedAccess")),
+            "{what}"
+        );
+        assert!(
+            body["Message"].as_str().unwrap().contains(reason),
+            "{what}: {body}"
+        );
+    }
+    assert_eq!(
+        hub.job("j").unwrap()["status"],
+        "scheduled",
+        "no bad token changed anything"
+    );
+    assert_eq!(cancel(&hub, "j", &valid).await.0, 200);
+}
