@@ -1,34 +1,28 @@
 //! The public client.
 
-use std::{
-    fmt,
-    net::IpAddr,
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{fmt, net::IpAddr, sync::Arc, time::Duration};
 
-use progenitor_client::Error as GeneratedError;
 use reqwest::header::HeaderValue;
-use tracing::Instrument as _;
 
 use crate::{
-    API_VERSION, Error, ErrorKind,
+    API_VERSION, Error, ErrorKind, RetryOptions,
     auth::{
         ConnectionString, Credential, DEFAULT_SAS_TOKEN_LIFETIME, SasKeyCredential,
         SasTokenCredential, SharedAccess,
     },
-    error::parse_service_error,
     generated,
     job_id::validate_job_id,
     models::JobResponse,
-    transport::{CALL, CallContext, Pipeline},
+    transport::{Pipeline, Transport},
 };
 
 /// How long to wait for a TCP + TLS connection unless configured otherwise.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long one request may take, from sending to the last byte of the answer, unless
+/// How long one attempt may take, from sending to the last byte of the answer, unless
 /// configured otherwise.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The largest answer read unless configured otherwise: a job is a few kilobytes.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 
 /// Settings for a [`JobsClient`]. Start from `JobsClientOptions::default()` and change what you
 /// need with the `with_*` methods.
@@ -39,6 +33,8 @@ pub struct JobsClientOptions {
     connect_timeout: Duration,
     request_timeout: Duration,
     sas_token_lifetime: Duration,
+    retry: RetryOptions,
+    max_response_bytes: usize,
 }
 
 impl Default for JobsClientOptions {
@@ -48,6 +44,8 @@ impl Default for JobsClientOptions {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             sas_token_lifetime: DEFAULT_SAS_TOKEN_LIFETIME,
+            retry: RetryOptions::default(),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 }
@@ -67,9 +65,25 @@ impl JobsClientOptions {
         self
     }
 
-    /// How long one request may take in all (default [`DEFAULT_REQUEST_TIMEOUT`]).
+    /// How long one attempt may take, answer included (default [`DEFAULT_REQUEST_TIMEOUT`]).
+    /// The whole call, retries included, is bounded by [`RetryOptions::with_total_timeout`].
     pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
+        self
+    }
+
+    /// How transient failures are retried (default [`RetryOptions::default`]: up to
+    /// [`DEFAULT_MAX_ATTEMPTS`](crate::DEFAULT_MAX_ATTEMPTS) attempts within
+    /// [`DEFAULT_TOTAL_TIMEOUT`](crate::DEFAULT_TOTAL_TIMEOUT)).
+    pub fn with_retry(mut self, retry: RetryOptions) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// The largest answer read (default [`DEFAULT_MAX_RESPONSE_BYTES`]); a larger one fails
+    /// with [`ErrorKind::ResponseTooLarge`] without being read in full.
+    pub fn with_max_response_bytes(mut self, limit: usize) -> Self {
+        self.max_response_bytes = limit;
         self
     }
 
@@ -97,8 +111,7 @@ impl JobsClientOptions {
 /// ```
 #[derive(Clone)]
 pub struct JobsClient {
-    generated: generated::Client,
-    credential: Arc<dyn Credential>,
+    transport: Arc<Transport>,
     host_name: Arc<str>,
 }
 
@@ -156,6 +169,8 @@ impl JobsClient {
         let http = reqwest::Client::builder()
             .connect_timeout(options.connect_timeout)
             .timeout(options.request_timeout)
+            // The service does not redirect; a followed redirect could take the token elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| {
                 Error::new(
@@ -170,10 +185,15 @@ impl JobsClient {
                 env!("CARGO_PKG_VERSION"),
                 " (Rust)"
             )),
+            max_response_bytes: options.max_response_bytes,
         };
-        Ok(Self {
+        let transport = Transport {
             generated: generated::Client::new_with_client(&base_url, http, pipeline),
             credential,
+            retry: options.retry,
+        };
+        Ok(Self {
+            transport: Arc::new(transport),
             host_name: host_name.into(),
         })
     }
@@ -185,7 +205,7 @@ impl JobsClient {
 
     /// The base URL requests go to.
     pub fn endpoint(&self) -> &str {
-        progenitor_client::ClientInfo::baseurl(&self.generated)
+        progenitor_client::ClientInfo::baseurl(&self.transport.generated)
     }
 
     /// Cancels the scheduled job `job_id` and returns it as the service now reports it
@@ -197,68 +217,11 @@ impl JobsClient {
     /// [`ErrorKind::InvalidJobId`] and nothing is sent.
     pub async fn cancel_job(&self, job_id: &str) -> Result<JobResponse, Error> {
         validate_job_id(job_id)?;
-        self.call("cancel_job", job_id, |client| {
-            client.cancel_job(job_id, API_VERSION)
-        })
-        .await
-    }
-
-    /// Runs one generated operation with the credential's header and a fresh request id, in a
-    /// span, and maps its outcome to our error type. Every operation goes through here.
-    async fn call<'a, T, F>(
-        &'a self,
-        operation: &'static str,
-        job_id: &str,
-        send: impl FnOnce(&'a generated::Client) -> F,
-    ) -> Result<T, Error>
-    where
-        F: Future<Output = Result<progenitor_client::ResponseValue<T>, GeneratedError<()>>>,
-    {
-        let request_id = uuid::Uuid::new_v4().to_string();
-        let span = tracing::info_span!(
-            "iothub_jobs",
-            operation,
-            job_id,
-            api_version = API_VERSION,
-            request_id = %request_id,
-            status = tracing::field::Empty,
-            elapsed_ms = tracing::field::Empty,
-        );
-        async {
-            let started = Instant::now();
-            let context = CallContext {
-                authorization: self
-                    .credential
-                    .authorization()
-                    .await
-                    .map_err(|e| e.with_request_id(&request_id))?,
-                request_id: HeaderValue::from_str(&request_id)
-                    .expect("a UUID is a valid header value"),
-            };
-            let result = CALL.scope(context, send(&self.generated)).await;
-            let span = tracing::Span::current();
-            span.record("elapsed_ms", started.elapsed().as_millis() as u64);
-            let outcome = match result {
-                Ok(response) => {
-                    span.record("status", response.status().as_u16());
-                    Ok(response.into_inner())
-                }
-                Err(error) => {
-                    let error = map_error(error).await;
-                    if let Some(status) = error.status() {
-                        span.record("status", status);
-                    }
-                    Err(error.with_request_id(&request_id))
-                }
-            };
-            match &outcome {
-                Ok(_) => tracing::debug!("call succeeded"),
-                Err(error) => tracing::debug!(%error, "call failed"),
-            }
-            outcome
-        }
-        .instrument(span)
-        .await
+        self.transport
+            .call("cancel_job", job_id, |client| {
+                client.cancel_job(job_id, API_VERSION)
+            })
+            .await
     }
 }
 
@@ -267,83 +230,9 @@ impl fmt::Debug for JobsClient {
         f.debug_struct("JobsClient")
             .field("host_name", &self.host_name)
             .field("endpoint", &self.endpoint())
-            .field("credential", &self.credential)
+            .field("credential", &self.transport.credential)
+            .field("retry", &self.transport.retry)
             .finish()
-    }
-}
-
-/// Turns what the generated client returned into our error, reading the service's error body.
-async fn map_error(error: GeneratedError<()>) -> Error {
-    match error {
-        GeneratedError::UnexpectedResponse(response) => {
-            let status = response.status().as_u16();
-            let code = response
-                .headers()
-                .get("iothub-errorcode")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            match response.bytes().await {
-                Ok(body) if response_is_error(status) => {
-                    Error::service(parse_service_error(status, code.as_deref(), &body))
-                }
-                Ok(_) => Error::new(
-                    ErrorKind::InvalidResponse,
-                    format!("IoT Hub answered {status}, which the API does not describe"),
-                ),
-                Err(e) => Error::new(
-                    ErrorKind::Transport,
-                    format!("could not read the {status} answer"),
-                )
-                .with_source(e),
-            }
-        }
-        GeneratedError::InvalidResponsePayload(_, e) => Error::new(
-            ErrorKind::InvalidResponse,
-            format!("the answer is not a valid JobResponse: {e}"),
-        )
-        .with_source(e),
-        GeneratedError::CommunicationError(e)
-        | GeneratedError::ResponseBodyError(e)
-        | GeneratedError::InvalidUpgrade(e) => {
-            let what = if e.is_timeout() {
-                "the request timed out"
-            } else if e.is_connect() {
-                "could not connect to the hub"
-            } else {
-                "the request failed"
-            };
-            Error::new(ErrorKind::Transport, format!("{what}: {}", without_url(&e)))
-                .with_source(e.without_url())
-        }
-        GeneratedError::ErrorResponse(response) => {
-            Error::service(parse_service_error(response.status().as_u16(), None, b""))
-        }
-        GeneratedError::InvalidRequest(message) | GeneratedError::Custom(message) => Error::new(
-            ErrorKind::InvalidConfiguration,
-            format!("the request could not be built: {message}"),
-        ),
-    }
-}
-
-fn response_is_error(status: u16) -> bool {
-    status >= 300
-}
-
-/// reqwest's message without the URL, which the span already records.
-fn without_url(error: &reqwest::Error) -> String {
-    let mut text = String::new();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        if !text.is_empty() {
-            text.push_str(": ");
-        }
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    if text.is_empty() {
-        "no details".to_owned()
-    } else {
-        text
     }
 }
 

@@ -1,6 +1,6 @@
 //! The crate's one error type.
 
-use std::fmt;
+use std::{fmt, time::Duration};
 
 use crate::auth::ConnectionStringError;
 
@@ -12,11 +12,16 @@ type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// Match on [`kind`](Error::kind), or use the `is_*` helpers. When the service answered, its
 /// status, error code, message and tracking id are in [`service_error`](Error::service_error).
 /// No variant ever carries a key, token or signature.
-pub struct Error {
+pub struct Error(Box<Details>);
+
+/// Boxed so that `Result<T, Error>` stays one pointer wide on the happy path.
+struct Details {
     kind: ErrorKind,
     message: String,
-    service: Option<Box<ServiceError>>,
+    service: Option<ServiceError>,
     request_id: Option<String>,
+    attempts: u32,
+    retry_after: Option<Duration>,
     source: Option<Source>,
 }
 
@@ -37,8 +42,12 @@ pub enum ErrorKind {
     /// The request could not be sent or its answer not read: connection refused or reset,
     /// DNS, TLS, or a timeout.
     Transport,
-    /// The service answered `200` with a body that is not a valid response.
+    /// The service answered `200` with a body that is not a valid response, or with a status
+    /// the API does not describe (a redirect, say).
     InvalidResponse,
+    /// The answer is larger than the configured cap
+    /// ([`JobsClientOptions::with_max_response_bytes`](crate::JobsClientOptions::with_max_response_bytes)).
+    ResponseTooLarge,
 }
 
 /// What the service said when it answered with an error status.
@@ -47,8 +56,8 @@ pub enum ErrorKind {
 pub struct ServiceError {
     /// The HTTP status code.
     pub status: u16,
-    /// The IoT Hub error code name, such as `JobNotFound`, from the body or the
-    /// `iothub-errorcode` header.
+    /// The IoT Hub error code name, such as `JobNotFound`: the innermost one in the body, else
+    /// the `iothub-errorcode` header.
     pub code: Option<String>,
     /// The numeric IoT Hub error code, such as `404002`, when the service gives one.
     pub numeric_code: Option<u32>,
@@ -60,67 +69,87 @@ pub struct ServiceError {
 
 impl Error {
     pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self {
+        Self(Box::new(Details {
             kind,
             message: message.into(),
             service: None,
             request_id: None,
+            attempts: 0,
+            retry_after: None,
             source: None,
-        }
+        }))
     }
 
     /// An error from a [`Credential`](crate::auth::Credential) implementation: `message` says what
     /// failed and must not contain secrets; `source`, if any, is kept as the cause.
     pub fn credential(message: impl Into<String>, source: Option<Source>) -> Self {
-        Self {
-            source,
-            ..Self::new(ErrorKind::Credential, message)
-        }
+        let mut error = Self::new(ErrorKind::Credential, message);
+        error.0.source = source;
+        error
     }
 
     pub(crate) fn with_source(mut self, source: impl Into<Source>) -> Self {
-        self.source = Some(source.into());
+        self.0.source = Some(source.into());
         self
     }
 
     pub(crate) fn with_request_id(mut self, request_id: &str) -> Self {
-        self.request_id = Some(request_id.to_owned());
+        self.0.request_id = Some(request_id.to_owned());
+        self
+    }
+
+    pub(crate) fn with_attempts(mut self, attempts: u32) -> Self {
+        self.0.attempts = attempts;
+        self
+    }
+
+    pub(crate) fn with_retry_after(mut self, retry_after: Option<Duration>) -> Self {
+        self.0.retry_after = retry_after;
         self
     }
 
     pub(crate) fn service(service: ServiceError) -> Self {
         let message = service_message(&service);
-        Self {
-            service: Some(Box::new(service)),
-            ..Self::new(ErrorKind::Service, message)
-        }
+        let mut error = Self::new(ErrorKind::Service, message);
+        error.0.service = Some(service);
+        error
     }
 
     /// The category of the error.
     pub fn kind(&self) -> &ErrorKind {
-        &self.kind
+        &self.0.kind
     }
 
     /// The service's answer, when the error is an error status from the service.
     pub fn service_error(&self) -> Option<&ServiceError> {
-        self.service.as_deref()
+        self.0.service.as_ref()
     }
 
     /// The HTTP status the service answered with, if it answered.
     pub fn status(&self) -> Option<u16> {
-        self.service.as_ref().map(|s| s.status)
+        self.0.service.as_ref().map(|s| s.status)
     }
 
     /// The IoT Hub error code name (`JobNotFound`, `IotHubUnauthorizedAccess`, …), if the
     /// service gave one.
     pub fn code(&self) -> Option<&str> {
-        self.service.as_ref()?.code.as_deref()
+        self.0.service.as_ref()?.code.as_deref()
     }
 
     /// The `x-ms-client-request-id` this crate sent with the failed request, for correlating
     /// with service-side logs.
     pub fn request_id(&self) -> Option<&str> {
-        self.request_id.as_deref()
+        self.0.request_id.as_deref()
+    }
+
+    /// How many times the request was sent (0 when nothing was sent).
+    pub fn attempts(&self) -> u32 {
+        self.0.attempts
+    }
+
+    /// How long the service asked callers to wait (`Retry-After`, `retry-after-ms`).
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.0.retry_after
     }
 
     /// The job does not exist (`404 JobNotFound`).
@@ -147,7 +176,7 @@ impl Error {
     /// Trying the same call again later may succeed: throttling, a server-side failure, a
     /// timeout or a broken connection.
     pub fn is_transient(&self) -> bool {
-        match self.kind {
+        match self.0.kind {
             ErrorKind::Transport => true,
             ErrorKind::Service => matches!(self.status(), Some(408 | 429 | 500 | 502 | 503 | 504)),
             _ => false,
@@ -193,12 +222,20 @@ fn advice(service: &ServiceError) -> Option<&'static str> {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)?;
-        if let Some(tracking_id) = self.service.as_ref().and_then(|s| s.tracking_id.as_deref()) {
+        f.write_str(&self.0.message)?;
+        if let Some(tracking_id) = self
+            .0
+            .service
+            .as_ref()
+            .and_then(|s| s.tracking_id.as_deref())
+        {
             write!(f, "; tracking id {tracking_id}")?;
         }
-        if let Some(request_id) = &self.request_id {
+        if let Some(request_id) = &self.0.request_id {
             write!(f, "; request id {request_id}")?;
+        }
+        if self.0.attempts > 1 {
+            write!(f, "; after {} attempts", self.0.attempts)?;
         }
         Ok(())
     }
@@ -207,18 +244,21 @@ impl fmt::Display for Error {
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Error")
-            .field("kind", &self.kind)
-            .field("message", &self.message)
-            .field("service", &self.service)
-            .field("request_id", &self.request_id)
-            .field("source", &self.source)
+            .field("kind", &self.0.kind)
+            .field("message", &self.0.message)
+            .field("service", &self.0.service)
+            .field("request_id", &self.0.request_id)
+            .field("attempts", &self.0.attempts)
+            .field("retry_after", &self.0.retry_after)
+            .field("source", &self.0.source)
             .finish()
     }
 }
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
+        self.0
+            .source
             .as_deref()
             .map(|s| s as &(dyn std::error::Error + 'static))
     }
@@ -242,13 +282,13 @@ pub(crate) fn parse_service_error(
 ) -> ServiceError {
     let mut error = ServiceError {
         status,
-        code: error_code_header.map(str::to_owned),
+        code: None,
         numeric_code: None,
         message: None,
         tracking_id: None,
     };
     match serde_json::from_slice::<serde_json::Value>(body) {
-        Ok(json) => read_json_body(&json, &mut error),
+        Ok(json) => read_json_body(&json, &mut error, 0),
         Err(_) => {
             // An HTML page from the front end (411, 502): keep a bounded piece of its text.
             let text = String::from_utf8_lossy(body);
@@ -258,35 +298,75 @@ pub(crate) fn parse_service_error(
             }
         }
     }
+    // The header names the outermost code; a nested body's is more specific.
+    if error.code.is_none() {
+        error.code = error_code_header.map(str::to_owned);
+    }
     error
 }
 
-fn read_json_body(json: &serde_json::Value, error: &mut ServiceError) {
+/// How deep bodies nested in bodies are followed; the service nests one level.
+const MAX_NESTING: usize = 4;
+
+/// Reads the service's error shapes, following nested ones so the innermost (most specific)
+/// code and message win:
+/// - structured: `{"errorCode":404103,"trackingId":"…","message":"…","timestampUtc":"…"}`,
+///   at the top level or as a JSON string in `Message`;
+/// - classic: `{"Message":"ErrorCode:JobNotFound;Job with id 'x' not found","ExceptionMessage":"Tracking ID:…-G:…-TimeStamp:…"}`;
+/// - nested: a classic body whose message text carries `Error: 429 {…another body…}`.
+fn read_json_body(json: &serde_json::Value, error: &mut ServiceError, depth: usize) {
     let field = |name: &str| json.get(name).and_then(|v| v.as_str());
-    // Structured: {"errorCode":404103,"trackingId":"…","message":"…","timestampUtc":"…"}
     if let Some(number) = json.get("errorCode").and_then(|v| v.as_u64()) {
         error.numeric_code = u32::try_from(number).ok();
-        error.message = field("message").map(str::to_owned);
-        error.tracking_id = field("trackingId").map(str::to_owned);
-        return;
-    }
-    // Classic: {"Message":"ErrorCode:JobNotFound;Job with id 'x' not found","ExceptionMessage":"Tracking ID:…-G:…-TimeStamp:…"}
-    if let Some(message) = field("Message") {
-        match message
-            .strip_prefix("ErrorCode:")
-            .and_then(|rest| rest.split_once(';'))
-        {
-            Some((code, text)) => {
-                error.code.get_or_insert_with(|| code.to_owned());
-                error.message = Some(text.to_owned());
-            }
-            None => error.message = Some(message.to_owned()),
+        if let Some(message) = field("message") {
+            error.message = Some(message.to_owned());
         }
+        if let Some(tracking) = field("trackingId") {
+            error.tracking_id = Some(tracking.to_owned());
+        }
+        return;
     }
     if let Some(tracking) = field("ExceptionMessage").and_then(|m| m.strip_prefix("Tracking ID:")) {
         let id = tracking.split("-TimeStamp:").next().unwrap_or(tracking);
         error.tracking_id = Some(id.to_owned());
     }
+    let Some(message) = field("Message") else {
+        return;
+    };
+    if depth < MAX_NESTING
+        && let Ok(inner @ serde_json::Value::Object(_)) = serde_json::from_str(message)
+    {
+        return read_json_body(&inner, error, depth + 1);
+    }
+    let text = match message
+        .strip_prefix("ErrorCode:")
+        .and_then(|rest| rest.split_once(';'))
+    {
+        Some((code, text)) => {
+            error.code = Some(code.to_owned());
+            text
+        }
+        None => message,
+    };
+    error.message = Some(text.to_owned());
+    if depth < MAX_NESTING
+        && let Some(inner) = nested_body(text)
+    {
+        read_json_body(&inner, error, depth + 1);
+    }
+}
+
+/// The body in `… Error: 429 {…}`, if the text carries one.
+fn nested_body(text: &str) -> Option<serde_json::Value> {
+    let (_, after) = text.split_once("Error: ")?;
+    let start = after.find('{')?;
+    let status = after[..start].trim();
+    if status.is_empty() || !status.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    serde_json::from_str::<serde_json::Value>(&after[start..])
+        .ok()
+        .filter(serde_json::Value::is_object)
 }
 
 #[cfg(test)]
@@ -312,6 +392,45 @@ mod tests {
         assert_eq!(error.numeric_code, Some(404103));
         assert_eq!(error.code.as_deref(), Some("DeviceNotOnline"));
         assert_eq!(error.tracking_id.as_deref(), Some("abc"));
+    }
+
+    #[test]
+    fn follows_a_body_nested_in_the_message() {
+        let inner = r#"{\"Message\":\"ErrorCode:ThrottlingBacklogTimeout;Too many requests\",\"ExceptionMessage\":\"Tracking ID:feedfacefeedfacefeedfacefeedface-G:7-TimeStamp:11/26/2026 05:28:52\"}"#;
+        let body = format!(
+            r#"{{"Message":"ErrorCode:ServerError;Error: 429 {inner}","ExceptionMessage":"Tracking ID:00000000000000000000000000000000-G:1-TimeStamp:11/26/2026 05:28:52"}}"#
+        );
+        let error = parse_service_error(429, Some("ServerError"), body.as_bytes());
+        assert_eq!(error.code.as_deref(), Some("ThrottlingBacklogTimeout"));
+        assert_eq!(error.message.as_deref(), Some("Too many requests"));
+        assert_eq!(
+            error.tracking_id.as_deref(),
+            Some("feedfacefeedfacefeedfacefeedface-G:7")
+        );
+    }
+
+    #[test]
+    fn reads_a_structured_body_sent_as_a_string_in_message() {
+        let body = br#"{"Message":"{\"errorCode\":404002,\"trackingId\":\"t-1\",\"message\":\"Job not found\",\"timestampUtc\":\"2026-11-26T05:28:52Z\"}","ExceptionMessage":""}"#;
+        let error = parse_service_error(404, Some("JobNotFound"), body);
+        assert_eq!(error.numeric_code, Some(404002));
+        assert_eq!(error.code.as_deref(), Some("JobNotFound"));
+        assert_eq!(error.message.as_deref(), Some("Job not found"));
+        assert_eq!(error.tracking_id.as_deref(), Some("t-1"));
+    }
+
+    #[test]
+    fn tells_a_missing_job_from_a_missing_device() {
+        let job = parse_service_error(
+            404,
+            None,
+            br#"{"Message":"ErrorCode:JobNotFound;x","ExceptionMessage":""}"#,
+        );
+        let device = parse_service_error(404, Some("DeviceNotFound"), b"");
+        assert_eq!(
+            (job.code.as_deref(), device.code.as_deref()),
+            (Some("JobNotFound"), Some("DeviceNotFound"))
+        );
     }
 
     #[test]

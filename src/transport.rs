@@ -1,35 +1,49 @@
-//! What every request carries, added to the generated client through progenitor's hooks.
+//! What happens on the wire for every call, in one place: headers, retries, timeouts, the
+//! response size cap, tracing and error mapping.
 //!
-//! The generated code builds each request; [`ClientHooks::pre`] then adds the per-client and
-//! per-call headers. Per-call values (the credential's header, the request id) are resolved by
-//! the hand-written layer *before* the call, so their errors stay typed, and reach the hook
-//! through a task-local [`CallContext`].
+//! The generated code builds each request; our [`ClientHooks`] impl adds the headers
+//! ([`ClientHooks::pre`]) and caps the response body ([`ClientHooks::exec`]). Per-call values
+//! (the credential's header, the request id) are resolved by [`Transport::call`] before each
+//! attempt, so their errors stay typed, and reach the hook through the task-local
+//! [`CallContext`].
 
-use progenitor_client::{ClientHooks, OperationInfo};
+use std::{sync::Arc, time::Instant};
+
+use progenitor_client::{
+    ClientHooks, ClientInfo, Error as GeneratedError, OperationInfo, ResponseValue,
+};
 use reqwest::{
     Method,
     header::{AUTHORIZATION, CONTENT_LENGTH, HeaderName, HeaderValue, USER_AGENT},
 };
+use tracing::Instrument as _;
 
-use crate::{auth::Authorization, generated::Client};
+use crate::{
+    API_VERSION, Error, ErrorKind,
+    auth::{Authorization, Credential},
+    error::parse_service_error,
+    generated::Client,
+    retry::{RetryOptions, retry_after},
+};
 
 /// The request id header the service echoes back and logs.
 pub(crate) const CLIENT_REQUEST_ID: HeaderName = HeaderName::from_static("x-ms-client-request-id");
 
-/// The generated client's inner state: the headers that are the same on every request.
+/// The generated client's inner state: what is the same for every request.
 #[derive(Clone, Debug)]
 pub(crate) struct Pipeline {
     pub user_agent: HeaderValue,
+    pub max_response_bytes: usize,
 }
 
-/// The headers that change with every call.
+/// The headers that change with every attempt.
 pub(crate) struct CallContext {
     pub authorization: Authorization,
     pub request_id: HeaderValue,
 }
 
 tokio::task_local! {
-    pub(crate) static CALL: CallContext;
+    static CALL: CallContext;
 }
 
 impl ClientHooks<Pipeline> for Client {
@@ -37,7 +51,7 @@ impl ClientHooks<Pipeline> for Client {
         &self,
         request: &mut reqwest::Request,
         info: &OperationInfo,
-    ) -> Result<(), progenitor_client::Error<E>> {
+    ) -> Result<(), GeneratedError<E>> {
         let needs_length =
             request.body().is_none() && matches!(*request.method(), Method::POST | Method::PUT);
         let headers = request.headers_mut();
@@ -46,8 +60,8 @@ impl ClientHooks<Pipeline> for Client {
             headers.insert(CLIENT_REQUEST_ID, call.request_id.clone());
         })
         .map_err(|_| {
-            progenitor_client::Error::Custom(format!(
-                "{} was called outside a JobsClient call",
+            GeneratedError::Custom(format!(
+                "{} was called outside Transport::call",
                 info.operation_id
             ))
         })?;
@@ -61,5 +75,224 @@ impl ClientHooks<Pipeline> for Client {
         // the query parameter only, and the wire should carry exactly what spec/ declares.
         headers.remove("api-version");
         Ok(())
+    }
+
+    async fn exec(
+        &self,
+        request: reqwest::Request,
+        _: &OperationInfo,
+    ) -> reqwest::Result<reqwest::Response> {
+        let response = self.client().execute(request).await?;
+        Ok(capped(response, self.inner.max_response_bytes))
+    }
+}
+
+/// `response` with a body that fails, instead of growing, past `limit` bytes.
+fn capped(response: reqwest::Response, limit: usize) -> reqwest::Response {
+    let (parts, body) = http::Response::<reqwest::Body>::from(response).into_parts();
+    let body = reqwest::Body::wrap(http_body_util::Limited::new(body, limit));
+    reqwest::Response::from(http::Response::from_parts(parts, body))
+}
+
+/// The generated client with what every call needs around it.
+pub(crate) struct Transport {
+    pub generated: Client,
+    pub credential: Arc<dyn Credential>,
+    pub retry: RetryOptions,
+}
+
+impl Transport {
+    /// Runs one operation: a fresh request id, the credential's header, retries of transient
+    /// failures within the total timeout, one retry with a fresh token after a 401, a span,
+    /// and our error type. Every operation goes through here.
+    pub async fn call<'a, T, F>(
+        &'a self,
+        operation: &'static str,
+        job_id: &str,
+        send: impl Fn(&'a Client) -> F,
+    ) -> Result<T, Error>
+    where
+        F: Future<Output = Result<ResponseValue<T>, GeneratedError<()>>>,
+    {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let span = tracing::info_span!(
+            "iothub_jobs",
+            operation,
+            job_id,
+            api_version = API_VERSION,
+            request_id = %request_id,
+            attempt = tracing::field::Empty,
+            status = tracing::field::Empty,
+            elapsed_ms = tracing::field::Empty,
+        );
+        let started = Instant::now();
+        let outcome = self
+            .attempts(&request_id, &send)
+            .instrument(span.clone())
+            .await;
+        span.record("elapsed_ms", started.elapsed().as_millis() as u64);
+        let _entered = span.enter();
+        match &outcome {
+            Ok(_) => tracing::debug!("call succeeded"),
+            Err(error) => tracing::debug!(%error, "call failed"),
+        }
+        outcome.map_err(|error| error.with_request_id(&request_id))
+    }
+
+    async fn attempts<'a, T, F>(
+        &'a self,
+        request_id: &str,
+        send: &impl Fn(&'a Client) -> F,
+    ) -> Result<T, Error>
+    where
+        F: Future<Output = Result<ResponseValue<T>, GeneratedError<()>>>,
+    {
+        let deadline = Instant::now() + self.retry.total_timeout();
+        let request_id = HeaderValue::from_str(request_id).expect("a UUID is a valid header value");
+        let mut refreshed_after_401 = false;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            tracing::Span::current().record("attempt", attempt);
+            let result = self.attempt(&request_id, deadline, send).await;
+            let error = match result {
+                Ok(value) => return Ok(value),
+                Err(error) => error.with_attempts(attempt),
+            };
+            if let Some(status) = error.status() {
+                tracing::Span::current().record("status", status);
+            }
+            // A rejected token may be a rotated key or a skewed clock: get a fresh one, once.
+            if error.is_unauthorized() && !refreshed_after_401 && self.credential.invalidate() {
+                refreshed_after_401 = true;
+                tracing::info!(attempt, reason = %error, "retrying with a fresh token");
+                continue;
+            }
+            if !error.is_transient() || attempt >= self.retry.max_attempts() {
+                return Err(error);
+            }
+            let delay = self.retry.delay(attempt, error.retry_after());
+            if Instant::now() + delay >= deadline {
+                return Err(error);
+            }
+            tracing::warn!(attempt, reason = %error, delay_ms = delay.as_millis() as u64, "retrying");
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn attempt<'a, T, F>(
+        &'a self,
+        request_id: &HeaderValue,
+        deadline: Instant,
+        send: &impl Fn(&'a Client) -> F,
+    ) -> Result<T, Error>
+    where
+        F: Future<Output = Result<ResponseValue<T>, GeneratedError<()>>>,
+    {
+        let context = CallContext {
+            authorization: self.credential.authorization().await?,
+            request_id: request_id.clone(),
+        };
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let limit = self.generated.inner.max_response_bytes;
+        match tokio::time::timeout(remaining, CALL.scope(context, send(&self.generated))).await {
+            Ok(Ok(response)) => Ok(response.into_inner()),
+            Ok(Err(error)) => Err(map_error(error, limit).await),
+            Err(_) => Err(Error::new(
+                ErrorKind::Transport,
+                format!(
+                    "the call did not finish within its total timeout of {:?}",
+                    self.retry.total_timeout()
+                ),
+            )),
+        }
+    }
+}
+
+/// Turns what the generated client returned into our error, reading the service's error body.
+async fn map_error(error: GeneratedError<()>, limit: usize) -> Error {
+    match error {
+        GeneratedError::UnexpectedResponse(response) => {
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            let code = headers
+                .get("iothub-errorcode")
+                .and_then(|v| v.to_str().ok());
+            if (300..400).contains(&status) {
+                // Redirects are not followed: the service does not send them, and a
+                // followed redirect could carry the request, and its token, elsewhere.
+                return Error::new(
+                    ErrorKind::InvalidResponse,
+                    format!("IoT Hub answered {status}, a redirect, which is not followed"),
+                );
+            }
+            if status < 300 {
+                return Error::new(
+                    ErrorKind::InvalidResponse,
+                    format!("IoT Hub answered {status}, which the API does not describe"),
+                );
+            }
+            match response.bytes().await {
+                Ok(body) => Error::service(parse_service_error(status, code, &body))
+                    .with_retry_after(retry_after(&headers)),
+                Err(e) => body_error(e, limit, &format!("the {status} answer")),
+            }
+        }
+        GeneratedError::InvalidResponsePayload(_, e) => Error::new(
+            ErrorKind::InvalidResponse,
+            format!("the answer is not a valid response body: {e}"),
+        )
+        .with_source(e),
+        GeneratedError::ResponseBodyError(e) => body_error(e, limit, "the answer"),
+        GeneratedError::CommunicationError(e) | GeneratedError::InvalidUpgrade(e) => {
+            transport_error(e)
+        }
+        GeneratedError::ErrorResponse(response) => {
+            Error::service(parse_service_error(response.status().as_u16(), None, b""))
+        }
+        GeneratedError::InvalidRequest(message) | GeneratedError::Custom(message) => Error::new(
+            ErrorKind::InvalidConfiguration,
+            format!("the request could not be built: {message}"),
+        ),
+    }
+}
+
+/// A failure while reading a body: over the size cap, or a transport failure.
+fn body_error(error: reqwest::Error, limit: usize, what: &str) -> Error {
+    let over_limit = std::iter::successors(std::error::Error::source(&error), |e| e.source())
+        .any(|cause| cause.is::<http_body_util::LengthLimitError>());
+    if over_limit {
+        return Error::new(
+            ErrorKind::ResponseTooLarge,
+            format!(
+                "{what} is larger than the {limit}-byte limit (JobsClientOptions::with_max_response_bytes)"
+            ),
+        );
+    }
+    transport_error(error)
+}
+
+fn transport_error(error: reqwest::Error) -> Error {
+    let what = if error.is_timeout() {
+        "the request timed out"
+    } else if error.is_connect() {
+        "could not connect to the hub"
+    } else {
+        "the request failed"
+    };
+    Error::new(ErrorKind::Transport, format!("{what}: {}", causes(&error)))
+        .with_source(error.without_url())
+}
+
+/// reqwest's causes without its URL, which the span already records.
+fn causes(error: &reqwest::Error) -> String {
+    let causes: Vec<String> =
+        std::iter::successors(std::error::Error::source(error), |e| e.source())
+            .map(ToString::to_string)
+            .collect();
+    if causes.is_empty() {
+        "no details".to_owned()
+    } else {
+        causes.join(": ")
     }
 }

@@ -71,9 +71,25 @@ async fn bearer_tokens_are_cached_while_valid() {
     let hub = LocalHub::start().await.unwrap();
     let source = tokens(Duration::hours(1));
     let sent = send_twice(&hub, EntraCredential::new(source.clone())).await;
-    assert_eq!(sent, ["Bearer entra-token-1", "Bearer entra-token-1"]);
-    assert_eq!(source.issued.load(Ordering::SeqCst), 1);
-    assert_eq!(*source.scopes.lock().unwrap(), [DEFAULT_ENTRA_SCOPE]);
+    // The refreshed token is reused by the next call; each 401 drops it.
+    assert_eq!(
+        sent,
+        [
+            "Bearer entra-token-1",
+            "Bearer entra-token-2",
+            "Bearer entra-token-2",
+            "Bearer entra-token-3"
+        ]
+    );
+    assert_eq!(source.issued.load(Ordering::SeqCst), 3);
+    assert!(
+        source
+            .scopes
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|s| s == DEFAULT_ENTRA_SCOPE)
+    );
 }
 
 #[tokio::test]
@@ -83,7 +99,16 @@ async fn tokens_close_to_expiry_are_refreshed_and_scopes_configurable() {
     let credential =
         EntraCredential::new(source.clone()).with_scope("https://iothubs.azure.us/.default");
     let sent = send_twice(&hub, credential).await;
-    assert_eq!(sent, ["Bearer entra-token-1", "Bearer entra-token-2"]);
+    // Valid for less than the refresh margin: never reused.
+    assert_eq!(
+        sent,
+        [
+            "Bearer entra-token-1",
+            "Bearer entra-token-2",
+            "Bearer entra-token-3",
+            "Bearer entra-token-4"
+        ]
+    );
     assert_eq!(
         source.scopes.lock().unwrap()[0],
         "https://iothubs.azure.us/.default"

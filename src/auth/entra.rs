@@ -67,6 +67,14 @@ impl Credential for EntraCredential {
     fn authorization(&self) -> AuthorizationFuture<'_> {
         Box::pin(self.current())
     }
+
+    fn invalidate(&self) -> bool {
+        // Never contended for long: holders only swap the cached value.
+        if let Ok(mut cache) = self.cache.try_lock() {
+            *cache = None;
+        }
+        true
+    }
 }
 
 impl fmt::Debug for EntraCredential {

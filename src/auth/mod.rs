@@ -36,6 +36,13 @@ pub type AuthorizationFuture<'a> =
 pub trait Credential: Send + Sync + fmt::Debug {
     /// The `Authorization` header value for the next request.
     fn authorization(&self) -> AuthorizationFuture<'_>;
+
+    /// The service refused the last value (`401`): drop any cached token. Returns whether the
+    /// next [`authorization`](Self::authorization) can differ, in which case the call is tried
+    /// once more. The default, for credentials that cannot renew, returns `false`.
+    fn invalidate(&self) -> bool {
+        false
+    }
 }
 
 /// An `Authorization` header value. Its `Debug` output is redacted and it is marked sensitive,

@@ -161,6 +161,11 @@ impl Credential for SasKeyCredential {
         let token = self.current();
         Box::pin(std::future::ready(token))
     }
+
+    fn invalidate(&self) -> bool {
+        *self.cache.write().unwrap_or_else(|p| p.into_inner()) = None;
+        true
+    }
 }
 
 impl fmt::Debug for SasKeyCredential {

@@ -1,0 +1,407 @@
+//! Fault injection: the client against a loopback server (real sockets, raw HTTP) that
+//! misbehaves in the ways networks and services do. Each scenario checks the outcome, the
+//! number of requests the server saw, and how long the call took; one test runs them all at
+//! TRACE and checks that no key, token or signature reached the logs.
+
+use std::{
+    process::Command,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use iothub_jobs::{Error, ErrorKind, JobResponse, JobsClient, JobsClientOptions, RetryOptions};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+};
+
+const KEY: &str = "c2VjcmV0LWtleS1mb3ItZmF1bHQtdGVzdHM=";
+const HOST: &str = "faulty.azure-devices.net";
+const JOB: &str = r#"{"jobId":"j","status":"cancelled","type":"scheduleUpdateTwin"}"#;
+const TRACKING: &str =
+    "Tracking ID:0123456789abcdef0123456789abcdef-G:5-TimeStamp:11/26/2026 05:28:52";
+
+/// What the server does with request number `n` (from 1).
+#[derive(Clone, Copy)]
+enum Answer {
+    /// A complete HTTP response, then close.
+    Raw(&'static str),
+    /// Answers in the service's words.
+    Ok,
+    Unavailable,
+    NotFound,
+    /// Close with a TCP reset before answering.
+    Reset,
+    /// Accept, read the request, never answer.
+    Stall,
+    /// Promise 500 bytes, send 20, close.
+    Truncated,
+    /// Promise 100 MB and stream zeros until the client goes away.
+    Huge,
+    /// `307` to the other server.
+    RedirectElsewhere,
+}
+
+fn text(answer: Answer) -> String {
+    match answer {
+        Answer::Raw(raw) => raw.to_owned(),
+        Answer::Ok => format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{JOB}",
+            JOB.len()
+        ),
+        Answer::Unavailable => error(503, "ServiceUnavailable", "The service is busy"),
+        Answer::NotFound => error(404, "JobNotFound", "Job with id 'j' not found"),
+        _ => unreachable!("not a plain answer"),
+    }
+}
+
+/// An error in the service's classic shape.
+fn error(status: u16, code: &str, message: &str) -> String {
+    let body =
+        format!(r#"{{"Message":"ErrorCode:{code};{message}","ExceptionMessage":"{TRACKING}"}}"#);
+    format!(
+        "HTTP/1.1 {status} Error\r\ncontent-type: application/json\r\niothub-errorcode: {code}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// What a server saw.
+#[derive(Default)]
+struct Seen {
+    requests: usize,
+    authorizations: Vec<String>,
+}
+
+/// A loopback server answering request `n` with `answers(n)`.
+async fn serve(answers: fn(usize) -> Answer, elsewhere: u16) -> (u16, Arc<Mutex<Seen>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let record = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let record = record.clone();
+            tokio::spawn(async move { answer(stream, answers, elsewhere, record).await });
+        }
+    });
+    (port, seen)
+}
+
+async fn answer(
+    mut stream: TcpStream,
+    answers: fn(usize) -> Answer,
+    elsewhere: u16,
+    seen: Arc<Mutex<Seen>>,
+) {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte).await {
+            Ok(1) => head.push(byte[0]),
+            _ => return,
+        }
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let n = {
+        let mut seen = seen.lock().unwrap();
+        seen.requests += 1;
+        let authorization = head.lines().find_map(|l| {
+            l.strip_prefix("authorization: ")
+                .or_else(|| l.strip_prefix("Authorization: "))
+        });
+        seen.authorizations
+            .push(authorization.unwrap_or_default().to_owned());
+        seen.requests
+    };
+    match answers(n) {
+        Answer::Reset => {
+            stream.set_zero_linger().unwrap();
+            drop(stream);
+        }
+        Answer::Stall => tokio::time::sleep(Duration::from_secs(60)).await,
+        Answer::Truncated => {
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 500\r\n\r\n{\"jobId\":\"j\",\"stat").await;
+        }
+        Answer::Huge => {
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 104857600\r\n\r\n").await;
+            let chunk = vec![b' '; 64 * 1024];
+            for _ in 0..1600 {
+                if stream.write_all(&chunk).await.is_err() {
+                    return;
+                }
+            }
+        }
+        Answer::RedirectElsewhere => {
+            let redirect = format!(
+                "HTTP/1.1 307 Temporary Redirect\r\nlocation: http://127.0.0.1:{elsewhere}/jobs/v2/j/cancel?api-version=2021-04-12\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            );
+            let _ = stream.write_all(redirect.as_bytes()).await;
+        }
+        plain => {
+            let _ = stream.write_all(text(plain).as_bytes()).await;
+        }
+    }
+}
+
+/// What a scenario observed.
+struct Observed {
+    outcome: Result<JobResponse, Error>,
+    requests: usize,
+    elapsed: Duration,
+    authorizations: Vec<String>,
+    elsewhere_requests: usize,
+}
+
+fn client(port: u16) -> JobsClient {
+    let options = JobsClientOptions::default()
+        .with_endpoint(format!("http://127.0.0.1:{port}"))
+        .with_request_timeout(Duration::from_millis(700))
+        .with_max_response_bytes(1024 * 1024)
+        .with_retry(
+            RetryOptions::default()
+                .with_max_attempts(3)
+                .with_initial_delay(Duration::from_millis(20))
+                .with_total_timeout(Duration::from_secs(15)),
+        );
+    let connection_string =
+        format!("HostName={HOST};SharedAccessKeyName=iothubowner;SharedAccessKey={KEY}");
+    JobsClient::from_connection_string_with_options(&connection_string, options).unwrap()
+}
+
+async fn run(answers: fn(usize) -> Answer) -> Observed {
+    let (elsewhere, elsewhere_seen) = serve(|_| Answer::Ok, 0).await;
+    let (port, seen) = serve(answers, elsewhere).await;
+    let started = Instant::now();
+    let outcome = client(port).cancel_job("j").await;
+    let elapsed = started.elapsed();
+    let seen = seen.lock().unwrap();
+    Observed {
+        outcome,
+        requests: seen.requests,
+        elapsed,
+        authorizations: seen.authorizations.clone(),
+        elsewhere_requests: elsewhere_seen.lock().unwrap().requests,
+    }
+}
+
+fn failure(observed: &Observed) -> &Error {
+    observed.outcome.as_ref().expect_err("the call should fail")
+}
+
+macro_rules! scenarios {
+    ($($name:ident: $answers:expr => |$observed:ident| $check:block)*) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let $observed = run($answers).await;
+                $check
+            }
+        )*
+
+        /// Every scenario, for the test that runs them all under a capturing subscriber.
+        async fn run_all() {
+            $(
+                let $observed = run($answers).await;
+                $check
+            )*
+        }
+    };
+}
+
+scenarios! {
+    unavailable_then_ok_succeeds_on_the_second_attempt: |n| if n == 1 { Answer::Unavailable } else { Answer::Ok } => |o| {
+        assert!(o.outcome.is_ok(), "{:?}", o.outcome);
+        assert_eq!(o.requests, 2);
+        assert!(o.elapsed < Duration::from_secs(2), "{:?}", o.elapsed);
+    }
+    throttled_with_retry_after_waits_as_told: |n| if n == 1 {
+        Answer::Raw("HTTP/1.1 429 Too Many Requests\r\nretry-after: 2\r\niothub-errorcode: ThrottlingException\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+    } else {
+        Answer::Ok
+    } => |o| {
+        assert!(o.outcome.is_ok(), "{:?}", o.outcome);
+        assert_eq!(o.requests, 2);
+        assert!(o.elapsed >= Duration::from_secs(2) && o.elapsed < Duration::from_secs(4), "{:?}", o.elapsed);
+    }
+    always_unavailable_gives_up_after_the_configured_attempts: |_| Answer::Unavailable => |o| {
+        let error = failure(&o);
+        assert_eq!((error.status(), error.code(), error.attempts()), (Some(503), Some("ServiceUnavailable"), 3));
+        assert!(error.is_transient());
+        assert_eq!(o.requests, 3);
+        assert!(o.elapsed < Duration::from_secs(2), "{:?}", o.elapsed);
+    }
+    a_reset_connection_is_retried: |n| if n == 1 { Answer::Reset } else { Answer::Ok } => |o| {
+        assert!(o.outcome.is_ok(), "{:?}", o.outcome);
+        assert_eq!(o.requests, 2);
+    }
+    always_reset_is_a_transport_error: |_| Answer::Reset => |o| {
+        let error = failure(&o);
+        assert_eq!(error.kind(), &ErrorKind::Transport, "{error}");
+        assert_eq!(o.requests, 3);
+    }
+    a_stalled_server_times_out_each_attempt: |_| Answer::Stall => |o| {
+        let error = failure(&o);
+        assert_eq!(error.kind(), &ErrorKind::Transport, "{error}");
+        assert!(error.to_string().contains("timed out"), "{error}");
+        assert_eq!(o.requests, 3);
+        assert!(o.elapsed >= Duration::from_millis(2100) && o.elapsed < Duration::from_secs(4), "{:?}", o.elapsed);
+    }
+    a_truncated_body_is_retried_then_reported: |_| Answer::Truncated => |o| {
+        let error = failure(&o);
+        assert_eq!(error.kind(), &ErrorKind::Transport, "{error}");
+        assert_eq!(o.requests, 3);
+    }
+    malformed_json_is_an_invalid_response_and_not_retried: |_| Answer::Raw(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 12\r\nconnection: close\r\n\r\n{\"jobId\": 7,"
+    ) => |o| {
+        let error = failure(&o);
+        assert_eq!(error.kind(), &ErrorKind::InvalidResponse, "{error}");
+        assert_eq!(o.requests, 1);
+    }
+    an_html_411_is_reported_with_its_text: |_| Answer::Raw(
+        "HTTP/1.1 411 Length Required\r\ncontent-type: text/html\r\ncontent-length: 52\r\nconnection: close\r\n\r\n<html><body><h2>Length Required</h2></body></html>\r\n"
+    ) => |o| {
+        let error = failure(&o);
+        assert_eq!(error.status(), Some(411));
+        assert!(error.to_string().contains("Length Required"), "{error}");
+        assert_eq!(o.requests, 1);
+    }
+    a_100_mb_body_is_refused_without_reading_it: |_| Answer::Huge => |o| {
+        let error = failure(&o);
+        assert_eq!(error.kind(), &ErrorKind::ResponseTooLarge, "{error}");
+        assert_eq!(o.requests, 1);
+        assert!(o.elapsed < Duration::from_secs(2), "{:?}", o.elapsed);
+    }
+    a_redirect_is_not_followed_and_the_token_stays_home: |_| Answer::RedirectElsewhere => |o| {
+        let error = failure(&o);
+        assert_eq!(error.kind(), &ErrorKind::InvalidResponse, "{error}");
+        assert_eq!((o.requests, o.elsewhere_requests), (1, 0));
+    }
+    a_401_is_retried_once_with_a_fresh_token: |n| if n == 1 {
+        Answer::Raw("HTTP/1.1 401 Unauthorized\r\niothub-errorcode: IotHubUnauthorizedAccess\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+    } else {
+        Answer::Ok
+    } => |o| {
+        assert!(o.outcome.is_ok(), "{:?}", o.outcome);
+        assert_eq!(o.requests, 2);
+        assert_eq!(o.authorizations.len(), 2);
+        assert!(o.authorizations.iter().all(|a| a.starts_with("SharedAccessSignature ")));
+    }
+    a_401_twice_is_reported: |_| Answer::Raw(
+        "HTTP/1.1 401 Unauthorized\r\niothub-errorcode: IotHubUnauthorizedAccess\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+    ) => |o| {
+        let error = failure(&o);
+        assert!(error.is_unauthorized());
+        assert_eq!(o.requests, 2);
+    }
+    other_client_errors_are_never_retried: |_| Answer::NotFound => |o| {
+        let error = failure(&o);
+        assert_eq!(error.code(), Some("JobNotFound"));
+        assert!(error.is_not_found() && !error.is_transient());
+        assert_eq!(o.requests, 1);
+    }
+}
+
+/// Collects everything a subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn the_whole_suite_at_trace_logs_no_secret() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(run_all());
+    });
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("retrying"), "the retries were logged");
+    assert!(
+        !logs.contains(KEY) && !logs.contains("sig=") && !logs.contains("SharedAccessSignature"),
+        "{logs}"
+    );
+}
+
+/// Runs the example against `port`; `cargo test` builds it next to this test's binary.
+fn run_example(port: u16) -> std::process::Output {
+    let example = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join("cancel_job");
+    assert!(
+        example.exists(),
+        "{} is built by `cargo test`",
+        example.display()
+    );
+    Command::new(&example)
+        .arg("j")
+        .env(
+            "IOTHUB_CONNECTION_STRING",
+            format!("HostName={HOST};SharedAccessKeyName=iothubowner;SharedAccessKey={KEY}"),
+        )
+        .env("IOTHUB_ENDPOINT", format!("http://127.0.0.1:{port}"))
+        .output()
+        .unwrap()
+}
+
+/// The example, pointed at a hub that faults: exit 0 after a retry, or exit 1 with the error
+/// code and tracking id on stderr.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_survives_a_transient_fault_and_reports_a_final_one() {
+    let (port, _) = serve(
+        |n| {
+            if n == 1 {
+                Answer::Unavailable
+            } else {
+                Answer::Ok
+            }
+        },
+        0,
+    )
+    .await;
+    let output = tokio::task::spawn_blocking(move || run_example(port))
+        .await
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("\"status\": \"cancelled\""));
+
+    let (port, _) = serve(|_| Answer::NotFound, 0).await;
+    let output = tokio::task::spawn_blocking(move || run_example(port))
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("JobNotFound") && stderr.contains("0123456789abcdef0123456789abcdef-G:5"),
+        "{stderr}"
+    );
+}
