@@ -6,10 +6,7 @@ use reqwest::header::HeaderValue;
 
 use crate::{
     API_VERSION, Error, ErrorKind, RetryOptions,
-    auth::{
-        ConnectionString, Credential, DEFAULT_SAS_TOKEN_LIFETIME, SasKeyCredential,
-        SasTokenCredential, SharedAccess,
-    },
+    auth::{ConnectionString, Credential, DEFAULT_SAS_TOKEN_LIFETIME},
     generated,
     job_id::validate_job_id,
     models::JobResponse,
@@ -128,14 +125,9 @@ impl JobsClient {
         options: JobsClientOptions,
     ) -> Result<Self, Error> {
         let parsed = ConnectionString::parse(connection_string)?;
-        let credential: Arc<dyn Credential> = match parsed.access {
-            SharedAccess::Key { key_name, key } => Arc::new(
-                SasKeyCredential::from_key_bytes(&parsed.host_name, &key_name, key)?
-                    .with_token_lifetime(options.sas_token_lifetime)?,
-            ),
-            SharedAccess::Signature(token) => Arc::new(SasTokenCredential::new(&token)?),
-        };
-        Self::new(&parsed.host_name, credential, options)
+        let host_name = parsed.host_name().to_owned();
+        let credential = parsed.into_credential(options.sas_token_lifetime)?;
+        Self::new(&host_name, credential, options)
     }
 
     /// A client for the hub at `host_name` (such as `myhub.azure-devices.net`) that
@@ -191,6 +183,7 @@ impl JobsClient {
             generated: generated::Client::new_with_client(&base_url, http, pipeline),
             credential,
             retry: options.retry,
+            request_timeout: options.request_timeout,
         };
         Ok(Self {
             transport: Arc::new(transport),

@@ -273,36 +273,37 @@ impl From<ConnectionStringError> for Error {
     }
 }
 
-/// Reads an error answer: the `iothub-errorcode` header and whichever body shape the service
-/// used.
-pub(crate) fn parse_service_error(
-    status: u16,
-    error_code_header: Option<&str>,
-    body: &[u8],
-) -> ServiceError {
-    let mut error = ServiceError {
-        status,
-        code: None,
-        numeric_code: None,
-        message: None,
-        tracking_id: None,
-    };
-    match serde_json::from_slice::<serde_json::Value>(body) {
-        Ok(json) => read_json_body(&json, &mut error, 0),
-        Err(_) => {
-            // An HTML page from the front end (411, 502): keep a bounded piece of its text.
-            let text = String::from_utf8_lossy(body);
-            let text = text.trim();
-            if !text.is_empty() {
-                error.message = Some(text.chars().take(500).collect());
+impl ServiceError {
+    /// Reads an error answer from its status, `iothub-errorcode` header and body, whichever
+    /// shape the service used: classic (`{"Message":"ErrorCode:…;…","ExceptionMessage":"Tracking ID:…"}`),
+    /// nested (`Error: 429 {…}` inside the message), structured (`{"errorCode":404103,…}`, also
+    /// as a string in `Message`), or not JSON at all. Never fails: it keeps what it could read.
+    /// Useful when you call other IoT Hub endpoints yourself.
+    pub fn parse(status: u16, error_code_header: Option<&str>, body: &[u8]) -> Self {
+        let mut error = Self {
+            status,
+            code: None,
+            numeric_code: None,
+            message: None,
+            tracking_id: None,
+        };
+        match serde_json::from_slice::<serde_json::Value>(body) {
+            Ok(json) => read_json_body(&json, &mut error, 0),
+            Err(_) => {
+                // An HTML page from the front end (411, 502): keep a bounded piece of its text.
+                let text = String::from_utf8_lossy(body);
+                let text = text.trim();
+                if !text.is_empty() {
+                    error.message = Some(text.chars().take(500).collect());
+                }
             }
         }
+        // The header names the outermost code; a nested body's is more specific.
+        if error.code.is_none() {
+            error.code = error_code_header.map(str::to_owned);
+        }
+        error
     }
-    // The header names the outermost code; a nested body's is more specific.
-    if error.code.is_none() {
-        error.code = error_code_header.map(str::to_owned);
-    }
-    error
 }
 
 /// How deep bodies nested in bodies are followed; the service nests one level.
@@ -376,7 +377,7 @@ mod tests {
     #[test]
     fn reads_the_classic_body() {
         let body = br#"{"Message":"ErrorCode:JobNotFound;Job with id 'j1' not found","ExceptionMessage":"Tracking ID:0123456789abcdef0123456789abcdef-G:3-TimeStamp:11/26/2026 05:28:52"}"#;
-        let error = parse_service_error(404, None, body);
+        let error = ServiceError::parse(404, None, body);
         assert_eq!(error.code.as_deref(), Some("JobNotFound"));
         assert_eq!(error.message.as_deref(), Some("Job with id 'j1' not found"));
         assert_eq!(
@@ -388,7 +389,7 @@ mod tests {
     #[test]
     fn reads_the_structured_body() {
         let body = br#"{"errorCode":404103,"trackingId":"abc","message":"Device not online","timestampUtc":"2026-11-26T05:28:52Z"}"#;
-        let error = parse_service_error(404, Some("DeviceNotOnline"), body);
+        let error = ServiceError::parse(404, Some("DeviceNotOnline"), body);
         assert_eq!(error.numeric_code, Some(404103));
         assert_eq!(error.code.as_deref(), Some("DeviceNotOnline"));
         assert_eq!(error.tracking_id.as_deref(), Some("abc"));
@@ -400,7 +401,7 @@ mod tests {
         let body = format!(
             r#"{{"Message":"ErrorCode:ServerError;Error: 429 {inner}","ExceptionMessage":"Tracking ID:00000000000000000000000000000000-G:1-TimeStamp:11/26/2026 05:28:52"}}"#
         );
-        let error = parse_service_error(429, Some("ServerError"), body.as_bytes());
+        let error = ServiceError::parse(429, Some("ServerError"), body.as_bytes());
         assert_eq!(error.code.as_deref(), Some("ThrottlingBacklogTimeout"));
         assert_eq!(error.message.as_deref(), Some("Too many requests"));
         assert_eq!(
@@ -412,7 +413,7 @@ mod tests {
     #[test]
     fn reads_a_structured_body_sent_as_a_string_in_message() {
         let body = br#"{"Message":"{\"errorCode\":404002,\"trackingId\":\"t-1\",\"message\":\"Job not found\",\"timestampUtc\":\"2026-11-26T05:28:52Z\"}","ExceptionMessage":""}"#;
-        let error = parse_service_error(404, Some("JobNotFound"), body);
+        let error = ServiceError::parse(404, Some("JobNotFound"), body);
         assert_eq!(error.numeric_code, Some(404002));
         assert_eq!(error.code.as_deref(), Some("JobNotFound"));
         assert_eq!(error.message.as_deref(), Some("Job not found"));
@@ -421,12 +422,12 @@ mod tests {
 
     #[test]
     fn tells_a_missing_job_from_a_missing_device() {
-        let job = parse_service_error(
+        let job = ServiceError::parse(
             404,
             None,
             br#"{"Message":"ErrorCode:JobNotFound;x","ExceptionMessage":""}"#,
         );
-        let device = parse_service_error(404, Some("DeviceNotFound"), b"");
+        let device = ServiceError::parse(404, Some("DeviceNotFound"), b"");
         assert_eq!(
             (job.code.as_deref(), device.code.as_deref()),
             (Some("JobNotFound"), Some("DeviceNotFound"))
@@ -435,16 +436,16 @@ mod tests {
 
     #[test]
     fn keeps_the_text_of_a_non_json_answer() {
-        let error = parse_service_error(411, None, b"<html><body>Length Required</body></html>");
+        let error = ServiceError::parse(411, None, b"<html><body>Length Required</body></html>");
         assert_eq!(error.code, None);
         assert!(error.message.unwrap().contains("Length Required"));
-        let service = Error::service(parse_service_error(411, None, b""));
+        let service = Error::service(ServiceError::parse(411, None, b""));
         assert!(service.to_string().contains("411"), "{service}");
     }
 
     #[test]
     fn classifies_statuses() {
-        let of = |status| Error::service(parse_service_error(status, None, b""));
+        let of = |status| Error::service(ServiceError::parse(status, None, b""));
         assert!(of(404).is_not_found() && !of(404).is_transient());
         assert!(of(429).is_throttled() && of(429).is_transient());
         assert!(of(503).is_transient() && of(408).is_transient());

@@ -47,34 +47,6 @@ pub use client::{
     JobsClientOptions,
 };
 pub use error::{Error, ErrorKind, ServiceError};
-
-/// Entry points for the fuzz targets in `fuzz/` (built only under `cargo fuzz`).
-#[cfg(fuzzing)]
-#[doc(hidden)]
-pub mod fuzzing {
-    /// Parses `text` as a connection string; a refusal must not repeat the key.
-    pub fn connection_string(text: &str) {
-        if let Err(error) = crate::auth::ConnectionString::parse(text) {
-            let shown = format!("{error} {error:?}");
-            for part in text.split(';') {
-                if let Some((name, key)) = part.split_once('=')
-                    && name.trim().eq_ignore_ascii_case("SharedAccessKey")
-                    && key.trim().len() >= 8
-                {
-                    assert!(
-                        !shown.contains(key.trim()),
-                        "the error repeats the key: {shown}"
-                    );
-                }
-            }
-        }
-    }
-
-    /// Reads an error answer.
-    pub fn error_body(status: u16, error_code_header: Option<&str>, body: &[u8]) {
-        let _ = crate::error::parse_service_error(status, error_code_header, body);
-    }
-}
 pub use generated::API_VERSION;
 pub use job_id::MAX_JOB_ID_LEN;
 pub use models::JobResponse;

@@ -231,6 +231,14 @@ impl FromStr for Timestamp {
     type Err = TimestampParseError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
+        // RFC 3339 years are four digits; chrono's parsers would also take `-001` or `+2026`,
+        // which could not be written back as RFC 3339.
+        let four_digit_year = text.len() > 4
+            && text.as_bytes()[..4].iter().all(u8::is_ascii_digit)
+            && text.as_bytes()[4] == b'-';
+        if !four_digit_year {
+            return Err(TimestampParseError(text.to_owned()));
+        }
         if let Ok(with_offset) = DateTime::parse_from_rfc3339(text) {
             return Ok(Self(with_offset.with_timezone(&Utc)));
         }
@@ -271,5 +279,45 @@ impl schemars::JsonSchema for Timestamp {
             ..Default::default()
         }
         .into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_read_rfc_3339_and_the_offsetless_form_and_write_what_they_read() {
+        for (given, written) in [
+            ("2026-11-26T05:28:52Z", "2026-11-26T05:28:52Z"),
+            (
+                "2026-11-26T05:28:52.1234567Z",
+                "2026-11-26T05:28:52.123456700Z",
+            ),
+            ("2026-11-26T06:28:52+01:00", "2026-11-26T05:28:52Z"),
+            ("0001-01-01T00:00:00", "0001-01-01T00:00:00Z"),
+            (
+                "9999-12-31T23:59:59.999999999",
+                "9999-12-31T23:59:59.999999999Z",
+            ),
+        ] {
+            let parsed: Timestamp = given.parse().unwrap();
+            assert_eq!(parsed.to_string(), written);
+            assert_eq!(written.parse::<Timestamp>().unwrap(), parsed);
+        }
+    }
+
+    #[test]
+    fn timestamps_refuse_years_that_are_not_four_digits() {
+        // Found by fuzzing: `-001` was read as year -1 and written as `-0001…Z`, unreadable.
+        for text in [
+            "-001-01-01T00:00:00",
+            "+2026-11-26T05:28:52Z",
+            "26-11-26T05:28:52Z",
+            "",
+            "2026",
+        ] {
+            assert!(text.parse::<Timestamp>().is_err(), "{text}");
+        }
     }
 }

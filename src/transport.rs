@@ -7,7 +7,12 @@
 //! attempt, so their errors stay typed, and reach the hook through the task-local
 //! [`CallContext`].
 
-use std::{sync::Arc, time::Instant};
+use std::{
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::{Duration, Instant},
+};
 
 use progenitor_client::{
     ClientHooks, ClientInfo, Error as GeneratedError, OperationInfo, ResponseValue,
@@ -19,9 +24,8 @@ use reqwest::{
 use tracing::Instrument as _;
 
 use crate::{
-    API_VERSION, Error, ErrorKind,
+    API_VERSION, Error, ErrorKind, ServiceError,
     auth::{Authorization, Credential},
-    error::parse_service_error,
     generated::Client,
     retry::{RetryOptions, retry_after},
 };
@@ -89,9 +93,41 @@ impl ClientHooks<Pipeline> for Client {
 
 /// `response` with a body that fails, instead of growing, past `limit` bytes.
 fn capped(response: reqwest::Response, limit: usize) -> reqwest::Response {
+    // A declared length within the cap is enforced by hyper already: skip the re-wrapping,
+    // which costs a URL parse and a boxed body on every call.
+    if response
+        .content_length()
+        .is_some_and(|length| length <= limit as u64)
+    {
+        return response;
+    }
     let (parts, body) = http::Response::<reqwest::Body>::from(response).into_parts();
     let body = reqwest::Body::wrap(http_body_util::Limited::new(body, limit));
     reqwest::Response::from(http::Response::from_parts(parts, body))
+}
+
+/// A generated operation with its [`CallContext`] set for its first poll only.
+///
+/// The generated code calls [`ClientHooks::pre`] before its first await, so the context is
+/// needed in that poll alone; a task-local scope around the whole future would swap it in and
+/// out on every poll. (A generated operation that awaited before `pre` would fail every call
+/// with "called outside Transport::call", which every test would show.)
+struct FirstPollScoped<F> {
+    context: Option<CallContext>,
+    /// Boxed once: the request future is large, and moving it would copy it.
+    future: Pin<Box<F>>,
+}
+
+impl<F: Future> Future for FirstPollScoped<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = &mut *self;
+        match this.context.take() {
+            Some(context) => CALL.sync_scope(context, || this.future.as_mut().poll(cx)),
+            None => this.future.as_mut().poll(cx),
+        }
+    }
 }
 
 /// The generated client with what every call needs around it.
@@ -99,6 +135,8 @@ pub(crate) struct Transport {
     pub generated: Client,
     pub credential: Arc<dyn Credential>,
     pub retry: RetryOptions,
+    /// reqwest's per-attempt timeout, which the HTTP client enforces.
+    pub request_timeout: Duration,
 }
 
 impl Transport {
@@ -114,7 +152,10 @@ impl Transport {
     where
         F: Future<Output = Result<ResponseValue<T>, GeneratedError<()>>>,
     {
-        let request_id = uuid::Uuid::new_v4().to_string();
+        // Unique, not secret: a fast non-cryptographic source spares a syscall per call.
+        let uuid = uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes()).into_uuid();
+        let mut text = [0; uuid::fmt::Hyphenated::LENGTH];
+        let request_id: &str = uuid.hyphenated().encode_lower(&mut text);
         let span = tracing::info_span!(
             "iothub_jobs",
             operation,
@@ -126,29 +167,26 @@ impl Transport {
             elapsed_ms = tracing::field::Empty,
         );
         let started = Instant::now();
-        let outcome = self
-            .attempts(&request_id, &send)
-            .instrument(span.clone())
-            .await;
+        let header = HeaderValue::from_str(request_id).expect("a UUID is a valid header value");
+        let outcome = self.attempts(header, &send).instrument(span.clone()).await;
         span.record("elapsed_ms", started.elapsed().as_millis() as u64);
         let _entered = span.enter();
         match &outcome {
             Ok(_) => tracing::debug!("call succeeded"),
             Err(error) => tracing::debug!(%error, "call failed"),
         }
-        outcome.map_err(|error| error.with_request_id(&request_id))
+        outcome.map_err(|error| error.with_request_id(request_id))
     }
 
     async fn attempts<'a, T, F>(
         &'a self,
-        request_id: &str,
+        request_id: HeaderValue,
         send: &impl Fn(&'a Client) -> F,
     ) -> Result<T, Error>
     where
         F: Future<Output = Result<ResponseValue<T>, GeneratedError<()>>>,
     {
         let deadline = Instant::now() + self.retry.total_timeout();
-        let request_id = HeaderValue::from_str(request_id).expect("a UUID is a valid header value");
         let mut refreshed_after_401 = false;
         let mut attempt = 0;
         loop {
@@ -195,7 +233,18 @@ impl Transport {
         };
         let remaining = deadline.saturating_duration_since(Instant::now());
         let limit = self.generated.inner.max_response_bytes;
-        match tokio::time::timeout(remaining, CALL.scope(context, send(&self.generated))).await {
+        let attempt = FirstPollScoped {
+            context: Some(context),
+            future: Box::pin(send(&self.generated)),
+        };
+        // reqwest's per-attempt timeout bounds the attempt; a second timer is needed only when
+        // the call's deadline comes first.
+        let result = if remaining > self.request_timeout {
+            Ok(attempt.await)
+        } else {
+            tokio::time::timeout(remaining, attempt).await
+        };
+        match result {
             Ok(Ok(response)) => Ok(response.into_inner()),
             Ok(Err(error)) => Err(map_error(error, limit).await),
             Err(_) => Err(Error::new(
@@ -233,7 +282,7 @@ async fn map_error(error: GeneratedError<()>, limit: usize) -> Error {
                 );
             }
             match response.bytes().await {
-                Ok(body) => Error::service(parse_service_error(status, code, &body))
+                Ok(body) => Error::service(ServiceError::parse(status, code, &body))
                     .with_retry_after(retry_after(&headers)),
                 Err(e) => body_error(e, limit, &format!("the {status} answer")),
             }
@@ -248,7 +297,7 @@ async fn map_error(error: GeneratedError<()>, limit: usize) -> Error {
             transport_error(e)
         }
         GeneratedError::ErrorResponse(response) => {
-            Error::service(parse_service_error(response.status().as_u16(), None, b""))
+            Error::service(ServiceError::parse(response.status().as_u16(), None, b""))
         }
         GeneratedError::InvalidRequest(message) | GeneratedError::Custom(message) => Error::new(
             ErrorKind::InvalidConfiguration,

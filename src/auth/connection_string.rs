@@ -1,11 +1,12 @@
 //! Service connection strings: `HostName=…;SharedAccessKeyName=…;SharedAccessKey=…`, or
 //! `HostName=…;SharedAccessSignature=SharedAccessSignature sr=…` instead of the key pair.
 
-use std::fmt;
+use std::{fmt, sync::Arc, time::Duration};
 
 use base64::Engine as _;
 
-use super::sas::validate_host_name;
+use super::{Credential, SasKeyCredential, SasTokenCredential, sas::validate_host_name};
+use crate::Error;
 
 /// Why a connection string was refused. Never contains the key or the signature.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -68,14 +69,24 @@ pub enum ConnectionStringError {
     InvalidHostName(String),
 }
 
-/// A parsed service connection string.
-pub(crate) struct ConnectionString {
-    pub host_name: String,
-    pub access: SharedAccess,
+/// A parsed service connection string. Its `Debug` output hides the key and the signature.
+///
+/// ```
+/// use iothub_jobs::auth::ConnectionString;
+///
+/// let parsed: ConnectionString =
+///     "HostName=myhub.azure-devices.net;SharedAccessKeyName=iothubowner;SharedAccessKey=cGFzc3dvcmQ=".parse()?;
+/// assert_eq!(parsed.host_name(), "myhub.azure-devices.net");
+/// assert_eq!(parsed.shared_access_key_name(), Some("iothubowner"));
+/// # Ok::<_, iothub_jobs::auth::ConnectionStringError>(())
+/// ```
+pub struct ConnectionString {
+    host_name: String,
+    access: SharedAccess,
 }
 
 /// How a connection string authenticates.
-pub(crate) enum SharedAccess {
+enum SharedAccess {
     Key { key_name: String, key: Vec<u8> },
     Signature(String),
 }
@@ -95,7 +106,46 @@ impl fmt::Debug for ConnectionString {
     }
 }
 
+impl std::str::FromStr for ConnectionString {
+    type Err = ConnectionStringError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Self::parse(text)
+    }
+}
+
 impl ConnectionString {
+    /// The hub's host name (`HostName`).
+    pub fn host_name(&self) -> &str {
+        &self.host_name
+    }
+
+    /// The shared access policy's name (`SharedAccessKeyName`); `None` in the signature form,
+    /// where the token names it.
+    pub fn shared_access_key_name(&self) -> Option<&str> {
+        match &self.access {
+            SharedAccess::Key { key_name, .. } => Some(key_name),
+            SharedAccess::Signature(_) => None,
+        }
+    }
+
+    /// The credential the string describes: minted, cached SAS tokens of `token_lifetime`
+    /// from a key, or the given signature as it is.
+    pub(crate) fn into_credential(
+        self,
+        token_lifetime: Duration,
+    ) -> Result<Arc<dyn Credential>, Error> {
+        Ok(match self.access {
+            SharedAccess::Key { key_name, key } => Arc::new(
+                SasKeyCredential::from_key_bytes(&self.host_name, &key_name, key)?
+                    .with_token_lifetime(token_lifetime)?,
+            ),
+            SharedAccess::Signature(token) => Arc::new(SasTokenCredential::new(&token)?),
+        })
+    }
+
+    /// Parses `Name=Value` pairs separated by `;`: names in any case, whitespace around parts
+    /// and one trailing `;` tolerated, unknown names ignored.
     pub fn parse(text: &str) -> Result<Self, ConnectionStringError> {
         let text = text.trim();
         let text = text.strip_suffix(';').unwrap_or(text);
@@ -289,6 +339,22 @@ mod tests {
                 .unwrap_err(),
             InvalidHostName(_)
         ));
+    }
+
+    #[test]
+    fn a_mangled_string_does_not_leak_the_key_through_the_host_name() {
+        // Commas for semicolons put everything, key included, into HostName.
+        let text = "HostName=hub.azure-devices.net,SharedAccessKeyName=p,SharedAccessKey=c2VjcmV0LWtleS1tYXRlcmlhbA==";
+        let error = parse(text).unwrap_err();
+        assert!(
+            matches!(error, ConnectionStringError::InvalidHostName(_)),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("',' at byte 21"), "{error}");
+        assert!(
+            !format!("{error} {error:?}").contains("c2VjcmV0"),
+            "{error:?}"
+        );
     }
 
     #[test]

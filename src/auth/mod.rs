@@ -18,8 +18,7 @@ use std::{fmt, future::Future, pin::Pin};
 
 use reqwest::header::HeaderValue;
 
-pub use connection_string::ConnectionStringError;
-pub(crate) use connection_string::{ConnectionString, SharedAccess};
+pub use connection_string::{ConnectionString, ConnectionStringError};
 #[cfg(feature = "entra")]
 pub use entra::{DEFAULT_ENTRA_SCOPE, EntraCredential};
 pub(crate) use sas::validate_host_name;

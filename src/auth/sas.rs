@@ -236,24 +236,33 @@ fn unix_seconds(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-/// A DNS host name: labels of letters, digits and `-` separated by dots. Returns what is wrong.
+/// A DNS host name: labels of letters, digits and `-` separated by dots. Returns what is wrong
+/// without repeating the value: a mangled connection string can put the key in it.
 pub(crate) fn validate_host_name(host: &str) -> Result<(), String> {
+    const EXAMPLE: &str = "a bare host name such as 'myhub.azure-devices.net'";
     if host.contains("://") || host.contains('/') {
+        return Err(format!("must be {EXAMPLE}, without scheme or path"));
+    }
+    if let Some((at, c)) = host
+        .char_indices()
+        .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '.'))
+    {
+        let shown = if c.is_ascii_graphic() || c == ' ' {
+            format!("{c:?}")
+        } else {
+            format!("U+{:04X}", u32::from(c))
+        };
         return Err(format!(
-            "{host:?} must be a bare host name such as 'myhub.azure-devices.net', without scheme or path"
+            "must be {EXAMPLE}: {shown} at byte {at} is not allowed"
         ));
     }
     let valid_label = |label: &str| {
-        !label.is_empty()
-            && label.len() <= 63
-            && label
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            && !label.starts_with('-')
-            && !label.ends_with('-')
+        !label.is_empty() && label.len() <= 63 && !label.starts_with('-') && !label.ends_with('-')
     };
     if host.len() > 253 || !host.split('.').all(valid_label) {
-        return Err(format!("{host:?} is not a valid host name"));
+        return Err(format!(
+            "must be {EXAMPLE}: a label is empty, longer than 63 characters or starts or ends with '-'"
+        ));
     }
     Ok(())
 }

@@ -1,0 +1,220 @@
+//! What the SDK adds to a call, against the floor: `cargo bench --bench overhead`.
+//!
+//! An in-process loopback HTTP server (axum on hyper) answers every request with a realistic
+//! JobResponse. Interleaved in one run:
+//! - **sdk**: `JobsClient::cancel_job` built from a connection string, default settings;
+//! - **raw**: reqwest by hand: the same URL and pre-computed headers, decoding into the same
+//!   `JobResponse` — the floor.
+//!
+//! Reported: sequential latency (p50, p99) and throughput with 64 calls in flight, then the
+//! two ratios as the last lines. Ratios, not absolute times, are comparable between runs.
+
+use std::time::{Duration, Instant};
+
+use iothub_jobs::{API_VERSION, JobResponse, JobsClient, JobsClientOptions};
+use reqwest::header::{HeaderMap, HeaderValue};
+
+const SEQUENTIAL_PAIRS: usize = 6_000;
+const IN_FLIGHT: usize = 64;
+const CALLS_PER_ROUND: usize = 12_800;
+const ROUNDS: usize = 5;
+const KEY: &str = "cGVyZm9ybWFuY2UtYmVuY2htYXJrLWtleS0wMDAwMDA=";
+
+/// A job as the service returns it: scheduled twin update with statistics.
+const JOB: &str = r#"{"jobId":"nightly-firmware-rollout","queryCondition":"tags.environment = 'prod' AND properties.reported.fw < '2.4'","createdTime":"2026-11-26T05:28:52.4513321Z","startTime":"2026-11-27T01:00:00Z","endTime":"0001-01-01T00:00:00","maxExecutionTimeInSeconds":3600,"type":"scheduleUpdateTwin","updateTwin":{"deviceId":null,"etag":"*","tags":{"maintenance":{"window":"night","owner":"ops"}},"properties":{"desired":{"firmware":{"version":"2.4.1","url":"https://example.com/fw/2.4.1.bin"}}}},"status":"cancelled","statusMessage":"","deviceJobStatistics":{"deviceCount":1200,"failedCount":0,"succeededCount":0,"runningCount":0,"pendingCount":1200}}"#;
+
+async fn serve() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app =
+        axum::Router::new().fallback(|| async { ([("content-type", "application/json")], JOB) });
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    port
+}
+
+/// The hand-written floor: one reqwest client, headers computed once.
+#[derive(Clone)]
+struct Raw {
+    http: reqwest::Client,
+    url: String,
+    headers: HeaderMap,
+}
+
+impl Raw {
+    /// The headers the SDK sends, computed once; the SAS token minted by hand from the same key.
+    fn new(port: u16, host: &str) -> Self {
+        let token = minted_token(host);
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", HeaderValue::from_str(&token).unwrap());
+        headers.insert("accept", HeaderValue::from_static("application/json"));
+        headers.insert("content-length", HeaderValue::from_static("0"));
+        headers.insert(
+            "user-agent",
+            HeaderValue::from_static("iothub-jobs/0.1.0 (Rust)"),
+        );
+        headers.insert(
+            "x-ms-client-request-id",
+            HeaderValue::from_static("2b7d6f0e-8a8e-4a43-9d4f-0d6f3c1e6a11"),
+        );
+        Self {
+            http: reqwest::Client::new(),
+            url: format!(
+                "http://127.0.0.1:{port}/jobs/v2/nightly-firmware-rollout/cancel?api-version={API_VERSION}"
+            ),
+            headers,
+        }
+    }
+
+    async fn cancel(&self) -> JobResponse {
+        let response = self
+            .http
+            .post(&self.url)
+            .headers(self.headers.clone())
+            .send()
+            .await
+            .unwrap();
+        serde_json::from_slice(&response.bytes().await.unwrap()).unwrap()
+    }
+}
+
+fn minted_token(host: &str) -> String {
+    use base64::Engine as _;
+    use hmac::{Hmac, KeyInit, Mac};
+    let expiry = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(KEY)
+        .unwrap();
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{host}\n{expiry}").as_bytes());
+    let sig = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    let sig = sig
+        .replace('+', "%2B")
+        .replace('/', "%2F")
+        .replace('=', "%3D");
+    format!("SharedAccessSignature sr={host}&sig={sig}&se={expiry}&skn=iothubowner")
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+async fn throughput<F, Fut>(call: F) -> f64
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let started = Instant::now();
+    let workers: Vec<_> = (0..IN_FLIGHT)
+        .map(|_| {
+            let call = call.clone();
+            tokio::spawn(async move {
+                for _ in 0..CALLS_PER_ROUND / IN_FLIGHT {
+                    call().await;
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    CALLS_PER_ROUND as f64 / started.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let port = serve().await;
+        let connection_string =
+            format!("HostName=bench.azure-devices.net;SharedAccessKeyName=iothubowner;SharedAccessKey={KEY}");
+        let options = JobsClientOptions::default().with_endpoint(format!("http://127.0.0.1:{port}"));
+        let sdk = JobsClient::from_connection_string_with_options(&connection_string, options).unwrap();
+        let raw = Raw::new(port, sdk.host_name());
+        assert_eq!(sdk.cancel_job("nightly-firmware-rollout").await.unwrap(), raw.cancel().await);
+
+        // `OVERHEAD_PROFILE=sdk|raw`: only that kind of call, sequentially, for a profiler
+        // (e.g. `valgrind --tool=callgrind`) to compare instruction counts.
+        if let Ok(kind) = std::env::var("OVERHEAD_PROFILE") {
+            for _ in 0..2_000 {
+                match kind.as_str() {
+                    "sdk" => drop(sdk.cancel_job("nightly-firmware-rollout").await.unwrap()),
+                    _ => drop(raw.cancel().await),
+                }
+            }
+            return;
+        }
+
+        // Warm-up: connections, token cache, allocator.
+        for _ in 0..500 {
+            sdk.cancel_job("nightly-firmware-rollout").await.unwrap();
+            raw.cancel().await;
+        }
+
+        let (mut sdk_times, mut raw_times) = (Vec::new(), Vec::new());
+        for pair in 0..SEQUENTIAL_PAIRS {
+            // Alternate which goes first, so neither always follows the other.
+            for first_sdk in [pair % 2 == 0, pair % 2 != 0] {
+                let started = Instant::now();
+                if first_sdk {
+                    sdk.cancel_job("nightly-firmware-rollout").await.unwrap();
+                    sdk_times.push(started.elapsed());
+                } else {
+                    raw.cancel().await;
+                    raw_times.push(started.elapsed());
+                }
+            }
+        }
+        sdk_times.sort();
+        raw_times.sort();
+
+        let (mut sdk_rates, mut raw_rates) = (Vec::new(), Vec::new());
+        for _ in 0..ROUNDS {
+            let client = sdk.clone();
+            sdk_rates.push(
+                throughput(move || {
+                    let client = client.clone();
+                    async move {
+                        client.cancel_job("nightly-firmware-rollout").await.unwrap();
+                    }
+                })
+                .await,
+            );
+            let floor = raw.clone();
+            raw_rates.push(
+                throughput(move || {
+                    let floor = floor.clone();
+                    async move {
+                        floor.cancel().await;
+                    }
+                })
+                .await,
+            );
+        }
+        let median = |rates: &mut Vec<f64>| {
+            rates.sort_by(f64::total_cmp);
+            rates[rates.len() / 2]
+        };
+        let (sdk_rate, raw_rate) = (median(&mut sdk_rates), median(&mut raw_rates));
+
+        let (sdk_p50, raw_p50) = (percentile(&sdk_times, 0.5), percentile(&raw_times, 0.5));
+        println!("sequential latency over {SEQUENTIAL_PAIRS} interleaved pairs (µs):");
+        println!("  sdk  p50 {:8.1}  p99 {:8.1}", micros(sdk_p50), micros(percentile(&sdk_times, 0.99)));
+        println!("  raw  p50 {:8.1}  p99 {:8.1}", micros(raw_p50), micros(percentile(&raw_times, 0.99)));
+        println!("throughput, {IN_FLIGHT} in flight, median of {ROUNDS} alternating rounds of {CALLS_PER_ROUND} calls (calls/s):");
+        println!("  sdk {sdk_rate:10.0}   rounds {sdk_rates:.0?}");
+        println!("  raw {raw_rate:10.0}   rounds {raw_rates:.0?}");
+        println!("latency sdk/raw p50 ratio: {:.2}", micros(sdk_p50) / micros(raw_p50));
+        println!("throughput sdk/raw ratio: {:.2}", sdk_rate / raw_rate);
+    });
+}
