@@ -6,8 +6,9 @@
 //! - **raw**: reqwest by hand: the same URL and pre-computed headers, decoding into the same
 //!   `JobResponse` — the floor.
 //!
-//! Reported: sequential latency (p50, p99) and throughput with 64 calls in flight, then the
-//! two ratios as the last lines. Ratios, not absolute times, are comparable between runs.
+//! Reported: sequential latency (p50, p99), throughput with 64 calls in flight, the process's
+//! memory over 100,000 sequential SDK calls and 100,000 at 64 in flight, then the two ratios
+//! as the last lines. Ratios, not absolute times, are comparable between runs.
 
 use std::time::{Duration, Instant};
 
@@ -18,6 +19,7 @@ const SEQUENTIAL_PAIRS: usize = 6_000;
 const IN_FLIGHT: usize = 64;
 const CALLS_PER_ROUND: usize = 12_800;
 const ROUNDS: usize = 5;
+const MEMORY_CALLS: usize = 100_000;
 const KEY: &str = "cGVyZm9ybWFuY2UtYmVuY2htYXJrLWtleS0wMDAwMDA=";
 
 /// A job as the service returns it: scheduled twin update with statistics.
@@ -96,6 +98,41 @@ fn minted_token(host: &str) -> String {
         .replace('/', "%2F")
         .replace('=', "%3D");
     format!("SharedAccessSignature sr={host}&sig={sig}&se={expiry}&skn=iothubowner")
+}
+
+/// `VmRSS` and `VmHWM` (peak) of this process, in KiB.
+fn memory_kib() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Resident memory after each quarter of `MEMORY_CALLS` SDK calls, `in_flight` at a time.
+async fn memory_profile(sdk: &JobsClient, in_flight: usize) -> Vec<u64> {
+    let mut samples = Vec::new();
+    for _ in 0..4 {
+        let workers: Vec<_> = (0..in_flight)
+            .map(|_| {
+                let client = sdk.clone();
+                tokio::spawn(async move {
+                    for _ in 0..MEMORY_CALLS / 4 / in_flight {
+                        client.cancel_job("nightly-firmware-rollout").await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker.await.unwrap();
+        }
+        samples.push(memory_kib().0);
+    }
+    samples
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -207,6 +244,10 @@ fn main() {
         };
         let (sdk_rate, raw_rate) = (median(&mut sdk_rates), median(&mut raw_rates));
 
+        let sequential_memory = memory_profile(&sdk, 1).await;
+        let parallel_memory = memory_profile(&sdk, IN_FLIGHT).await;
+        let (_, peak) = memory_kib();
+
         let (sdk_p50, raw_p50) = (percentile(&sdk_times, 0.5), percentile(&raw_times, 0.5));
         println!("sequential latency over {SEQUENTIAL_PAIRS} interleaved pairs (µs):");
         println!("  sdk  p50 {:8.1}  p99 {:8.1}", micros(sdk_p50), micros(percentile(&sdk_times, 0.99)));
@@ -214,6 +255,9 @@ fn main() {
         println!("throughput, {IN_FLIGHT} in flight, median of {ROUNDS} alternating rounds of {CALLS_PER_ROUND} calls (calls/s):");
         println!("  sdk {sdk_rate:10.0}   rounds {sdk_rates:.0?}");
         println!("  raw {raw_rate:10.0}   rounds {raw_rates:.0?}");
+        println!("memory (RSS in KiB after each 25,000 of {MEMORY_CALLS} SDK calls; peak {peak}):");
+        println!("  sequential     {sequential_memory:?}");
+        println!("  {IN_FLIGHT} in flight    {parallel_memory:?}");
         println!("latency sdk/raw p50 ratio: {:.2}", micros(sdk_p50) / micros(raw_p50));
         println!("throughput sdk/raw ratio: {:.2}", sdk_rate / raw_rate);
     });

@@ -1,6 +1,7 @@
 //! Maintainer workflows for iothub-jobs, run as `cargo xtask <command>` from anywhere in the
 //! workspace. See xtask/README.md for the api-version bump procedure.
 
+mod build_cost;
 #[path = "../../spec/codegen.rs"]
 mod codegen;
 mod diff;
@@ -28,6 +29,9 @@ commands:
   generate        write the reviewable copy of the generated client, spec/generated.rs
   bump <SWAGGER_2_JSON>
                   import, diff, regenerate, update the api-version in the docs and CHANGELOG
+  build-cost [tls]
+                  time a clean build of a tiny consumer of iothub-jobs against one of only
+                  reqwest/serde/tokio, and what dominates; `tls` compares TLS back ends
   check [--upstream <SWAGGER_2_JSON>]
                   fail unless spec/ generates, and the review copy, docs and CHANGELOG agree
                   with it; with --upstream, also that importing that document reproduces spec/";
@@ -100,6 +104,8 @@ fn run(args: &[String]) -> Result<(), String> {
             );
             Ok(())
         }
+        ["build-cost"] => build_cost::sdk_against_baseline(),
+        ["build-cost", "tls"] => build_cost::tls_back_ends(),
         ["check"] => report(project.check(None)),
         ["check", "--upstream", upstream] => report(project.check(Some(Path::new(upstream)))),
         ["help"] | ["-h"] | ["--help"] => {
