@@ -8,7 +8,7 @@
 
 use std::{borrow::Cow, fmt, str::FromStr};
 
-use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike as _, NaiveDateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use crate::generated::types::{
@@ -231,20 +231,24 @@ impl FromStr for Timestamp {
     type Err = TimestampParseError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        // RFC 3339 years are four digits; chrono's parsers would also take `-001` or `+2026`,
-        // which could not be written back as RFC 3339.
+        // RFC 3339 years are four digits, in UTC too; chrono would also take `-001`, `+2026`,
+        // or `0000-01-01T00:00:00+01:00` (year -1 in UTC), none of which could be written
+        // back as RFC 3339.
         let four_digit_year = text.len() > 4
             && text.as_bytes()[..4].iter().all(u8::is_ascii_digit)
             && text.as_bytes()[4] == b'-';
-        if !four_digit_year {
-            return Err(TimestampParseError(text.to_owned()));
+        let parsed = DateTime::parse_from_rfc3339(text)
+            .map(|with_offset| with_offset.with_timezone(&Utc))
+            .or_else(|_| {
+                NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+                    .map(|naive| naive.and_utc())
+            });
+        match parsed {
+            Ok(instant) if four_digit_year && (0..=9999).contains(&instant.year()) => {
+                Ok(Self(instant))
+            }
+            _ => Err(TimestampParseError(text.to_owned())),
         }
-        if let Ok(with_offset) = DateTime::parse_from_rfc3339(text) {
-            return Ok(Self(with_offset.with_timezone(&Utc)));
-        }
-        NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
-            .map(|naive| Self(naive.and_utc()))
-            .map_err(|_| TimestampParseError(text.to_owned()))
     }
 }
 
