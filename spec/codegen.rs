@@ -14,7 +14,12 @@ pub const SPEC_PATH: &str = "spec/iothub-jobs.openapi.json";
 /// operationIds, which upstream renamed twice (`Service_CancelJob`, `JobClient_CancelJob`,
 /// `Jobs_CancelScheduledJob`); the hand-written layer calls these names instead, so a rename
 /// upstream changes nothing in Rust. spec/ keeps upstream's operationIds.
-const METHOD_NAMES: &[(&str, &str, &str)] = &[("POST", "/jobs/v2/{id}/cancel", "cancel_job")];
+const METHOD_NAMES: &[(&str, &str, &str)] = &[
+    ("POST", "/jobs/v2/{id}/cancel", "cancel_job"),
+    ("GET", "/jobs/v2/{id}", "get_job"),
+    ("PUT", "/jobs/v2/{id}", "create_job"),
+    ("GET", "/jobs/v2/query", "query_jobs"),
+];
 
 /// Where the hand-written stand-ins for the spec's enum schemas live.
 ///
@@ -63,8 +68,15 @@ pub fn settings(spec: &openapiv3::OpenAPI) -> GenerationSettings {
         [TypeImpl::Default].into_iter(),
     );
     settings.with_conversion(
-        array_of_strings(),
+        array_of(InstanceType::String),
         "::std::vec::Vec<::std::string::String>",
+        [TypeImpl::Default].into_iter(),
+    );
+    // Query pages stay free-form here and the hand-written layer reads each item, so one
+    // job of an unexpected shape cannot fail a whole page.
+    settings.with_conversion(
+        array_of_references("JobResponse"),
+        format!("::std::vec::Vec<{JSON_OBJECT}>"),
         [TypeImpl::Default].into_iter(),
     );
     // Later api-versions add optional fields (`Twin.parentScopes`, `Twin.attributes`); with
@@ -178,10 +190,24 @@ fn of_type(instance_type: InstanceType) -> SchemaObject {
     }
 }
 
-fn array_of_strings() -> SchemaObject {
+fn array_of_references(schema: &str) -> SchemaObject {
+    let reference = SchemaObject {
+        reference: Some(format!("#/components/schemas/{schema}")),
+        ..Default::default()
+    };
     SchemaObject {
         array: Some(Box::new(schemars::schema::ArrayValidation {
-            items: Some(Schema::Object(of_type(InstanceType::String)).into()),
+            items: Some(Schema::Object(reference).into()),
+            ..Default::default()
+        })),
+        ..of_type(InstanceType::Array)
+    }
+}
+
+fn array_of(items: InstanceType) -> SchemaObject {
+    SchemaObject {
+        array: Some(Box::new(schemars::schema::ArrayValidation {
+            items: Some(Schema::Object(of_type(items)).into()),
             ..Default::default()
         })),
         ..of_type(InstanceType::Array)

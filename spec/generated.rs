@@ -104,6 +104,57 @@ pub mod types {
         )]
         pub succeeded_count: ::std::option::Option<i32>,
     }
+    ///`JobRequest`
+    #[non_exhaustive]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct JobRequest {
+        ///The method type and parameters. This is required if the job type is cloudToDeviceMethod.
+        #[serde(
+            rename = "cloudToDeviceMethod",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub cloud_to_device_method: ::std::option::Option<CloudToDeviceMethod>,
+        ///The unique identifier of the job.
+        #[serde(
+            rename = "jobId",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub job_id: ::std::option::Option<::std::string::String>,
+        ///The maximum execution time in secounds.
+        #[serde(
+            rename = "maxExecutionTimeInSeconds",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub max_execution_time_in_seconds: ::std::option::Option<i64>,
+        ///The condition for devices to execute the job. This is required if the job type is updateTwin or cloudToDeviceMethod.
+        #[serde(
+            rename = "queryCondition",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub query_condition: ::std::option::Option<::std::string::String>,
+        ///The start date and time of the job in ISO 8601 standard.
+        #[serde(
+            rename = "startTime",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub start_time: ::std::option::Option<crate::models::Timestamp>,
+        ///The job type.
+        #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
+        pub type_: ::std::option::Option<crate::models::JobType>,
+        #[serde(
+            rename = "updateTwin",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub update_twin: ::std::option::Option<Twin>,
+    }
     ///`JobResponse`
     #[non_exhaustive]
     #[derive(
@@ -443,6 +494,159 @@ const _: () = {
 };
 #[allow(clippy::all)]
 impl Client {
+    /**Gets the information about jobs using an IoT Hub query. See https://docs.microsoft.com/azure/iot-hub/iot-hub-devguide-query-language for more information.
+
+Sends a `GET` request to `/jobs/v2/query`
+
+Arguments:
+- `api_version`: Version of the Api.
+- `job_status`: The job status. See https://docs.microsoft.com/en-us/azure/iot-hub/iot-hub-devguide-jobs#querying-for-progress-on-jobs for a list of possible statuses.
+- `job_type`: The job type. See https://docs.microsoft.com/en-us/azure/iot-hub/iot-hub-devguide-jobs#querying-for-progress-on-jobs for a list of possible job types.
+- `x_ms_continuation`: The continuation token used to get the next page of results.
+- `x_ms_max_item_count`: The maximum number of items returned per page. The service may use a different value if the value specified is not acceptable.
+*/
+    pub async fn query_jobs<'a>(
+        &'a self,
+        api_version: &'a str,
+        job_status: Option<&'a str>,
+        job_type: Option<&'a str>,
+        x_ms_continuation: Option<&'a str>,
+        x_ms_max_item_count: Option<&'a str>,
+    ) -> Result<
+        ResponseValue<
+            ::std::vec::Vec<
+                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+            >,
+        >,
+        Error<()>,
+    > {
+        let url = format!("{}/jobs/v2/query", self.baseurl,);
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(3usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        if let Some(value) = x_ms_continuation {
+            header_map.append("x-ms-continuation", value.to_string().try_into()?);
+        }
+        if let Some(value) = x_ms_max_item_count {
+            header_map.append("x-ms-max-item-count", value.to_string().try_into()?);
+        }
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .get(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .query(&progenitor_client::QueryParam::new("api-version", &api_version))
+            .query(&progenitor_client::QueryParam::new("jobStatus", &job_status))
+            .query(&progenitor_client::QueryParam::new("jobType", &job_type))
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "query_jobs",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /**Gets details of a scheduled job from the IoT Hub. See https://docs.microsoft.com/en-us/azure/iot-hub/iot-hub-devguide-jobs for more information.
+
+Sends a `GET` request to `/jobs/v2/{id}`
+
+Arguments:
+- `id`: The unique identifier of the job.
+- `api_version`: Version of the Api.
+*/
+    pub async fn get_job<'a>(
+        &'a self,
+        id: &'a str,
+        api_version: &'a str,
+    ) -> Result<ResponseValue<types::JobResponse>, Error<()>> {
+        let url = format!("{}/jobs/v2/{}", self.baseurl, encode_path(& id.to_string()),);
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .get(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .query(&progenitor_client::QueryParam::new("api-version", &api_version))
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "get_job",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /**Creates a new job to schedule twin updates or direct methods on the IoT Hub at a scheduled time. See https://docs.microsoft.com/en-us/azure/iot-hub/iot-hub-devguide-jobs for more information.
+
+Sends a `PUT` request to `/jobs/v2/{id}`
+
+Arguments:
+- `id`: The unique identifier of the job.
+- `api_version`: Version of the Api.
+- `body`: The job request info.
+*/
+    pub async fn create_job<'a>(
+        &'a self,
+        id: &'a str,
+        api_version: &'a str,
+        body: &'a types::JobRequest,
+    ) -> Result<ResponseValue<types::JobResponse>, Error<()>> {
+        let url = format!("{}/jobs/v2/{}", self.baseurl, encode_path(& id.to_string()),);
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .put(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .json(&body)
+            .query(&progenitor_client::QueryParam::new("api-version", &api_version))
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "create_job",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
     /**Cancels a scheduled job on the IoT Hub. See https://docs.microsoft.com/en-us/azure/iot-hub/iot-hub-devguide-jobs for more information.
 
 Sends a `POST` request to `/jobs/v2/{id}/cancel`

@@ -1,16 +1,25 @@
 //! The public client.
 
-use std::{fmt, net::IpAddr, sync::Arc, time::Duration};
+use std::{
+    fmt,
+    net::IpAddr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use futures_core::Stream;
 
 use reqwest::header::HeaderValue;
 
 use crate::{
-    API_VERSION, Error, ErrorKind, RetryOptions,
+    API_VERSION, DirectMethodJob, Error, ErrorKind, RetryOptions, TwinUpdateJob,
     auth::{ConnectionString, Credential, DEFAULT_SAS_TOKEN_LIFETIME},
     generated,
+    generated::types::JobRequest,
     job_id::validate_job_id,
-    models::JobResponse,
-    transport::{Pipeline, Transport},
+    models::{JobResponse, JobStatus},
+    query::{self, JobQuery, QueriedJob},
+    transport::{Pipeline, Replay, Transport},
 };
 
 /// How long to wait for a TCP + TLS connection unless configured otherwise.
@@ -202,7 +211,8 @@ impl JobsClient {
     }
 
     /// Cancels the scheduled job `job_id` and returns it as the service now reports it
-    /// (normally with status `cancelled`).
+    /// (normally with status `cancelled`; see [`cancel_job_and_wait`](Self::cancel_job_and_wait)
+    /// to wait until it reads so).
     ///
     /// Only a job that has not started can be cancelled: a running job fails with
     /// [`Error::is_operation_not_allowed`], an unknown id with [`Error::is_not_found`]. The job
@@ -210,11 +220,208 @@ impl JobsClient {
     /// [`ErrorKind::InvalidJobId`] and nothing is sent.
     pub async fn cancel_job(&self, job_id: &str) -> Result<JobResponse, Error> {
         validate_job_id(job_id)?;
-        self.transport
-            .call("cancel_job", job_id, |client| {
+        let call = self
+            .transport
+            .call("cancel_job", job_id, Replay::Always, |client| {
                 client.cancel_job(job_id, API_VERSION)
-            })
-            .await
+            });
+        Ok(call.await?.into_inner())
+    }
+
+    /// The job `job_id` as the service reports it now.
+    ///
+    /// An unknown id fails with [`Error::is_not_found`]; an invalid one with
+    /// [`ErrorKind::InvalidJobId`], before anything is sent.
+    pub async fn get_job(&self, job_id: &str) -> Result<JobResponse, Error> {
+        validate_job_id(job_id)?;
+        let call = self
+            .transport
+            .call("get_job", job_id, Replay::Always, |client| {
+                client.get_job(job_id, API_VERSION)
+            });
+        Ok(call.await?.into_inner())
+    }
+
+    /// Schedules a twin update job and returns it as created (normally `queued` or
+    /// `scheduled`). The job is checked first (id rules, a query condition, something to set);
+    /// a problem fails with [`ErrorKind::InvalidJobId`] or [`ErrorKind::InvalidJobRequest`] and
+    /// nothing is sent. An id in use fails with status `409`.
+    pub async fn schedule_twin_update(&self, job: TwinUpdateJob) -> Result<JobResponse, Error> {
+        let job_id = job.job_id().to_owned();
+        self.create_job(&job_id, job.into_request()?).await
+    }
+
+    /// Schedules a direct-method job and returns it as created; see
+    /// [`schedule_twin_update`](Self::schedule_twin_update) for the checks and errors.
+    pub async fn schedule_direct_method(&self, job: DirectMethodJob) -> Result<JobResponse, Error> {
+        let job_id = job.job_id().to_owned();
+        self.create_job(&job_id, job.into_request()?).await
+    }
+
+    async fn create_job(&self, job_id: &str, request: JobRequest) -> Result<JobResponse, Error> {
+        // A create that may have reached the service is not sent again: the retry would find
+        // its own job and answer 409.
+        let call = self
+            .transport
+            .call("create_job", job_id, Replay::IfRejected, |client| {
+                client.create_job(job_id, API_VERSION, &request)
+            });
+        Ok(call.await?.into_inner())
+    }
+
+    /// Every job matching `filter`, page after page until the service has no more.
+    ///
+    /// Items that read as a job arrive as [`QueriedJob::Job`]; an item of another shape arrives
+    /// as [`QueriedJob::Unrecognized`] with its JSON, without ending the stream. A failed page
+    /// request arrives as an `Err` and ends the stream. Consume it with `futures::StreamExt`:
+    ///
+    /// ```no_run
+    /// # async fn run(client: iothub_jobs::JobsClient) -> Result<(), iothub_jobs::Error> {
+    /// use futures::StreamExt as _;
+    /// use iothub_jobs::{JobQuery, QueriedJob, models::JobStatus};
+    ///
+    /// let mut jobs = std::pin::pin!(client.query_jobs(JobQuery::default().with_status(JobStatus::Scheduled)));
+    /// while let Some(item) = jobs.next().await {
+    ///     if let QueriedJob::Job(job) = item? {
+    ///         println!("{:?} starts at {:?}", job.job_id, job.start_time);
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn query_jobs(
+        &self,
+        filter: JobQuery,
+    ) -> impl Stream<Item = Result<QueriedJob, Error>> + Send + '_ {
+        query::pages(self, filter)
+    }
+
+    /// One page of a query: its items and the token for the next page, if there is one.
+    pub(crate) async fn query_page(
+        &self,
+        filter: &JobQuery,
+        continuation: Option<&str>,
+    ) -> Result<
+        (
+            Vec<serde_json::Map<String, serde_json::Value>>,
+            Option<String>,
+        ),
+        Error,
+    > {
+        let page_size = filter.page_size.map(|size| size.to_string());
+        let (status, kind) = (
+            filter.status.as_ref().map(|s| s.as_str()),
+            filter.job_type.as_ref().map(|t| t.as_str()),
+        );
+        let call = self
+            .transport
+            .call("query_jobs", "", Replay::Always, |client| {
+                client.query_jobs(
+                    API_VERSION,
+                    status,
+                    kind,
+                    continuation,
+                    page_size.as_deref(),
+                )
+            });
+        let page = call.await?;
+        let next = page
+            .headers()
+            .get(query::CONTINUATION)
+            .and_then(|v| v.to_str().ok())
+            .filter(|token| !token.is_empty())
+            .map(str::to_owned);
+        Ok((page.into_inner(), next))
+    }
+
+    /// Cancels `job_id`, then waits until the service reports it `cancelled`, and returns it.
+    ///
+    /// The service may answer the cancel before the job reads `cancelled`, so this polls
+    /// [`get_job`](Self::get_job) with growing pauses until the job is cancelled, or it ended
+    /// otherwise, or `options`' timeout passes. A job that ran or finished before it could be
+    /// cancelled fails with [`ErrorKind::NotCancelled`]; waiting too long with
+    /// [`ErrorKind::WaitTimedOut`]. Both carry the job as last seen in [`Error::job`].
+    pub async fn cancel_job_and_wait(
+        &self,
+        job_id: &str,
+        options: WaitOptions,
+    ) -> Result<JobResponse, Error> {
+        let deadline = Instant::now() + options.timeout;
+        let mut job = match self.cancel_job(job_id).await {
+            Ok(job) => job,
+            // Too late: say what became of the job instead.
+            Err(error) if error.is_operation_not_allowed() => self.get_job(job_id).await?,
+            Err(error) => return Err(error),
+        };
+        let mut pause = options.poll_interval;
+        loop {
+            match job.status {
+                Some(JobStatus::Cancelled) => return Ok(job),
+                Some(JobStatus::Running | JobStatus::Completed | JobStatus::Failed) => {
+                    let status = job.status.as_ref().map_or("", |s| s.as_str()).to_owned();
+                    return Err(Error::new(
+                        ErrorKind::NotCancelled,
+                        format!(
+                            "job {job_id:?} was not cancelled: it is {status}, too late to cancel"
+                        ),
+                    )
+                    .with_job(job));
+                }
+                _ => {}
+            }
+            if Instant::now() + pause > deadline {
+                return Err(Error::new(
+                    ErrorKind::WaitTimedOut,
+                    format!(
+                        "job {job_id:?} did not read cancelled within {:?}",
+                        options.timeout
+                    ),
+                )
+                .with_job(job));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(options.max_poll_interval);
+            job = self.get_job(job_id).await?;
+        }
+    }
+}
+
+/// How [`JobsClient::cancel_job_and_wait`] waits. Start from `WaitOptions::default()`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WaitOptions {
+    poll_interval: Duration,
+    max_poll_interval: Duration,
+    timeout: Duration,
+}
+
+impl Default for WaitOptions {
+    fn default() -> Self {
+        Self {
+            poll_interval: Duration::from_millis(500),
+            max_poll_interval: Duration::from_secs(5),
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+impl WaitOptions {
+    /// The first pause between polls (default 0.5 s); each next one doubles, up to
+    /// [`with_max_poll_interval`](Self::with_max_poll_interval) (default 5 s).
+    pub fn with_poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
+        self
+    }
+
+    /// The longest pause between polls (default 5 s).
+    pub fn with_max_poll_interval(mut self, interval: Duration) -> Self {
+        self.max_poll_interval = interval;
+        self
+    }
+
+    /// How long to wait in all (default 60 s).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 }
 

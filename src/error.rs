@@ -2,7 +2,7 @@
 
 use std::{fmt, time::Duration};
 
-use crate::auth::ConnectionStringError;
+use crate::{auth::ConnectionStringError, models::JobResponse};
 
 /// A boxed error kept as the [`source`](std::error::Error::source) of an [`Error`].
 type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -22,6 +22,7 @@ struct Details {
     request_id: Option<String>,
     attempts: u32,
     retry_after: Option<Duration>,
+    job: Option<JobResponse>,
     source: Option<Source>,
 }
 
@@ -31,6 +32,9 @@ struct Details {
 pub enum ErrorKind {
     /// The job id breaks the service's rules; nothing was sent.
     InvalidJobId,
+    /// A new job's settings cannot work (no query condition, no twin changes, a payload over
+    /// 128 KB, …); nothing was sent.
+    InvalidJobRequest,
     /// The connection string cannot be used; nothing was sent.
     InvalidConnectionString(ConnectionStringError),
     /// A host name, endpoint, timeout or other option cannot work; nothing was sent.
@@ -45,6 +49,12 @@ pub enum ErrorKind {
     /// The service answered `200` with a body that is not a valid response, or with a status
     /// the API does not describe (a redirect, say).
     InvalidResponse,
+    /// [`JobsClient::cancel_job_and_wait`](crate::JobsClient::cancel_job_and_wait): the job ran
+    /// or finished before it could be cancelled; [`Error::job`] has it.
+    NotCancelled,
+    /// [`JobsClient::cancel_job_and_wait`](crate::JobsClient::cancel_job_and_wait): the job did
+    /// not read `cancelled` in time; [`Error::job`] has it as last seen.
+    WaitTimedOut,
     /// The answer is larger than the configured cap
     /// ([`JobsClientOptions::with_max_response_bytes`](crate::JobsClientOptions::with_max_response_bytes)).
     ResponseTooLarge,
@@ -76,6 +86,7 @@ impl Error {
             request_id: None,
             attempts: 0,
             retry_after: None,
+            job: None,
             source: None,
         }))
     }
@@ -105,6 +116,11 @@ impl Error {
 
     pub(crate) fn with_retry_after(mut self, retry_after: Option<Duration>) -> Self {
         self.0.retry_after = retry_after;
+        self
+    }
+
+    pub(crate) fn with_job(mut self, job: JobResponse) -> Self {
+        self.0.job = Some(job);
         self
     }
 
@@ -140,6 +156,11 @@ impl Error {
     /// with service-side logs.
     pub fn request_id(&self) -> Option<&str> {
         self.0.request_id.as_deref()
+    }
+
+    /// The job as last seen, for [`ErrorKind::NotCancelled`] and [`ErrorKind::WaitTimedOut`].
+    pub fn job(&self) -> Option<&JobResponse> {
+        self.0.job.as_ref()
     }
 
     /// How many times the request was sent (0 when nothing was sent).

@@ -35,7 +35,9 @@ mod error;
 #[allow(missing_docs, dead_code, clippy::all)]
 mod generated;
 mod job_id;
+mod jobs;
 pub mod models;
+mod query;
 mod retry;
 #[cfg(feature = "simulator")]
 pub mod simulator;
@@ -44,12 +46,14 @@ mod transport;
 
 pub use client::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_REQUEST_TIMEOUT, JobsClient,
-    JobsClientOptions,
+    JobsClientOptions, WaitOptions,
 };
 pub use error::{Error, ErrorKind, ServiceError};
 pub use generated::API_VERSION;
 pub use job_id::MAX_JOB_ID_LEN;
+pub use jobs::{DirectMethodJob, MAX_METHOD_PAYLOAD_BYTES, TwinUpdateJob};
 pub use models::JobResponse;
+pub use query::{JobQuery, QueriedJob};
 pub use retry::{
     DEFAULT_INITIAL_DELAY, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_DELAY, DEFAULT_TOTAL_TIMEOUT,
     RetryOptions,

@@ -106,6 +106,17 @@ fn capped(response: reqwest::Response, limit: usize) -> reqwest::Response {
     reqwest::Response::from(http::Response::from_parts(parts, body))
 }
 
+/// Whether a request may be sent again after a failure.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Replay {
+    /// Sending it twice does what sending it once does (get, cancel, query): retry every
+    /// transient failure.
+    Always,
+    /// It may have taken effect even if no answer came (create): retry only answers that say
+    /// the service turned it away (429, 503).
+    IfRejected,
+}
+
 /// A generated operation with its [`CallContext`] set for its first poll only.
 ///
 /// The generated code calls [`ClientHooks::pre`] before its first await, so the context is
@@ -147,8 +158,9 @@ impl Transport {
         &'a self,
         operation: &'static str,
         job_id: &str,
+        replay: Replay,
         send: impl Fn(&'a Client) -> F,
-    ) -> Result<T, Error>
+    ) -> Result<ResponseValue<T>, Error>
     where
         F: Future<Output = Result<ResponseValue<T>, GeneratedError<()>>>,
     {
@@ -168,7 +180,10 @@ impl Transport {
         );
         let started = Instant::now();
         let header = HeaderValue::from_str(request_id).expect("a UUID is a valid header value");
-        let outcome = self.attempts(header, &send).instrument(span.clone()).await;
+        let outcome = self
+            .attempts(header, replay, &send)
+            .instrument(span.clone())
+            .await;
         span.record("elapsed_ms", started.elapsed().as_millis() as u64);
         let _entered = span.enter();
         match &outcome {
@@ -181,8 +196,9 @@ impl Transport {
     async fn attempts<'a, T, F>(
         &'a self,
         request_id: HeaderValue,
+        replay: Replay,
         send: &impl Fn(&'a Client) -> F,
-    ) -> Result<T, Error>
+    ) -> Result<ResponseValue<T>, Error>
     where
         F: Future<Output = Result<ResponseValue<T>, GeneratedError<()>>>,
     {
@@ -206,7 +222,11 @@ impl Transport {
                 tracing::info!(attempt, reason = %error, "retrying with a fresh token");
                 continue;
             }
-            if !error.is_transient() || attempt >= self.retry.max_attempts() {
+            let retryable = match replay {
+                Replay::Always => error.is_transient(),
+                Replay::IfRejected => matches!(error.status(), Some(429 | 503)),
+            };
+            if !retryable || attempt >= self.retry.max_attempts() {
                 return Err(error);
             }
             let delay = self.retry.delay(attempt, error.retry_after());
@@ -223,7 +243,7 @@ impl Transport {
         request_id: &HeaderValue,
         deadline: Instant,
         send: &impl Fn(&'a Client) -> F,
-    ) -> Result<T, Error>
+    ) -> Result<ResponseValue<T>, Error>
     where
         F: Future<Output = Result<ResponseValue<T>, GeneratedError<()>>>,
     {
@@ -245,7 +265,7 @@ impl Transport {
             tokio::time::timeout(remaining, attempt).await
         };
         match result {
-            Ok(Ok(response)) => Ok(response.into_inner()),
+            Ok(Ok(response)) => Ok(response),
             Ok(Err(error)) => Err(map_error(error, limit).await),
             Err(_) => Err(Error::new(
                 ErrorKind::Transport,

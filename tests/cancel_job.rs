@@ -265,14 +265,14 @@ async fn timestamps_are_read_leniently() {
         "jobId": "t",
         "status": "scheduled",
         "createdTime": "0001-01-01T00:00:00",
-        "startTime": "2026-11-26T05:28:52.1234567Z",
+        "startTime": "2126-11-26T05:28:52.1234567Z",
         "endTime": "2026-11-26T06:28:52+01:00",
         "updateTwin": {"statusUpdateTime": "2026-11-26T05:28:52.123456789Z", "lastActivityTime": "2026-11-26T05:28:52.5"}
     }));
     let job = hub.client().unwrap().cancel_job("t").await.unwrap();
     let written = serde_json::to_value(&job).unwrap();
     assert_eq!(written["createdTime"], "0001-01-01T00:00:00Z");
-    assert_eq!(written["startTime"], "2026-11-26T05:28:52.123456700Z");
+    assert_eq!(written["startTime"], "2126-11-26T05:28:52.123456700Z");
     assert_eq!(written["endTime"], "2026-11-26T05:28:52Z");
     assert_eq!(
         written["updateTwin"]["statusUpdateTime"],

@@ -7,7 +7,14 @@ mod common;
 use openapiv3::{OpenAPI, Operation, Parameter, ParameterSchemaOrContent, ReferenceOr};
 use serde_json::json;
 
-use iothub_jobs::simulator::LocalHub;
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use iothub_jobs::{
+    DirectMethodJob, JobQuery, TwinUpdateJob,
+    models::{JobStatus, JobType},
+    simulator::LocalHub,
+};
 
 /// A request as sent: from the local hub's record, or written by hand to test the checks.
 #[derive(Clone, Debug)]
@@ -188,6 +195,31 @@ fn violations(spec: &OpenAPI, request: &Sent, job_id: &str) -> Vec<String> {
             found.push(format!("query parameter {name} is not declared"));
         }
     }
+    if let Some(ReferenceOr::Item(body)) = &operation.request_body {
+        let content_type = request.header("content-type").unwrap_or_default();
+        match body.content.get(content_type) {
+            None => found.push(format!(
+                "Content-Type {content_type:?}, the body is declared as {:?}",
+                body.content.keys()
+            )),
+            Some(media) => {
+                let schema = serde_json::to_value(&media.schema).unwrap();
+                let name = schema["$ref"]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches("#/components/schemas/");
+                match serde_json::from_slice::<serde_json::Value>(&request.body) {
+                    Ok(sent) => {
+                        let problems = common::violations(&common::validator_for(name), &sent);
+                        if !problems.is_empty() {
+                            found.push(format!("the body is not a valid {name}: {problems}"));
+                        }
+                    }
+                    Err(e) => found.push(format!("the body is not JSON: {e}")),
+                }
+            }
+        }
+    }
     if operation.request_body.is_none() {
         if !request.body.is_empty() {
             found.push(format!(
@@ -228,7 +260,10 @@ async fn every_request_matches_its_operation_in_spec() {
     let hub = LocalHub::start().await.unwrap();
     let client = hub.client().unwrap();
     hub.insert_job_json(json!({"jobId": "busy", "status": "running"}));
-    let ids = [
+    // Each operation, with ids of every allowed character class, in success and failure alike:
+    // the requests are what is checked, and each is expected to carry `id` in its path.
+    let mut expected_ids = Vec::new();
+    for id in [
         "a",
         "Z",
         "0",
@@ -237,17 +272,39 @@ async fn every_request_matches_its_operation_in_spec() {
         &"x".repeat(64),
         "busy",
         "not-there",
-    ];
-    for id in ids {
-        if id != "busy" && id != "not-there" {
-            hub.schedule_job(id);
-        }
-        // Success, 404 and 400 alike: the request is what is checked.
+    ] {
+        let start = chrono::Utc::now() + chrono::Duration::hours(1);
+        let desired = json!({"firmware": {"version": "2.4"}})
+            .as_object()
+            .unwrap()
+            .clone();
+        let _ = client
+            .schedule_twin_update(
+                TwinUpdateJob::new(id, "deviceId IN ['d']")
+                    .with_desired_properties(desired)
+                    .with_start_time(start),
+            )
+            .await;
+        let _ = client.get_job(id).await;
         let _ = client.cancel_job(id).await;
+        expected_ids.extend(std::iter::repeat_n(id.to_owned(), 3));
     }
+    let method = DirectMethodJob::new("method-job", "tags.site = 'b'", "reboot")
+        .with_payload(json!({"delay": 1}))
+        .with_connect_timeout(Duration::from_secs(5))
+        .with_response_timeout(Duration::from_secs(10))
+        .with_max_execution_time(Duration::from_secs(600));
+    let _ = client.schedule_direct_method(method).await;
+    expected_ids.push("method-job".to_owned());
+    let query = JobQuery::default()
+        .with_status(JobStatus::Cancelled)
+        .with_type(JobType::ScheduleUpdateTwin)
+        .with_page_size(2);
+    let pages: Vec<_> = std::pin::pin!(client.query_jobs(query)).collect().await;
+    assert!(pages.len() > 2, "several pages were asked for");
     let requests = hub.requests();
-    assert_eq!(requests.len(), ids.len());
-    for (request, id) in requests.iter().zip(ids) {
+    expected_ids.resize(requests.len(), String::new());
+    for (request, id) in requests.iter().zip(&expected_ids) {
         let request = Sent {
             method: request.method.clone(),
             path: request.path.clone(),

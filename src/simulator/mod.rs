@@ -59,6 +59,7 @@ pub struct LocalHubBuilder {
     host_name: String,
     policy_name: String,
     key: Vec<u8>,
+    limits: server::Limits,
 }
 
 /// One request the hub received, for wire-level assertions.
@@ -125,6 +126,11 @@ impl Default for LocalHubBuilder {
             host_name: DEFAULT_HOST_NAME.to_owned(),
             policy_name: DEFAULT_POLICY_NAME.to_owned(),
             key,
+            limits: server::Limits {
+                max_active_jobs: 100,
+                job_run_time: Duration::from_secs(60),
+                max_page_size: 3,
+            },
         }
     }
 }
@@ -151,6 +157,26 @@ impl LocalHubBuilder {
         Ok(self)
     }
 
+    /// How many jobs may be queued, scheduled or running at once (default 100); creating one
+    /// more answers `429 ThrottlingMaxActiveJobCountExceeded`.
+    pub fn max_active_jobs(mut self, jobs: usize) -> Self {
+        self.limits.max_active_jobs = jobs;
+        self
+    }
+
+    /// How long a job runs, on the hub's clock, from its start time until it completes
+    /// (default 60 s). Move the clock with [`LocalHub::advance_time`].
+    pub fn job_run_time(mut self, run_time: Duration) -> Self {
+        self.limits.job_run_time = run_time;
+        self
+    }
+
+    /// The most jobs a query page holds (default 3, small so that paging is exercised).
+    pub fn max_page_size(mut self, jobs: usize) -> Self {
+        self.limits.max_page_size = jobs.max(1);
+        self
+    }
+
     /// Starts the hub on a free port of `127.0.0.1`.
     pub async fn start(self) -> std::io::Result<LocalHub> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
@@ -162,6 +188,7 @@ impl LocalHubBuilder {
             jobs: Mutex::default(),
             requests: Mutex::default(),
             frozen_time: Mutex::default(),
+            limits: self.limits,
         });
         let (shutdown, stopped) = oneshot::channel();
         let app = server::router(state.clone());

@@ -3,7 +3,7 @@
 use std::{
     collections::BTreeMap,
     sync::{Arc, Mutex},
-    time::{SystemTime, UNIX_EPOCH},
+    time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use axum::{
@@ -13,7 +13,7 @@ use axum::{
     http::{HeaderMap, HeaderValue, Method, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    routing::post,
+    routing::{get, post},
 };
 use base64::Engine as _;
 use hmac::{Hmac, KeyInit, Mac};
@@ -46,10 +46,24 @@ pub(super) struct HubState {
     pub requests: Mutex<Vec<RecordedRequest>>,
     /// The time tests set, or `None` for the real clock.
     pub frozen_time: Mutex<Option<SystemTime>>,
+    pub limits: Limits,
+}
+
+/// How the hub behaves where the service has limits of its own.
+#[derive(Clone, Debug)]
+pub(super) struct Limits {
+    /// Jobs that are queued, scheduled or running at once; more are refused with 429.
+    pub max_active_jobs: usize,
+    /// How long a job runs, from its start time, before it completes.
+    pub job_run_time: Duration,
+    /// The most jobs a query page holds, whatever the client asks for.
+    pub max_page_size: usize,
 }
 
 pub(super) fn router(state: Arc<HubState>) -> Router {
     Router::new()
+        .route("/jobs/v2/query", get(query_jobs))
+        .route("/jobs/v2/{id}", get(get_job).put(create_job))
         .route("/jobs/v2/{id}/cancel", post(cancel_job))
         .fallback(|| async {
             service_error(
@@ -197,14 +211,58 @@ fn decode(text: &str) -> String {
     percent_decode_str(text).decode_utf8_lossy().into_owned()
 }
 
+impl HubState {
+    /// The jobs, moved along by the hub's clock: a job whose start time has come is `running`,
+    /// and `completed` once it has run for the configured time.
+    fn jobs_now(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Value>> {
+        let now = chrono::DateTime::<chrono::Utc>::from(self.now());
+        let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        for job in jobs.values_mut() {
+            let Some(start) = job["startTime"]
+                .as_str()
+                .and_then(|t| t.parse::<crate::models::Timestamp>().ok())
+            else {
+                continue;
+            };
+            let start = start.as_datetime();
+            let end = start + self.limits.job_run_time;
+            let status = job["status"].as_str().unwrap_or_default();
+            if matches!(status, "scheduled" | "queued" | "enqueued" | "running") && start <= now {
+                if end <= now {
+                    job["status"] = json!("completed");
+                    job["endTime"] = json!(end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+                } else {
+                    job["status"] = json!("running");
+                }
+            }
+        }
+        jobs
+    }
+}
+
+fn not_found(id: &str) -> Response {
+    service_error(
+        StatusCode::NOT_FOUND,
+        "JobNotFound",
+        &format!("Job with id '{id}' not found"),
+    )
+}
+
+fn argument_invalid(message: &str) -> Response {
+    service_error(StatusCode::BAD_REQUEST, "ArgumentInvalid", message)
+}
+
+async fn get_job(State(hub): State<Arc<HubState>>, Path(id): Path<String>) -> Response {
+    match hub.jobs_now().get(&id) {
+        Some(job) => axum::Json(job.clone()).into_response(),
+        None => not_found(&id),
+    }
+}
+
 async fn cancel_job(State(hub): State<Arc<HubState>>, Path(id): Path<String>) -> Response {
-    let mut jobs = hub.jobs.lock().unwrap_or_else(|p| p.into_inner());
+    let mut jobs = hub.jobs_now();
     let Some(job) = jobs.get_mut(&id) else {
-        return service_error(
-            StatusCode::NOT_FOUND,
-            "JobNotFound",
-            &format!("Job with id '{id}' not found"),
-        );
+        return not_found(&id);
     };
     match job.get("status").and_then(Value::as_str) {
         Some("scheduled" | "queued" | "enqueued") => job["status"] = json!("cancelled"),
@@ -219,6 +277,144 @@ async fn cancel_job(State(hub): State<Arc<HubState>>, Path(id): Path<String>) ->
         _ => {}
     }
     axum::Json(job.clone()).into_response()
+}
+
+/// Creates a job as the service does: validated, refused when the id is taken or too many
+/// jobs are active, then `scheduled` (or `queued` when its start time has come).
+async fn create_job(
+    State(hub): State<Arc<HubState>>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+        return argument_invalid("The request body is not JSON");
+    };
+    let valid_id = !id.is_empty()
+        && id.len() <= 64
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if !valid_id {
+        return argument_invalid(&format!("Invalid job id '{id}'"));
+    }
+    if request
+        .get("jobId")
+        .is_some_and(|body_id| body_id != id.as_str())
+    {
+        return argument_invalid("The jobId in the body differs from the one in the path");
+    }
+    let job_type = request["type"].as_str().unwrap_or_default();
+    if request["queryCondition"]
+        .as_str()
+        .is_none_or(|q| q.trim().is_empty())
+    {
+        return argument_invalid("queryCondition is required");
+    }
+    let Some(start) = request["startTime"]
+        .as_str()
+        .and_then(|t| t.parse::<crate::models::Timestamp>().ok())
+    else {
+        return argument_invalid("startTime is required and must be a date-time");
+    };
+    match job_type {
+        "scheduleUpdateTwin" if request["updateTwin"]["etag"] != "*" => {
+            return argument_invalid("A scheduled twin update needs updateTwin with etag '*'");
+        }
+        "scheduleDeviceMethod"
+            if request["cloudToDeviceMethod"]["methodName"]
+                .as_str()
+                .is_none_or(str::is_empty) =>
+        {
+            return argument_invalid(
+                "A scheduled device method needs cloudToDeviceMethod.methodName",
+            );
+        }
+        "scheduleUpdateTwin" | "scheduleDeviceMethod" => {}
+        other => return argument_invalid(&format!("Job type '{other}' cannot be scheduled")),
+    }
+    let mut jobs = hub.jobs_now();
+    if jobs.contains_key(&id) {
+        return service_error(
+            StatusCode::CONFLICT,
+            "JobAlreadyExists",
+            &format!("A job with id '{id}' already exists"),
+        );
+    }
+    let active = jobs
+        .values()
+        .filter(|job| {
+            matches!(
+                job["status"].as_str(),
+                Some("scheduled" | "queued" | "enqueued" | "running")
+            )
+        })
+        .count();
+    if active >= hub.limits.max_active_jobs {
+        return service_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "ThrottlingMaxActiveJobCountExceeded",
+            &format!("The hub already has {active} active jobs"),
+        );
+    }
+    let now = chrono::DateTime::<chrono::Utc>::from(hub.now());
+    let mut job = request.clone();
+    job["jobId"] = json!(id);
+    job["createdTime"] = json!(now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    job["status"] = json!(if start.as_datetime() > now {
+        "scheduled"
+    } else {
+        "queued"
+    });
+    job["deviceJobStatistics"] = json!({"deviceCount": 0, "failedCount": 0, "succeededCount": 0, "runningCount": 0, "pendingCount": 0});
+    jobs.insert(id, job.clone());
+    axum::Json(job).into_response()
+}
+
+/// Lists jobs as the service does: filtered by type and status, a JSON array per page, the
+/// next page's token in `x-ms-continuation`.
+async fn query_jobs(
+    State(hub): State<Arc<HubState>>,
+    axum::extract::Query(filter): axum::extract::Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let page_size = header("x-ms-max-item-count")
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|size| *size > 0)
+        .map_or(hub.limits.max_page_size, |size| {
+            size.min(hub.limits.max_page_size)
+        });
+    let after = header("x-ms-continuation").unwrap_or_default().to_owned();
+    let matches = |job: &Value, field: &str, wanted: Option<&String>| {
+        wanted.is_none_or(|wanted| {
+            job[field]
+                .as_str()
+                .is_some_and(|value| value.eq_ignore_ascii_case(wanted))
+        })
+    };
+    let jobs = hub.jobs_now();
+    let mut selected = jobs
+        .iter()
+        .filter(|(id, _)| after.is_empty() || id.as_str() > after.as_str())
+        .filter(|(_, job)| {
+            matches(job, "type", filter.get("jobType"))
+                && matches(job, "status", filter.get("jobStatus"))
+        });
+    let page: Vec<(&String, &Value)> = selected.by_ref().take(page_size).collect();
+    let more = selected.next().is_some();
+    let mut response = axum::Json(
+        page.iter()
+            .map(|(_, job)| (*job).clone())
+            .collect::<Vec<_>>(),
+    )
+    .into_response();
+    let headers = response.headers_mut();
+    headers.insert("x-ms-item-type", HeaderValue::from_static("JobResponse"));
+    if more
+        && let Some((last, _)) = page.last()
+        && let Ok(token) = HeaderValue::from_str(last)
+    {
+        headers.insert("x-ms-continuation", token);
+    }
+    response
 }
 
 /// An error as the service writes it: the classic body and the `iothub-errorcode` header.

@@ -46,8 +46,13 @@ impl fmt::Display for Change {
 }
 
 /// The changes from `old` to `new`, over `operations` and the schemas they use.
+///
+/// A Swagger 2.0 input is read with the deviations spec/README.md lists applied, as the
+/// importer applies them (enum hoisting is no difference to the model below either), so
+/// comparing upstream with spec/ shows nothing but real changes.
 pub fn diff(old: &Value, new: &Value, operations: &[Operation]) -> Vec<Change> {
-    let (old, new) = (Model::read(old, operations), Model::read(new, operations));
+    let (old, new) = (as_shipped(old), as_shipped(new));
+    let (old, new) = (Model::read(&old, operations), Model::read(&new, operations));
     let mut changes = Vec::new();
     let mut push = |api, wire, what: String| changes.push(Change { api, wire, what });
     use Impact::*;
@@ -186,6 +191,14 @@ pub fn diff(old: &Value, new: &Value, operations: &[Operation]) -> Vec<Change> {
         }
     }
     changes
+}
+
+fn as_shipped(doc: &Value) -> Value {
+    let mut doc = doc.clone();
+    if doc["swagger"] == "2.0" {
+        crate::import::page_like_the_twin_query(&mut doc);
+    }
+    doc
 }
 
 /// The one-line summary: counts by impact on the public API, and the semver step it implies.
@@ -427,8 +440,14 @@ impl<'a> Reader<'a> {
         } else {
             value
         };
+        // One body per operation: 2.0 names it, 3.0 does not.
+        let key = if location == "body" {
+            "body".to_owned()
+        } else {
+            format!("{location} {name}")
+        };
         Some((
-            format!("{location} {name}"),
+            key,
             Parameter {
                 required: value["required"] == true,
                 default: schema

@@ -19,11 +19,43 @@ const ENUM_NAMES: &[(&str, &str, &str)] = &[
     ("JobResponse", "type", "JobType"),
     ("JobResponse", "status", "JobStatus"),
     ("JobRequest", "type", "JobType"),
-    ("QueryResult", "type", "QueryResultType"),
     ("Twin", "status", "DeviceStatus"),
     ("Twin", "connectionState", "DeviceConnectionState"),
     ("Twin", "authenticationType", "DeviceAuthenticationType"),
 ];
+
+/// The jobs query, which upstream describes wrongly (deviation 2).
+const JOBS_QUERY: &str = "/jobs/v2/query";
+/// The twin query, which upstream describes as the service pages both.
+const TWIN_QUERY: &str = "/devices/query";
+
+/// Deviation 2 (spec/README.md): upstream gives `GET /jobs/v2/query` a `QueryResult` body and
+/// no paging, but the service answers it as it answers the twin query — a JSON array, paged
+/// through the `x-ms-max-item-count` / `x-ms-continuation` headers — which is what the C#,
+/// Java and Node SDKs send and read. The twin query's own header parameters and response
+/// headers are copied over, and the body becomes an array of `JobResponse`.
+pub(crate) fn page_like_the_twin_query(doc: &mut Value) -> Option<String> {
+    let twin_query = doc["paths"][TWIN_QUERY]["post"].clone();
+    let headers: Vec<Value> = twin_query["parameters"]
+        .as_array()?
+        .iter()
+        .filter(|p| p["in"] == "header")
+        .cloned()
+        .collect();
+    let jobs_query = doc.get_mut("paths")?.get_mut(JOBS_QUERY)?.get_mut("get")?;
+    if jobs_query["responses"]["200"]["schema"] != json!({ "$ref": "#/definitions/QueryResult" })
+        || headers.is_empty()
+    {
+        return None;
+    }
+    jobs_query["parameters"].as_array_mut()?.extend(headers);
+    let ok = &mut jobs_query["responses"]["200"];
+    ok["schema"] = json!({ "type": "array", "items": { "$ref": "#/definitions/JobResponse" } });
+    ok["headers"] = twin_query["responses"]["200"]["headers"].clone();
+    Some(format!(
+        "GET {JOBS_QUERY}: pages like POST {TWIN_QUERY} (x-ms-max-item-count, x-ms-continuation) and answers an array of JobResponse"
+    ))
+}
 
 /// The converter's name, recorded in the provenance with the xtask's version.
 const CONVERTER: &str = "iothub-jobs xtask import (Rust, serde_json)";
@@ -42,13 +74,26 @@ pub fn import(
     source_name: &str,
     operations: &[Operation],
 ) -> Result<Imported, String> {
-    let doc: Value =
+    let mut doc: Value =
         serde_json::from_slice(source).map_err(|e| format!("{source_name}: not JSON: {e}"))?;
     if doc["swagger"] != "2.0" {
         return Err(format!(
             "{source_name}: not a Swagger 2.0 document (no \"swagger\": \"2.0\")"
         ));
     }
+    // The same selection in any order gives the same bytes.
+    let mut operations = operations.to_vec();
+    operations.sort();
+    operations.dedup();
+    let operations = operations.as_slice();
+    let mut deviations = Vec::new();
+    if operations
+        .iter()
+        .any(|o| o.method == "GET" && o.path == JOBS_QUERY)
+    {
+        deviations.extend(page_like_the_twin_query(&mut doc));
+    }
+    let doc = doc;
     let mut converter = Converter {
         doc: &doc,
         parameters: BTreeMap::new(),
@@ -95,7 +140,8 @@ pub fn import(
         }
         schemas.insert(name, schema(definition));
     }
-    let deviations = hoist_enums(&mut schemas, as_object(&doc["definitions"]))?;
+    deviations.extend(hoist_enums(&mut schemas, as_object(&doc["definitions"]))?);
+    deviations.sort();
 
     let api_version = converter
         .parameters
@@ -646,8 +692,9 @@ mod tests {
         let provenance = &first.provenance;
         assert_eq!(provenance["apiVersion"], "2099-01-01");
         assert_eq!(provenance["source"]["sha256"].as_str().unwrap().len(), 64);
+        // Sorted by method and path, whatever order they were asked for in.
         assert_eq!(
-            provenance["operations"][0],
+            provenance["operations"][1],
             json!({"method": "PUT", "path": "/things/{id}", "operationId": "Things_Put"})
         );
         let text = to_canonical_string(&first.spec);

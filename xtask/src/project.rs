@@ -411,6 +411,30 @@ mod tests {
                     if let Some(content) = response.as_object_mut().unwrap().remove("content") {
                         response["schema"] = content["application/json"]["schema"].clone();
                     }
+                    if let Some(headers) =
+                        response.get_mut("headers").and_then(Value::as_object_mut)
+                    {
+                        for header in headers.values_mut() {
+                            *header = flatten(header);
+                        }
+                    }
+                }
+                if let Some(body) = operation.as_object_mut().unwrap().remove("requestBody") {
+                    let mut parameter = json!({
+                        "name": "body",
+                        "in": "body",
+                        "schema": body["content"]["application/json"]["schema"],
+                    });
+                    for field in ["description", "required"] {
+                        if let Some(value) = body.get(field) {
+                            parameter[field] = value.clone();
+                        }
+                    }
+                    operation["parameters"]
+                        .as_array_mut()
+                        .unwrap()
+                        .push(parameter);
+                    operation["consumes"] = json!(["application/json"]);
                 }
                 operation["produces"] = json!(["application/json"]);
                 converted.insert(method.clone(), operation);
@@ -614,6 +638,7 @@ mod tests {
                 "spec",
                 "src",
                 "examples",
+                "benches",
                 "README.md",
                 "xtask/Cargo.toml",
                 "xtask/src",

@@ -1,0 +1,392 @@
+//! Typed requests for new jobs, checked before anything is sent.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use crate::{
+    Error, ErrorKind,
+    generated::types::{CloudToDeviceMethod, JobRequest, Twin, TwinProperties},
+    job_id::validate_job_id,
+    models::{JobType, Timestamp},
+};
+
+/// The largest direct-method payload the service accepts, serialized.
+pub const MAX_METHOD_PAYLOAD_BYTES: usize = 128 * 1024;
+
+/// A job that updates device twins — tags and desired properties — on every device a query
+/// selects, at a time you choose. Sent with etag `*`, as the service requires for scheduled
+/// twin updates.
+///
+/// ```
+/// use iothub_jobs::TwinUpdateJob;
+/// use serde_json::json;
+///
+/// let job = TwinUpdateJob::new("firmware-2-4-rollout", "tags.environment = 'prod'")
+///     .with_desired_properties(json!({"firmware": {"version": "2.4.1"}}).as_object().unwrap().clone())
+///     .with_start_time(chrono::Utc::now() + chrono::Duration::hours(1))
+///     .with_max_execution_time(std::time::Duration::from_secs(3600));
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct TwinUpdateJob {
+    job_id: String,
+    query_condition: String,
+    tags: Map<String, Value>,
+    desired: Map<String, Value>,
+    start_time: Option<DateTime<Utc>>,
+    max_execution_time: Option<Duration>,
+}
+
+impl TwinUpdateJob {
+    /// A twin update `job_id` for the devices `query_condition` selects (an IoT Hub query
+    /// `WHERE` clause such as `deviceId IN ['a', 'b']` or `tags.site = 'berlin'`).
+    pub fn new(job_id: impl Into<String>, query_condition: impl Into<String>) -> Self {
+        Self {
+            job_id: job_id.into(),
+            query_condition: query_condition.into(),
+            tags: Map::new(),
+            desired: Map::new(),
+            start_time: None,
+            max_execution_time: None,
+        }
+    }
+
+    /// Tags to set (merged into each twin's tags).
+    pub fn with_tags(mut self, tags: Map<String, Value>) -> Self {
+        self.tags = tags;
+        self
+    }
+
+    /// Desired properties to set (merged into each twin's desired properties).
+    pub fn with_desired_properties(mut self, desired: Map<String, Value>) -> Self {
+        self.desired = desired;
+        self
+    }
+
+    /// When the job starts (default: now).
+    pub fn with_start_time(mut self, start_time: DateTime<Utc>) -> Self {
+        self.start_time = Some(start_time);
+        self
+    }
+
+    /// How long the job may run before the service stops it.
+    pub fn with_max_execution_time(mut self, limit: Duration) -> Self {
+        self.max_execution_time = Some(limit);
+        self
+    }
+
+    pub(crate) fn job_id(&self) -> &str {
+        &self.job_id
+    }
+
+    pub(crate) fn into_request(self) -> Result<JobRequest, Error> {
+        validate_job_id(&self.job_id)?;
+        if self.tags.is_empty() && self.desired.is_empty() {
+            return Err(invalid(
+                "a twin update job needs tags or desired properties to set",
+            ));
+        }
+        let twin = Twin {
+            // The service accepts scheduled twin updates only with etag `*`.
+            etag: Some("*".to_owned()),
+            tags: (!self.tags.is_empty()).then_some(self.tags),
+            properties: (!self.desired.is_empty()).then(|| TwinProperties {
+                desired: Some(self.desired),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let request = common(
+            self.job_id,
+            self.query_condition,
+            self.start_time,
+            self.max_execution_time,
+        )?;
+        Ok(JobRequest {
+            type_: Some(JobType::ScheduleUpdateTwin),
+            update_twin: Some(twin),
+            ..request
+        })
+    }
+}
+
+/// A job that invokes a direct method on every device a query selects, at a time you choose.
+///
+/// ```
+/// use iothub_jobs::DirectMethodJob;
+/// use std::time::Duration;
+///
+/// let job = DirectMethodJob::new("nightly-reboot", "tags.site = 'berlin'", "reboot")
+///     .with_payload(serde_json::json!({"delaySeconds": 30}))
+///     .with_response_timeout(Duration::from_secs(30));
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct DirectMethodJob {
+    job_id: String,
+    query_condition: String,
+    method_name: String,
+    payload: Option<Value>,
+    connect_timeout: Option<Duration>,
+    response_timeout: Option<Duration>,
+    start_time: Option<DateTime<Utc>>,
+    max_execution_time: Option<Duration>,
+}
+
+impl DirectMethodJob {
+    /// A direct-method job `job_id` calling `method_name` on the devices `query_condition`
+    /// selects.
+    pub fn new(
+        job_id: impl Into<String>,
+        query_condition: impl Into<String>,
+        method_name: impl Into<String>,
+    ) -> Self {
+        Self {
+            job_id: job_id.into(),
+            query_condition: query_condition.into(),
+            method_name: method_name.into(),
+            payload: None,
+            connect_timeout: None,
+            response_timeout: None,
+            start_time: None,
+            max_execution_time: None,
+        }
+    }
+
+    /// The JSON payload passed to the method; at most [`MAX_METHOD_PAYLOAD_BYTES`] serialized.
+    pub fn with_payload(mut self, payload: Value) -> Self {
+        self.payload = Some(payload);
+        self
+    }
+
+    /// How long to wait for each device to connect, in whole seconds.
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// How long to wait for each device's answer, in whole seconds.
+    pub fn with_response_timeout(mut self, timeout: Duration) -> Self {
+        self.response_timeout = Some(timeout);
+        self
+    }
+
+    /// When the job starts (default: now).
+    pub fn with_start_time(mut self, start_time: DateTime<Utc>) -> Self {
+        self.start_time = Some(start_time);
+        self
+    }
+
+    /// How long the job may run before the service stops it.
+    pub fn with_max_execution_time(mut self, limit: Duration) -> Self {
+        self.max_execution_time = Some(limit);
+        self
+    }
+
+    pub(crate) fn job_id(&self) -> &str {
+        &self.job_id
+    }
+
+    pub(crate) fn into_request(self) -> Result<JobRequest, Error> {
+        validate_job_id(&self.job_id)?;
+        if self.method_name.trim().is_empty() {
+            return Err(invalid("a direct-method job needs a method name"));
+        }
+        let payload = match self.payload {
+            None => None,
+            Some(payload) => {
+                let size = serde_json::to_vec(&payload).map_or(usize::MAX, |bytes| bytes.len());
+                if size > MAX_METHOD_PAYLOAD_BYTES {
+                    return Err(invalid(&format!(
+                        "the method payload is {size} bytes; the service takes at most {MAX_METHOD_PAYLOAD_BYTES}"
+                    )));
+                }
+                match payload {
+                    Value::Object(object) => Some(object),
+                    Value::Null => None,
+                    _ => {
+                        return Err(invalid(
+                            "the method payload must be a JSON object, as the API describes it",
+                        ));
+                    }
+                }
+            }
+        };
+        let method = CloudToDeviceMethod {
+            method_name: Some(self.method_name),
+            payload,
+            connect_timeout_in_seconds: self
+                .connect_timeout
+                .map(|t| seconds_i32("connect timeout", t))
+                .transpose()?,
+            response_timeout_in_seconds: self
+                .response_timeout
+                .map(|t| seconds_i32("response timeout", t))
+                .transpose()?,
+        };
+        let request = common(
+            self.job_id,
+            self.query_condition,
+            self.start_time,
+            self.max_execution_time,
+        )?;
+        Ok(JobRequest {
+            type_: Some(JobType::ScheduleDeviceMethod),
+            cloud_to_device_method: Some(method),
+            ..request
+        })
+    }
+}
+
+/// The fields every new job has.
+fn common(
+    job_id: String,
+    query_condition: String,
+    start_time: Option<DateTime<Utc>>,
+    max_execution_time: Option<Duration>,
+) -> Result<JobRequest, Error> {
+    if query_condition.trim().is_empty() {
+        return Err(invalid(
+            "a job needs a query condition selecting its devices, such as \"deviceId IN ['a']\"",
+        ));
+    }
+    let max_execution_time_in_seconds = max_execution_time
+        .map(|limit| {
+            i64::try_from(limit.as_secs())
+                .ok()
+                .filter(|seconds| *seconds > 0)
+                .ok_or_else(|| invalid("the max execution time must be at least one second"))
+        })
+        .transpose()?;
+    Ok(JobRequest {
+        job_id: Some(job_id),
+        query_condition: Some(query_condition),
+        start_time: Some(Timestamp::from(start_time.unwrap_or_else(Utc::now))),
+        max_execution_time_in_seconds,
+        ..Default::default()
+    })
+}
+
+fn seconds_i32(what: &str, duration: Duration) -> Result<i32, Error> {
+    i32::try_from(duration.as_secs())
+        .map_err(|_| invalid(&format!("the {what} is too long: {duration:?}")))
+}
+
+fn invalid(message: &str) -> Error {
+    Error::new(ErrorKind::InvalidJobRequest, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn object(value: Value) -> Map<String, Value> {
+        value.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn a_twin_update_is_sent_with_etag_star_and_its_type() {
+        let start = Utc::now();
+        let request = TwinUpdateJob::new("j-1", "deviceId IN ['a']")
+            .with_tags(object(json!({"site": "berlin"})))
+            .with_desired_properties(object(json!({"fw": "2.4"})))
+            .with_start_time(start)
+            .with_max_execution_time(Duration::from_secs(600))
+            .into_request()
+            .unwrap();
+        let sent = serde_json::to_value(&request).unwrap();
+        assert_eq!(sent["type"], "scheduleUpdateTwin");
+        assert_eq!(sent["jobId"], "j-1");
+        assert_eq!(sent["updateTwin"]["etag"], "*");
+        assert_eq!(sent["updateTwin"]["tags"], json!({"site": "berlin"}));
+        assert_eq!(
+            sent["updateTwin"]["properties"],
+            json!({"desired": {"fw": "2.4"}})
+        );
+        assert_eq!(sent["maxExecutionTimeInSeconds"], 600);
+        assert_eq!(sent["startTime"], Timestamp::from(start).to_string());
+    }
+
+    #[test]
+    fn a_direct_method_job_carries_its_method() {
+        let request = DirectMethodJob::new("reboot-1", "tags.site = 'b'", "reboot")
+            .with_payload(json!({"delay": 5}))
+            .with_connect_timeout(Duration::from_secs(10))
+            .with_response_timeout(Duration::from_secs(30))
+            .into_request()
+            .unwrap();
+        let sent = serde_json::to_value(&request).unwrap();
+        assert_eq!(sent["type"], "scheduleDeviceMethod");
+        assert_eq!(
+            sent["cloudToDeviceMethod"],
+            json!({"methodName": "reboot", "payload": {"delay": 5}, "connectTimeoutInSeconds": 10, "responseTimeoutInSeconds": 30})
+        );
+        assert!(sent.get("updateTwin").is_none());
+    }
+
+    #[test]
+    fn bad_jobs_are_refused_with_the_field_named() {
+        let big = json!({"blob": "x".repeat(MAX_METHOD_PAYLOAD_BYTES)});
+        let cases: Vec<(Result<JobRequest, Error>, ErrorKind, &str)> = vec![
+            (
+                TwinUpdateJob::new("a/b", "q")
+                    .with_tags(object(json!({"a": 1})))
+                    .into_request(),
+                ErrorKind::InvalidJobId,
+                "'/'",
+            ),
+            (
+                TwinUpdateJob::new("j", "q").into_request(),
+                ErrorKind::InvalidJobRequest,
+                "tags or desired",
+            ),
+            (
+                TwinUpdateJob::new("j", " ")
+                    .with_tags(object(json!({"a": 1})))
+                    .into_request(),
+                ErrorKind::InvalidJobRequest,
+                "query condition",
+            ),
+            (
+                DirectMethodJob::new("j", "q", "").into_request(),
+                ErrorKind::InvalidJobRequest,
+                "method name",
+            ),
+            (
+                DirectMethodJob::new("j", "q", "m")
+                    .with_payload(big)
+                    .into_request(),
+                ErrorKind::InvalidJobRequest,
+                "131072",
+            ),
+            (
+                DirectMethodJob::new("j", "q", "m")
+                    .with_payload(json!([1]))
+                    .into_request(),
+                ErrorKind::InvalidJobRequest,
+                "JSON object",
+            ),
+            (
+                DirectMethodJob::new("j", "q", "m")
+                    .with_response_timeout(Duration::from_secs(u64::MAX))
+                    .into_request(),
+                ErrorKind::InvalidJobRequest,
+                "response timeout",
+            ),
+            (
+                DirectMethodJob::new("j", "q", "m")
+                    .with_max_execution_time(Duration::ZERO)
+                    .into_request(),
+                ErrorKind::InvalidJobRequest,
+                "max execution time",
+            ),
+        ];
+        for (result, kind, named) in cases {
+            let error = result.unwrap_err();
+            assert_eq!(error.kind(), &kind, "{error}");
+            assert!(error.to_string().contains(named), "{error}");
+        }
+    }
+}
