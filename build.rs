@@ -7,7 +7,9 @@ fn main() {
     println!("cargo::rerun-if-changed=spec");
     let spec = std::fs::read_to_string(codegen::SPEC_PATH)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", codegen::SPEC_PATH));
-    let code = codegen::generate(&spec).unwrap_or_else(|e| panic!("{e}"));
+    let code = codegen::generate(&spec)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .to_string();
     let out = std::path::Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"))
         .join("generated.rs");
     std::fs::write(&out, code).unwrap_or_else(|e| panic!("cannot write {}: {e}", out.display()));

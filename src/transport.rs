@@ -117,26 +117,29 @@ pub(crate) enum Replay {
     IfRejected,
 }
 
-/// A generated operation with its [`CallContext`] set for its first poll only.
-///
-/// The generated code calls [`ClientHooks::pre`] before its first await, so the context is
-/// needed in that poll alone; a task-local scope around the whole future would swap it in and
-/// out on every poll. (A generated operation that awaited before `pre` would fail every call
-/// with "called outside Transport::call", which every test would show.)
-struct FirstPollScoped<F> {
-    context: Option<CallContext>,
-    /// Boxed once: the request future is large, and moving it would copy it.
-    future: Pin<Box<F>>,
+pin_project_lite::pin_project! {
+    /// A generated operation with its [`CallContext`] set for its first poll only.
+    ///
+    /// The generated code calls [`ClientHooks::pre`] before its first await, so the context is
+    /// needed in that poll alone; a task-local scope around the whole future would swap it in and
+    /// out on every poll. (A generated operation that awaited before `pre` would fail every call
+    /// with "called outside Transport::call", which every test would show.)
+    struct FirstPollScoped<F> {
+        context: Option<CallContext>,
+        #[pin]
+        future: F,
+    }
 }
 
 impl<F: Future> Future for FirstPollScoped<F> {
     type Output = F::Output;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = &mut *self;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let future = this.future;
         match this.context.take() {
-            Some(context) => CALL.sync_scope(context, || this.future.as_mut().poll(cx)),
-            None => this.future.as_mut().poll(cx),
+            Some(context) => CALL.sync_scope(context, || future.poll(cx)),
+            None => future.poll(cx),
         }
     }
 }
@@ -255,7 +258,7 @@ impl Transport {
         let limit = self.generated.inner.max_response_bytes;
         let attempt = FirstPollScoped {
             context: Some(context),
-            future: Box::pin(send(&self.generated)),
+            future: send(&self.generated),
         };
         // reqwest's per-attempt timeout bounds the attempt; a second timer is needed only when
         // the call's deadline comes first.

@@ -65,7 +65,7 @@ impl EntraCredential {
 
 impl Credential for EntraCredential {
     fn authorization(&self) -> AuthorizationFuture<'_> {
-        Box::pin(self.current())
+        AuthorizationFuture::new(self.current())
     }
 
     fn invalidate(&self) -> bool {

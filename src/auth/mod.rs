@@ -14,7 +14,12 @@ mod connection_string;
 mod entra;
 mod sas;
 
-use std::{fmt, future::Future, pin::Pin};
+use std::{
+    fmt,
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll},
+};
 
 use reqwest::header::HeaderValue;
 
@@ -26,9 +31,42 @@ pub use sas::{DEFAULT_SAS_TOKEN_LIFETIME, SasKeyCredential, SasTokenCredential};
 
 use crate::Error;
 
-/// The future a [`Credential`] returns.
-pub type AuthorizationFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<Authorization, Error>> + Send + 'a>>;
+/// The future a [`Credential`] returns: [`ready`](Self::ready) for a value at hand (a cached
+/// token costs no allocation), or [`new`](Self::new) for one that must be fetched.
+#[must_use = "futures do nothing unless awaited"]
+pub struct AuthorizationFuture<'a>(Pending<'a>);
+
+enum Pending<'a> {
+    Ready(Option<Result<Authorization, Error>>),
+    Fetching(Pin<Box<dyn Future<Output = Result<Authorization, Error>> + Send + 'a>>),
+}
+
+impl<'a> AuthorizationFuture<'a> {
+    /// A value that is already known.
+    pub fn ready(value: Result<Authorization, Error>) -> Self {
+        Self(Pending::Ready(Some(value)))
+    }
+
+    /// A value that `future` will produce.
+    pub fn new(future: impl Future<Output = Result<Authorization, Error>> + Send + 'a) -> Self {
+        Self(Pending::Fetching(Box::pin(future)))
+    }
+}
+
+impl Future for AuthorizationFuture<'_> {
+    type Output = Result<Authorization, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.0 {
+            Pending::Ready(value) => Poll::Ready(
+                value
+                    .take()
+                    .expect("an AuthorizationFuture is polled after it finished"),
+            ),
+            Pending::Fetching(future) => future.as_mut().poll(cx),
+        }
+    }
+}
 
 /// A source of `Authorization` header values. The client asks for one before every request, so
 /// implementations cache and renew their tokens themselves.

@@ -158,8 +158,7 @@ impl SasKeyCredential {
 
 impl Credential for SasKeyCredential {
     fn authorization(&self) -> AuthorizationFuture<'_> {
-        let token = self.current();
-        Box::pin(std::future::ready(token))
+        AuthorizationFuture::ready(self.current())
     }
 
     fn invalidate(&self) -> bool {
@@ -200,7 +199,7 @@ impl SasTokenCredential {
 
 impl Credential for SasTokenCredential {
     fn authorization(&self) -> AuthorizationFuture<'_> {
-        Box::pin(std::future::ready(Ok(self.0.clone())))
+        AuthorizationFuture::ready(Ok(self.0.clone()))
     }
 }
 

@@ -37,6 +37,17 @@ fn consumer(dir: &Path, dependencies: &str, main: &str) -> Result<(), String> {
 fn clean_build(dir: &Path) -> Result<(Duration, BTreeMap<String, f64>), String> {
     let target = dir.join("target");
     let _ = std::fs::remove_dir_all(&target);
+    // Downloads are not build time.
+    let fetched = Command::new(env!("CARGO"))
+        .args(["fetch", "--quiet"])
+        .current_dir(dir)
+        .status();
+    if !fetched.is_ok_and(|status| status.success()) {
+        return Err(format!(
+            "cannot fetch the dependencies of {}",
+            dir.display()
+        ));
+    }
     let started = Instant::now();
     let status = Command::new(env!("CARGO"))
         .args(["build", "--offline", "--quiet", "--timings"])
