@@ -8,7 +8,7 @@
 
 use std::{borrow::Cow, fmt, str::FromStr};
 
-use chrono::{DateTime, Datelike as _, NaiveDateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike as _, SecondsFormat, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use crate::generated::types::{
@@ -240,8 +240,10 @@ impl FromStr for Timestamp {
         let parsed = DateTime::parse_from_rfc3339(text)
             .map(|with_offset| with_offset.with_timezone(&Utc))
             .or_else(|_| {
-                NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
-                    .map(|naive| naive.and_utc())
+                // The offset-less form means UTC; reading it as RFC 3339 with `Z` is much
+                // cheaper than a format-string parse, and this form is common ("never").
+                DateTime::parse_from_rfc3339(&[text, "Z"].concat())
+                    .map(|utc| utc.with_timezone(&Utc))
             });
         match parsed {
             Ok(instant) if four_digit_year && (0..=9999).contains(&instant.year()) => {
