@@ -10,6 +10,9 @@
 //! memory over 100,000 sequential SDK calls and 100,000 at 64 in flight, then the two ratios
 //! as the last lines. Ratios, not absolute times, are comparable between runs.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::time::{Duration, Instant};
 
 use iothub_jobs::{API_VERSION, JobResponse, JobsClient, JobsClientOptions};
@@ -80,24 +83,7 @@ impl Raw {
 }
 
 fn minted_token(host: &str) -> String {
-    use base64::Engine as _;
-    use hmac::{Hmac, KeyInit, Mac};
-    let expiry = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 3600;
-    let key = base64::engine::general_purpose::STANDARD
-        .decode(KEY)
-        .unwrap();
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
-    mac.update(format!("{host}\n{expiry}").as_bytes());
-    let sig = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
-    let sig = sig
-        .replace('+', "%2B")
-        .replace('/', "%2F")
-        .replace('=', "%3D");
-    format!("SharedAccessSignature sr={host}&sig={sig}&se={expiry}&skn=iothubowner")
+    common::mint_token(host, "iothubowner", KEY, common::unix_now() + 3600)
 }
 
 /// `VmRSS` and `VmHWM` (peak) of this process, in KiB.

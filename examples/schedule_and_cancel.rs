@@ -9,76 +9,42 @@
 //! URL); without it, on the embedded local hub. The job targets devices tagged
 //! `tags.environment = 'demo'`, so on a real hub it touches nothing else.
 
+mod support;
+
 use std::{pin::pin, process::ExitCode};
 
 use futures::StreamExt as _;
-use iothub_jobs::{
-    JobQuery, JobsClient, JobsClientOptions, QueriedJob, TwinUpdateJob, WaitOptions,
-    models::JobStatus, simulator::LocalHub,
-};
+use iothub_jobs::{JobQuery, QueriedJob, TwinUpdateJob, WaitOptions, models::JobStatus};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
-    match run().await {
-        Ok(json) => {
-            println!("{json}");
-            ExitCode::SUCCESS
-        }
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
-        }
-    }
-}
+    support::run(async {
+        let job_id = std::env::args()
+            .nth(1)
+            .unwrap_or_else(|| format!("demo-{}", chrono::Utc::now().format("%Y%m%d-%H%M%S")));
+        // Kept until the end: dropping it stops the local hub.
+        let (client, _local_hub) = support::client_from_env().await?;
 
-async fn run() -> Result<String, Box<dyn std::error::Error>> {
-    let job_id = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| format!("demo-{}", chrono::Utc::now().format("%Y%m%d-%H%M%S")));
-    // Kept alive until the end: dropping it stops the local hub.
-    let _local_hub;
-    let client = match std::env::var("IOTHUB_CONNECTION_STRING") {
-        Ok(connection_string) => {
-            let mut options = JobsClientOptions::default();
-            if let Ok(endpoint) = std::env::var("IOTHUB_ENDPOINT") {
-                options = options.with_endpoint(endpoint);
+        let desired = serde_json::json!({"maintenance": {"window": "tonight"}});
+        let job = TwinUpdateJob::new(&job_id, "tags.environment = 'demo'")
+            .with_desired_properties(desired.as_object().cloned().unwrap_or_default())
+            .with_start_time(chrono::Utc::now() + chrono::Duration::hours(1))
+            .with_max_execution_time(std::time::Duration::from_secs(3600));
+        let created = client.schedule_twin_update(job).await?;
+        eprintln!("scheduled {job_id}: {:?}", created.status);
+
+        let mut scheduled =
+            pin!(client.query_jobs(JobQuery::default().with_status(JobStatus::Scheduled)));
+        while let Some(item) = scheduled.next().await {
+            if let QueriedJob::Job(job) = item? {
+                eprintln!("  scheduled: {}", job.job_id.as_deref().unwrap_or("?"));
             }
-            JobsClient::from_connection_string_with_options(&connection_string, options)?
         }
-        Err(_) => {
-            let hub = LocalHub::start().await?;
-            eprintln!(
-                "IOTHUB_CONNECTION_STRING is not set: using the local hub at {}",
-                hub.endpoint()
-            );
-            let client = hub.client()?;
-            _local_hub = hub;
-            client
-        }
-    };
 
-    let desired = serde_json::json!({"maintenance": {"window": "tonight"}});
-    let job = TwinUpdateJob::new(&job_id, "tags.environment = 'demo'")
-        .with_desired_properties(desired.as_object().cloned().unwrap_or_default())
-        .with_start_time(chrono::Utc::now() + chrono::Duration::hours(1))
-        .with_max_execution_time(std::time::Duration::from_secs(3600));
-    let created = client.schedule_twin_update(job).await?;
-    eprintln!("scheduled {job_id}: {:?}", created.status);
-
-    let mut scheduled =
-        pin!(client.query_jobs(JobQuery::default().with_status(JobStatus::Scheduled)));
-    while let Some(item) = scheduled.next().await {
-        if let QueriedJob::Job(job) = item? {
-            eprintln!("  scheduled: {}", job.job_id.as_deref().unwrap_or("?"));
-        }
-    }
-
-    let cancelled = client
-        .cancel_job_and_wait(&job_id, WaitOptions::default())
-        .await?;
-    Ok(serde_json::to_string_pretty(&cancelled)?)
+        let cancelled = client
+            .cancel_job_and_wait(&job_id, WaitOptions::default())
+            .await?;
+        Ok(serde_json::to_string_pretty(&cancelled)?)
+    })
+    .await
 }

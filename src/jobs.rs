@@ -12,6 +12,27 @@ use crate::{
     models::{JobType, Timestamp},
 };
 
+/// The setters every kind of new job has.
+macro_rules! schedule_setters {
+    () => {
+        /// When the job starts (default: now).
+        pub fn with_start_time(mut self, start_time: DateTime<Utc>) -> Self {
+            self.start_time = Some(start_time);
+            self
+        }
+
+        /// How long the job may run before the service stops it.
+        pub fn with_max_execution_time(mut self, limit: Duration) -> Self {
+            self.max_execution_time = Some(limit);
+            self
+        }
+
+        pub(crate) fn job_id(&self) -> &str {
+            &self.job_id
+        }
+    };
+}
+
 /// The largest direct-method payload the service accepts, serialized.
 pub const MAX_METHOD_PAYLOAD_BYTES: usize = 128 * 1024;
 
@@ -64,21 +85,7 @@ impl TwinUpdateJob {
         self
     }
 
-    /// When the job starts (default: now).
-    pub fn with_start_time(mut self, start_time: DateTime<Utc>) -> Self {
-        self.start_time = Some(start_time);
-        self
-    }
-
-    /// How long the job may run before the service stops it.
-    pub fn with_max_execution_time(mut self, limit: Duration) -> Self {
-        self.max_execution_time = Some(limit);
-        self
-    }
-
-    pub(crate) fn job_id(&self) -> &str {
-        &self.job_id
-    }
+    schedule_setters!();
 
     pub(crate) fn into_request(self) -> Result<JobRequest, Error> {
         validate_job_id(&self.job_id)?;
@@ -171,21 +178,7 @@ impl DirectMethodJob {
         self
     }
 
-    /// When the job starts (default: now).
-    pub fn with_start_time(mut self, start_time: DateTime<Utc>) -> Self {
-        self.start_time = Some(start_time);
-        self
-    }
-
-    /// How long the job may run before the service stops it.
-    pub fn with_max_execution_time(mut self, limit: Duration) -> Self {
-        self.max_execution_time = Some(limit);
-        self
-    }
-
-    pub(crate) fn job_id(&self) -> &str {
-        &self.job_id
-    }
+    schedule_setters!();
 
     pub(crate) fn into_request(self) -> Result<JobRequest, Error> {
         validate_job_id(&self.job_id)?;

@@ -1,0 +1,54 @@
+//! What the examples share: logging, choosing the hub, and how they end.
+
+use std::process::ExitCode;
+
+use iothub_jobs::{JobsClient, JobsClientOptions, simulator::LocalHub};
+
+/// A client for the hub in `IOTHUB_CONNECTION_STRING` (with `IOTHUB_ENDPOINT`, if set, as the
+/// base URL), or else for a freshly started local hub, which is returned too: dropping it
+/// stops it.
+pub async fn client_from_env() -> Result<(JobsClient, Option<LocalHub>), Box<dyn std::error::Error>>
+{
+    match std::env::var("IOTHUB_CONNECTION_STRING") {
+        Ok(connection_string) => {
+            let mut options = JobsClientOptions::default();
+            if let Ok(endpoint) = std::env::var("IOTHUB_ENDPOINT") {
+                options = options.with_endpoint(endpoint);
+            }
+            Ok((
+                JobsClient::from_connection_string_with_options(&connection_string, options)?,
+                None,
+            ))
+        }
+        Err(_) => {
+            let hub = LocalHub::start().await?;
+            eprintln!(
+                "IOTHUB_CONNECTION_STRING is not set: using the local hub at {}",
+                hub.endpoint()
+            );
+            Ok((hub.client()?, Some(hub)))
+        }
+    }
+}
+
+/// Logs to stderr as `RUST_LOG` says, runs `example`, prints its JSON on stdout, or the error
+/// on stderr with exit code 1.
+pub async fn run<F>(example: F) -> ExitCode
+where
+    F: Future<Output = Result<String, Box<dyn std::error::Error>>>,
+{
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    match example.await {
+        Ok(json) => {
+            println!("{json}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
