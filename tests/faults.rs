@@ -36,6 +36,8 @@ enum Answer {
     Stall,
     /// Promise 500 bytes, send 20, close.
     Truncated,
+    /// Promise 500 bytes, send 20, then never send more.
+    HalfThenStall,
     /// Promise 100 MB and stream zeros until the client goes away.
     Huge,
     /// `307` to the other server.
@@ -124,6 +126,10 @@ async fn answer(
         Answer::Stall => tokio::time::sleep(Duration::from_secs(60)).await,
         Answer::Truncated => {
             let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 500\r\n\r\n{\"jobId\":\"j\",\"stat").await;
+        }
+        Answer::HalfThenStall => {
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 500\r\n\r\n{\"jobId\":\"j\",\"stat").await;
+            tokio::time::sleep(Duration::from_secs(60)).await;
         }
         Answer::Huge => {
             let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 104857600\r\n\r\n").await;
@@ -253,6 +259,13 @@ scenarios! {
         let error = failure(&o);
         assert_eq!(error.kind(), &ErrorKind::Transport, "{error}");
         assert_eq!(o.requests, 3);
+    }
+    half_a_body_then_silence_times_out: |_| Answer::HalfThenStall => |o| {
+        let error = failure(&o);
+        assert_eq!(error.kind(), &ErrorKind::Transport, "{error}");
+        assert!(error.to_string().contains("timed out"), "{error}");
+        assert_eq!(o.requests, 3);
+        assert!(o.elapsed >= Duration::from_millis(2100) && o.elapsed < Duration::from_secs(4), "{:?}", o.elapsed);
     }
     malformed_json_is_an_invalid_response_and_not_retried: |_| Answer::Raw(
         "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 12\r\nconnection: close\r\n\r\n{\"jobId\": 7,"
