@@ -44,13 +44,13 @@ pub fn settings(spec: &openapiv3::OpenAPI) -> GenerationSettings {
         // Sorted maps serialize deterministically, which keeps round-trips comparable.
         .with_map_type("::std::collections::BTreeMap");
     for name in enum_schemas(spec) {
-        settings.with_replacement(name, format!("{ENUM_MODULE}::{name}"), enum_impls());
+        settings.with_replacement(name, format!("{ENUM_MODULE}::{name}"), text_impls());
     }
     // The service writes `0001-01-01T00:00:00` (no offset) for "never"; chrono would reject it.
     settings.with_conversion(
         string_with_format("date-time"),
         "crate::models::Timestamp",
-        [TypeImpl::Display, TypeImpl::FromStr].into_iter(),
+        text_impls(),
     );
     // Twin tags and desired/reported properties are documented as maps of objects, but real
     // twins carry numbers and strings there (`"$version": 4`), so their values stay free-form.
@@ -148,7 +148,7 @@ fn use_stable_method_names(spec: &mut openapiv3::OpenAPI) -> Result<(), String> 
 }
 
 /// The default of the shared `api-version` query parameter, which must equal `info.version`.
-fn api_version(spec: &openapiv3::OpenAPI) -> Result<String, String> {
+pub fn api_version(spec: &openapiv3::OpenAPI) -> Result<String, String> {
     let default = spec
         .components
         .as_ref()
@@ -172,7 +172,8 @@ fn api_version(spec: &openapiv3::OpenAPI) -> Result<String, String> {
     Ok(default.to_owned())
 }
 
-fn enum_impls() -> impl Iterator<Item = TypeImpl> {
+/// What the hand-written string-like stand-ins (enums, `Timestamp`) implement.
+fn text_impls() -> impl Iterator<Item = TypeImpl> {
     [TypeImpl::Display, TypeImpl::FromStr].into_iter()
 }
 

@@ -109,9 +109,9 @@ impl TwinUpdateJob {
             self.query_condition,
             self.start_time,
             self.max_execution_time,
+            JobType::ScheduleUpdateTwin,
         )?;
         Ok(JobRequest {
-            type_: Some(JobType::ScheduleUpdateTwin),
             update_twin: Some(twin),
             ..request
         })
@@ -222,9 +222,9 @@ impl DirectMethodJob {
             self.query_condition,
             self.start_time,
             self.max_execution_time,
+            JobType::ScheduleDeviceMethod,
         )?;
         Ok(JobRequest {
-            type_: Some(JobType::ScheduleDeviceMethod),
             cloud_to_device_method: Some(method),
             ..request
         })
@@ -237,6 +237,7 @@ fn common(
     query_condition: String,
     start_time: Option<DateTime<Utc>>,
     max_execution_time: Option<Duration>,
+    job_type: JobType,
 ) -> Result<JobRequest, Error> {
     if query_condition.trim().is_empty() {
         return Err(invalid(
@@ -252,6 +253,7 @@ fn common(
         })
         .transpose()?;
     Ok(JobRequest {
+        type_: Some(job_type),
         job_id: Some(job_id),
         query_condition: Some(query_condition),
         start_time: Some(Timestamp::from(start_time.unwrap_or_else(Utc::now))),

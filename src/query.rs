@@ -7,6 +7,7 @@
 use std::collections::VecDeque;
 
 use futures_core::Stream;
+use serde::Deserialize as _;
 use serde_json::{Map, Value};
 
 use crate::{
@@ -59,7 +60,8 @@ pub enum QueriedJob {
 impl QueriedJob {
     fn read(item: Map<String, Value>) -> Self {
         let item = Value::Object(item);
-        match serde_json::from_value::<JobResponse>(item.clone()) {
+        // Read from a reference: the item is kept only when it is not a job.
+        match JobResponse::deserialize(&item) {
             Ok(job) => Self::Job(Box::new(job)),
             Err(error) => {
                 tracing::debug!(%error, "a query item is not a job; passed on as it is");

@@ -197,6 +197,20 @@ fn failure(observed: &Observed) -> &Error {
     observed.outcome.as_ref().expect_err("the call should fail")
 }
 
+/// Three attempts of 700 ms each, all ended by the per-attempt timeout.
+fn every_attempt_timed_out(observed: &Observed) {
+    let error = failure(observed);
+    assert_eq!(error.kind(), &ErrorKind::Transport, "{error}");
+    assert!(error.to_string().contains("timed out"), "{error}");
+    assert_eq!(observed.requests, 3);
+    assert!(
+        observed.elapsed >= Duration::from_millis(2100)
+            && observed.elapsed < Duration::from_secs(4),
+        "{:?}",
+        observed.elapsed
+    );
+}
+
 macro_rules! scenarios {
     ($($name:ident: $answers:expr => |$observed:ident| $check:block)*) => {
         $(
@@ -249,11 +263,7 @@ scenarios! {
         assert_eq!(o.requests, 3);
     }
     a_stalled_server_times_out_each_attempt: |_| Answer::Stall => |o| {
-        let error = failure(&o);
-        assert_eq!(error.kind(), &ErrorKind::Transport, "{error}");
-        assert!(error.to_string().contains("timed out"), "{error}");
-        assert_eq!(o.requests, 3);
-        assert!(o.elapsed >= Duration::from_millis(2100) && o.elapsed < Duration::from_secs(4), "{:?}", o.elapsed);
+        every_attempt_timed_out(&o);
     }
     a_truncated_body_is_retried_then_reported: |_| Answer::Truncated => |o| {
         let error = failure(&o);
@@ -261,11 +271,7 @@ scenarios! {
         assert_eq!(o.requests, 3);
     }
     half_a_body_then_silence_times_out: |_| Answer::HalfThenStall => |o| {
-        let error = failure(&o);
-        assert_eq!(error.kind(), &ErrorKind::Transport, "{error}");
-        assert!(error.to_string().contains("timed out"), "{error}");
-        assert_eq!(o.requests, 3);
-        assert!(o.elapsed >= Duration::from_millis(2100) && o.elapsed < Duration::from_secs(4), "{:?}", o.elapsed);
+        every_attempt_timed_out(&o);
     }
     malformed_json_is_an_invalid_response_and_not_retried: |_| Answer::Raw(
         "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 12\r\nconnection: close\r\n\r\n{\"jobId\": 7,"
@@ -293,7 +299,7 @@ scenarios! {
         assert_eq!(error.kind(), &ErrorKind::InvalidResponse, "{error}");
         assert_eq!((o.requests, o.elsewhere_requests), (1, 0));
     }
-    a_401_is_retried_once_with_a_fresh_token: |n| if n == 1 {
+    a_401_is_retried_once: |n| if n == 1 {
         Answer::Raw("HTTP/1.1 401 Unauthorized\r\niothub-errorcode: IotHubUnauthorizedAccess\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
     } else {
         Answer::Ok

@@ -286,20 +286,21 @@ impl LocalHub {
             .insert(id, job);
     }
 
-    /// Adds a twin-update job with status `scheduled`, starting an hour from now, and returns it.
+    /// Adds a twin-update job with status `scheduled`, starting an hour from now on the hub's
+    /// clock, and returns it.
     pub fn schedule_job(&self, job_id: &str) -> Value {
-        let now = chrono::Utc::now();
-        let job = json!({
-            "jobId": job_id,
+        let now = self.state.now();
+        let start = crate::models::Timestamp::from(chrono::DateTime::<chrono::Utc>::from(
+            now + Duration::from_secs(3600),
+        ));
+        let request = json!({
             "type": "scheduleUpdateTwin",
-            "status": "scheduled",
             "queryCondition": "deviceId IN ['demo-device']",
-            "createdTime": now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            "startTime": (now + Duration::from_secs(3600)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "startTime": start,
             "maxExecutionTimeInSeconds": 3600,
             "updateTwin": {"etag": "*", "tags": {"maintenance": {"window": "night"}}},
-            "deviceJobStatistics": {"deviceCount": 0, "failedCount": 0, "succeededCount": 0, "runningCount": 0, "pendingCount": 0},
         });
+        let job = server::created_job(job_id, request, start, now);
         self.insert_job_json(job.clone());
         job
     }

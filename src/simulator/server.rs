@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 
 use super::RecordedRequest;
+use crate::models::Timestamp;
 
 /// The api-versions of the jobs API the hub answers; others get `400 InvalidProtocolVersion`.
 const SUPPORTED_API_VERSIONS: &[&str] = &[
@@ -220,14 +221,13 @@ impl HubState {
         for job in jobs.values_mut() {
             let Some(start) = job["startTime"]
                 .as_str()
-                .and_then(|t| t.parse::<crate::models::Timestamp>().ok())
+                .and_then(|t| t.parse::<Timestamp>().ok())
             else {
                 continue;
             };
             let start = start.as_datetime();
             let end = start + self.limits.job_run_time;
-            let status = job["status"].as_str().unwrap_or_default();
-            if matches!(status, "scheduled" | "queued" | "enqueued" | "running") && start <= now {
+            if is_active(job) && start <= now {
                 if end <= now {
                     job["status"] = json!("completed");
                     job["endTime"] = json!(end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
@@ -289,10 +289,7 @@ async fn create_job(
     let Ok(request) = serde_json::from_slice::<Value>(&body) else {
         return argument_invalid("The request body is not JSON");
     };
-    let valid_id = !id.is_empty()
-        && id.len() <= 64
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    if !valid_id {
+    if crate::job_id::validate_job_id(&id).is_err() {
         return argument_invalid(&format!("Invalid job id '{id}'"));
     }
     if request
@@ -310,7 +307,7 @@ async fn create_job(
     }
     let Some(start) = request["startTime"]
         .as_str()
-        .and_then(|t| t.parse::<crate::models::Timestamp>().ok())
+        .and_then(|t| t.parse::<Timestamp>().ok())
     else {
         return argument_invalid("startTime is required and must be a date-time");
     };
@@ -338,15 +335,7 @@ async fn create_job(
             &format!("A job with id '{id}' already exists"),
         );
     }
-    let active = jobs
-        .values()
-        .filter(|job| {
-            matches!(
-                job["status"].as_str(),
-                Some("scheduled" | "queued" | "enqueued" | "running")
-            )
-        })
-        .count();
+    let active = jobs.values().filter(|job| is_active(job)).count();
     if active >= hub.limits.max_active_jobs {
         return service_error(
             StatusCode::TOO_MANY_REQUESTS,
@@ -354,8 +343,16 @@ async fn create_job(
             &format!("The hub already has {active} active jobs"),
         );
     }
-    let now = chrono::DateTime::<chrono::Utc>::from(hub.now());
-    let mut job = request.clone();
+    let job = created_job(&id, request, start, hub.now());
+    jobs.insert(id, job.clone());
+    axum::Json(job).into_response()
+}
+
+/// A new job as the service returns it: the request with its id, creation time, initial
+/// status (`scheduled` until `start`, else `queued`) and empty statistics.
+pub(super) fn created_job(id: &str, request: Value, start: Timestamp, now: SystemTime) -> Value {
+    let now = chrono::DateTime::<chrono::Utc>::from(now);
+    let mut job = request;
     job["jobId"] = json!(id);
     job["createdTime"] = json!(now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
     job["status"] = json!(if start.as_datetime() > now {
@@ -364,8 +361,15 @@ async fn create_job(
         "queued"
     });
     job["deviceJobStatistics"] = json!({"deviceCount": 0, "failedCount": 0, "succeededCount": 0, "runningCount": 0, "pendingCount": 0});
-    jobs.insert(id, job.clone());
-    axum::Json(job).into_response()
+    job
+}
+
+/// Whether `job` counts against the hub's active-job limit: waiting or running.
+fn is_active(job: &Value) -> bool {
+    matches!(
+        job["status"].as_str(),
+        Some("scheduled" | "queued" | "enqueued" | "running")
+    )
 }
 
 /// Lists jobs as the service does: filtered by type and status, a JSON array per page, the

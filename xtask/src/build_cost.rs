@@ -14,11 +14,23 @@ use std::{
 
 use crate::workspace_root;
 
-/// reqwest as iothub-jobs uses it, without the TLS back end.
-const REQWEST: &str = r#"reqwest = { version = "0.13.4", default-features = false, features = ["json", "query"__TLS__] }"#;
+/// The TLS back end as iothub-jobs' own `reqwest` dependency names it.
+const CRATE_TLS: &str = "\"rustls\"";
 const BASE_DEPENDENCIES: &str = r#"serde = { version = "1", features = ["derive"] }
 serde_json = "1"
 tokio = { version = "1", features = ["rt", "time", "macros"] }"#;
+
+/// iothub-jobs' `reqwest = …` line, read from its manifest so the baseline cannot drift from it.
+fn reqwest_dependency() -> Result<String, String> {
+    let manifest =
+        std::fs::read_to_string(workspace_root().join("Cargo.toml")).map_err(|e| e.to_string())?;
+    manifest
+        .lines()
+        .find(|line| line.starts_with("reqwest ="))
+        .filter(|line| line.contains(CRATE_TLS))
+        .map(str::to_owned)
+        .ok_or_else(|| format!("Cargo.toml has no `reqwest = …` line with the {CRATE_TLS} feature"))
+}
 
 fn consumer(dir: &Path, dependencies: &str, main: &str) -> Result<(), String> {
     std::fs::create_dir_all(dir.join("src")).map_err(|e| e.to_string())?;
@@ -120,10 +132,7 @@ pub fn sdk_against_baseline() -> Result<(), String> {
     )?;
     consumer(
         &baseline,
-        &format!(
-            "{}\n{BASE_DEPENDENCIES}",
-            REQWEST.replace("__TLS__", ", \"rustls\"")
-        ),
+        &format!("{}\n{BASE_DEPENDENCIES}", reqwest_dependency()?),
         "fn main() { let _ = reqwest::Client::new(); let _ = serde_json::json!({}); }\n",
     )?;
     println!(
@@ -157,13 +166,13 @@ pub fn sdk_against_baseline() -> Result<(), String> {
 pub fn tls_back_ends() -> Result<(), String> {
     let root = scratch();
     let variants = [
-        ("rustls + aws-lc-rs (reqwest's default)", ", \"rustls\"", ""),
+        ("rustls + aws-lc-rs (reqwest's default)", CRATE_TLS, ""),
         (
             "rustls + ring",
-            ", \"rustls-no-provider\"",
+            "\"rustls-no-provider\"",
             "rustls = { version = \"0.23\", default-features = false, features = [\"ring\", \"std\", \"tls12\"] }\n",
         ),
-        ("native-tls (OpenSSL)", ", \"native-tls\"", ""),
+        ("native-tls (OpenSSL)", "\"native-tls\"", ""),
     ];
     println!("clean builds of reqwest + serde + tokio with each TLS back end:");
     for (index, (name, feature, extra)) in variants.iter().enumerate() {
@@ -172,7 +181,7 @@ pub fn tls_back_ends() -> Result<(), String> {
             &dir,
             &format!(
                 "{}\n{extra}{BASE_DEPENDENCIES}",
-                REQWEST.replace("__TLS__", feature)
+                reqwest_dependency()?.replace(CRATE_TLS, feature)
             ),
             "fn main() { let _ = reqwest::Client::builder(); }\n",
         )?;

@@ -100,9 +100,7 @@ pub fn to_canonical_string(value: &Value) -> String {
 }
 
 /// Reads and parses a JSON file.
-pub fn read_json(path: &std::path::Path) -> Result<(Vec<u8>, Value), String> {
+pub fn read_json(path: &std::path::Path) -> Result<Value, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let value =
-        serde_json::from_slice(&bytes).map_err(|e| format!("{}: not JSON: {e}", path.display()))?;
-    Ok((bytes, value))
+    serde_json::from_slice(&bytes).map_err(|e| format!("{}: not JSON: {e}", path.display()))
 }

@@ -66,8 +66,8 @@ fn run(args: &[String]) -> Result<(), String> {
             Ok(())
         }
         ["diff", old, new] => {
-            let (_, old_doc) = json::read_json(Path::new(old))?;
-            let (_, new_doc) = json::read_json(Path::new(new))?;
+            let old_doc = json::read_json(Path::new(old))?;
+            let new_doc = json::read_json(Path::new(new))?;
             let operations = match operations {
                 Some(operations) => operations,
                 None => project.shipped_operations()?,

@@ -40,7 +40,7 @@ impl Project {
     }
 
     pub fn spec(&self) -> Result<Value, String> {
-        Ok(json::read_json(&self.path(codegen::SPEC_PATH))?.1)
+        json::read_json(&self.path(codegen::SPEC_PATH))
     }
 
     /// The operations spec/ ships now: what `import` keeps unless told otherwise.
@@ -95,7 +95,7 @@ impl Project {
     pub fn bump(&self, source: &Path) -> Result<(String, String, Vec<Change>), String> {
         let old_spec = self.spec()?;
         let old_version = api_version(&old_spec)?;
-        let operations = self.shipped_operations()?;
+        let operations = json::operations_of(&old_spec);
         let imported = self.import(source, Some(operations.clone()))?;
         let new_version = api_version(&imported.spec)?;
         let changes = diff::diff(&old_spec, &imported.spec, &operations);
@@ -167,14 +167,19 @@ impl Project {
             Err(problem) => problems.push(problem),
         }
         if let Some(upstream) = upstream {
-            problems.extend(self.check_upstream(upstream, &spec_text));
+            problems.extend(self.check_upstream(upstream, &spec_text, json::operations_of(&spec)));
         }
         problems
     }
 
-    fn check_upstream(&self, upstream: &Path, spec_text: &str) -> Vec<String> {
+    fn check_upstream(
+        &self,
+        upstream: &Path,
+        spec_text: &str,
+        operations: Vec<Operation>,
+    ) -> Vec<String> {
         let mut problems = Vec::new();
-        let imported = match self.import_in_memory(upstream, None) {
+        let imported = match self.import_in_memory(upstream, Some(operations)) {
             Ok(imported) => imported,
             Err(problem) => return vec![problem],
         };
@@ -226,17 +231,11 @@ fn review_copy(spec_json: &str) -> Result<String, String> {
     ))
 }
 
-/// The default of the spec's `api-version` parameter.
+/// The spec's api-version, read as build.rs reads it (spec/codegen.rs).
 pub fn api_version(spec: &Value) -> Result<String, String> {
-    spec["components"]["parameters"]["api-version"]["schema"]["default"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| {
-            format!(
-                "{}: components.parameters.api-version has no default",
-                codegen::SPEC_PATH
-            )
-        })
+    let spec: openapiv3::OpenAPI = serde_json::from_value(spec.clone())
+        .map_err(|e| format!("{} is not OpenAPI 3.0: {e}", codegen::SPEC_PATH))?;
+    codegen::api_version(&spec)
 }
 
 /// Every `api-version=<value>` in `text`.
