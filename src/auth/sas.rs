@@ -6,10 +6,9 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
+use aws_lc_rs::hmac;
 use base64::Engine as _;
-use hmac::{Hmac, KeyInit, Mac};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use sha2::Sha256;
 
 use super::{Authorization, AuthorizationFuture, Credential};
 use crate::{Error, ErrorKind};
@@ -222,9 +221,8 @@ pub(crate) fn sas_token(resource: &str, key: &[u8], key_name: &str, expiry: u64)
 
 /// base64(HMAC-SHA256(key, message)).
 pub(crate) fn sign(key: &[u8], message: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts keys of any length");
-    mac.update(message);
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), message);
+    base64::engine::general_purpose::STANDARD.encode(tag.as_ref())
 }
 
 pub(crate) fn encode(text: &str) -> String {

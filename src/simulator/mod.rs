@@ -117,11 +117,8 @@ impl fmt::Debug for RecordedRequest {
 impl Default for LocalHubBuilder {
     fn default() -> Self {
         // A fresh random key per hub, so no test can pass with a key it was not given.
-        let key = [
-            uuid::Uuid::new_v4().into_bytes(),
-            uuid::Uuid::new_v4().into_bytes(),
-        ]
-        .concat();
+        let mut key = vec![0; 32];
+        aws_lc_rs::rand::fill(&mut key).expect("the system's random source is available");
         Self {
             host_name: DEFAULT_HOST_NAME.to_owned(),
             policy_name: DEFAULT_POLICY_NAME.to_owned(),

@@ -6,6 +6,7 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
+use aws_lc_rs::hmac;
 use axum::{
     Router,
     body::{Body, to_bytes},
@@ -16,10 +17,8 @@ use axum::{
     routing::{get, post},
 };
 use base64::Engine as _;
-use hmac::{Hmac, KeyInit, Mac};
 use percent_encoding::percent_decode_str;
 use serde_json::{Value, json};
-use sha2::Sha256;
 
 use super::RecordedRequest;
 use crate::models::Timestamp;
@@ -200,10 +199,8 @@ impl HubState {
         let signature = base64::engine::general_purpose::STANDARD
             .decode(decode(sig).as_bytes())
             .map_err(|_| "Unauthorized: sig is not base64")?;
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC accepts keys of any length");
-        mac.update(format!("{sr}\n{se}").as_bytes());
-        mac.verify_slice(&signature)
+        let key = hmac::Key::new(hmac::HMAC_SHA256, &self.key);
+        hmac::verify(&key, format!("{sr}\n{se}").as_bytes(), &signature)
             .map_err(|_| "Unauthorized: the signature does not match")
     }
 }
@@ -428,7 +425,9 @@ fn service_error(status: StatusCode, code: &str, message: &str) -> Response {
         "Message": format!("ErrorCode:{code};{message}"),
         "ExceptionMessage": format!(
             "Tracking ID:{}-G:0-TimeStamp:{}",
-            uuid::Uuid::new_v4().simple(),
+            uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes())
+                .into_uuid()
+                .simple(),
             now.format("%m/%d/%Y %H:%M:%S")
         ),
     });
