@@ -169,7 +169,6 @@ impl JobsClient {
         }
         let http = reqwest::Client::builder()
             .connect_timeout(options.connect_timeout)
-            .timeout(options.request_timeout)
             // The service does not redirect; a followed redirect could take the token elsewhere.
             .redirect(reqwest::redirect::Policy::none())
             .build()

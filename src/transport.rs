@@ -149,7 +149,7 @@ pub(crate) struct Transport {
     pub generated: Client,
     pub credential: Arc<dyn Credential>,
     pub retry: RetryOptions,
-    /// reqwest's per-attempt timeout, which the HTTP client enforces.
+    /// How long one attempt may take, answer included.
     pub request_timeout: Duration,
 }
 
@@ -254,27 +254,36 @@ impl Transport {
             authorization: self.credential.authorization().await?,
             request_id: request_id.clone(),
         };
-        let remaining = deadline.saturating_duration_since(Instant::now());
         let limit = self.generated.inner.max_response_bytes;
-        let attempt = FirstPollScoped {
+        let scoped = FirstPollScoped {
             context: Some(context),
             future: send(&self.generated),
         };
-        // reqwest's per-attempt timeout bounds the attempt; a second timer is needed only when
-        // the call's deadline comes first.
-        let result = if remaining > self.request_timeout {
-            Ok(attempt.await)
-        } else {
-            tokio::time::timeout(remaining, attempt).await
+        // One timer per attempt bounds it all, error bodies included: the per-attempt timeout,
+        // or what is left of the call's when that comes first. (reqwest's own timeout would
+        // cost a second, boxed timer per request.)
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let call_deadline_first = remaining < self.request_timeout;
+        let attempt = async {
+            match scoped.await {
+                Ok(response) => Ok(response),
+                Err(error) => Err(map_error(error, limit).await),
+            }
         };
-        match result {
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err(error)) => Err(map_error(error, limit).await),
+        match tokio::time::timeout(remaining.min(self.request_timeout), attempt).await {
+            Ok(result) => result,
+            Err(_) if call_deadline_first => Err(Error::new(
+                ErrorKind::Transport,
+                format!(
+                    "the call did not finish within its total timeout of {:?} (RetryOptions::with_total_timeout)",
+                    self.retry.total_timeout()
+                ),
+            )),
             Err(_) => Err(Error::new(
                 ErrorKind::Transport,
                 format!(
-                    "the call did not finish within its total timeout of {:?}",
-                    self.retry.total_timeout()
+                    "the request timed out after {:?} (JobsClientOptions::with_request_timeout)",
+                    self.request_timeout
                 ),
             )),
         }
