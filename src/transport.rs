@@ -182,9 +182,9 @@ impl Transport {
             elapsed_ms = tracing::field::Empty,
         );
         let started = Instant::now();
-        let header = HeaderValue::from_str(request_id).expect("a UUID is a valid header value");
+        let deadline = started + self.retry.total_timeout();
         let outcome = self
-            .attempts(header, replay, &send)
+            .attempts(request_id, deadline, replay, &span, &send)
             .instrument(span.clone())
             .await;
         span.record("elapsed_ms", started.elapsed().as_millis() as u64);
@@ -198,26 +198,30 @@ impl Transport {
 
     async fn attempts<'a, T, F>(
         &'a self,
-        request_id: HeaderValue,
+        request_id: &str,
+        deadline: Instant,
         replay: Replay,
+        span: &tracing::Span,
         send: &impl Fn(&'a Client) -> F,
     ) -> Result<ResponseValue<T>, Error>
     where
         F: Future<Output = Result<ResponseValue<T>, GeneratedError<()>>>,
     {
-        let deadline = Instant::now() + self.retry.total_timeout();
         let mut refreshed_after_401 = false;
         let mut attempt = 0;
         loop {
             attempt += 1;
-            tracing::Span::current().record("attempt", attempt);
-            let result = self.attempt(&request_id, deadline, send).await;
+            span.record("attempt", attempt);
+            // A new value per attempt: cloning one would turn its bytes into a shared,
+            // reference-counted buffer, which costs an allocation of its own.
+            let header = HeaderValue::from_str(request_id).expect("a UUID is a valid header value");
+            let result = self.attempt(header, deadline, send).await;
             let error = match result {
                 Ok(value) => return Ok(value),
                 Err(error) => error.with_attempts(attempt),
             };
             if let Some(status) = error.status() {
-                tracing::Span::current().record("status", status);
+                span.record("status", status);
             }
             // A rejected token may be a rotated key or a skewed clock: get a fresh one, once.
             if error.is_unauthorized() && !refreshed_after_401 && self.credential.invalidate() {
@@ -243,7 +247,7 @@ impl Transport {
 
     async fn attempt<'a, T, F>(
         &'a self,
-        request_id: &HeaderValue,
+        request_id: HeaderValue,
         deadline: Instant,
         send: &impl Fn(&'a Client) -> F,
     ) -> Result<ResponseValue<T>, Error>
@@ -252,7 +256,7 @@ impl Transport {
     {
         let context = CallContext {
             authorization: self.credential.authorization().await?,
-            request_id: request_id.clone(),
+            request_id,
         };
         let limit = self.generated.inner.max_response_bytes;
         let scoped = FirstPollScoped {
