@@ -5,6 +5,9 @@
 //! - **sdk**: `JobsClient::cancel_job` built from a connection string, default settings;
 //! - **raw**: reqwest by hand: the same URL and pre-computed headers, decoding into the same
 //!   `JobResponse` — the floor.
+//! - **shaped** (throughput only): `raw` plus the steps the generated `cancel_job` takes
+//!   (spec/generated.rs), to tell what progenitor's request path costs from what our layer
+//!   adds around it.
 //!
 //! Reported: sequential latency (p50, p99), throughput with 64 calls in flight, the process's
 //! memory over 100,000 sequential SDK calls and 100,000 at 64 in flight, then the two ratios
@@ -24,6 +27,7 @@ const CALLS_PER_ROUND: usize = 12_800;
 const ROUNDS: usize = 5;
 const MEMORY_CALLS: usize = 100_000;
 const KEY: &str = "cGVyZm9ybWFuY2UtYmVuY2htYXJrLWtleS0wMDAwMDA=";
+const JOB_ID: &str = "nightly-firmware-rollout";
 
 /// A job as the service returns it: scheduled twin update with statistics.
 const JOB: &str = r#"{"jobId":"nightly-firmware-rollout","queryCondition":"tags.environment = 'prod' AND properties.reported.fw < '2.4'","createdTime":"2026-11-26T05:28:52.4513321Z","startTime":"2026-11-27T01:00:00Z","endTime":"0001-01-01T00:00:00","maxExecutionTimeInSeconds":3600,"type":"scheduleUpdateTwin","updateTwin":{"deviceId":null,"etag":"*","tags":{"maintenance":{"window":"night","owner":"ops"}},"properties":{"desired":{"firmware":{"version":"2.4.1","url":"https://example.com/fw/2.4.1.bin"}}}},"status":"cancelled","statusMessage":"","deviceJobStatistics":{"deviceCount":1200,"failedCount":0,"succeededCount":0,"runningCount":0,"pendingCount":1200}}"#;
@@ -41,6 +45,7 @@ async fn serve() -> u16 {
 #[derive(Clone)]
 struct Raw {
     http: reqwest::Client,
+    base_url: String,
     url: String,
     headers: HeaderMap,
 }
@@ -61,11 +66,11 @@ impl Raw {
             "x-ms-client-request-id",
             HeaderValue::from_static("2b7d6f0e-8a8e-4a43-9d4f-0d6f3c1e6a11"),
         );
+        let base_url = format!("http://127.0.0.1:{port}");
         Self {
             http: reqwest::Client::new(),
-            url: format!(
-                "http://127.0.0.1:{port}/jobs/v2/nightly-firmware-rollout/cancel?api-version={API_VERSION}"
-            ),
+            url: format!("{base_url}/jobs/v2/{JOB_ID}/cancel?api-version={API_VERSION}"),
+            base_url,
             headers,
         }
     }
@@ -79,6 +84,39 @@ impl Raw {
             .await
             .unwrap();
         serde_json::from_slice(&response.bytes().await.unwrap()).unwrap()
+    }
+}
+
+impl Raw {
+    /// `cancel` with what the generated `cancel_job` does besides: the URL formatted around an
+    /// escaped path segment, `api-version` added through `.query()`, progenitor's `api-version`
+    /// header added (and removed again by our hook), and the response's headers copied into its
+    /// `ResponseValue`.
+    async fn cancel_shaped(&self) -> JobResponse {
+        let url = format!(
+            "{}/jobs/v2/{}/cancel",
+            self.base_url,
+            progenitor_client::encode_path(&JOB_ID.to_string())
+        );
+        let mut version_header = HeaderMap::with_capacity(1);
+        version_header.append("api-version", HeaderValue::from_static(API_VERSION));
+        let mut request = self
+            .http
+            .post(url)
+            .query(&progenitor_client::QueryParam::new(
+                "api-version",
+                &API_VERSION,
+            ))
+            .headers(version_header)
+            .headers(self.headers.clone())
+            .build()
+            .unwrap();
+        request.headers_mut().remove("api-version");
+        let response = self.http.execute(request).await.unwrap();
+        let headers = response.headers().clone();
+        let job = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+        drop(headers);
+        job
     }
 }
 
@@ -108,7 +146,7 @@ async fn memory_profile(sdk: &JobsClient, in_flight: usize) -> Vec<u64> {
                 let client = sdk.clone();
                 tokio::spawn(async move {
                     for _ in 0..MEMORY_CALLS / 4 / in_flight {
-                        client.cancel_job("nightly-firmware-rollout").await.unwrap();
+                        client.cancel_job(JOB_ID).await.unwrap();
                     }
                 })
             })
@@ -164,14 +202,15 @@ fn main() {
         let options = JobsClientOptions::default().with_endpoint(format!("http://127.0.0.1:{port}"));
         let sdk = JobsClient::from_connection_string_with_options(&connection_string, options).unwrap();
         let raw = Raw::new(port, sdk.host_name());
-        assert_eq!(sdk.cancel_job("nightly-firmware-rollout").await.unwrap(), raw.cancel().await);
+        assert_eq!(sdk.cancel_job(JOB_ID).await.unwrap(), raw.cancel().await);
+        assert_eq!(raw.cancel_shaped().await, raw.cancel().await);
 
         // `OVERHEAD_PROFILE=sdk|raw`: only that kind of call, sequentially, for a profiler
         // (e.g. `valgrind --tool=callgrind`) to compare instruction counts.
         if let Ok(kind) = std::env::var("OVERHEAD_PROFILE") {
             for _ in 0..2_000 {
                 match kind.as_str() {
-                    "sdk" => drop(sdk.cancel_job("nightly-firmware-rollout").await.unwrap()),
+                    "sdk" => drop(sdk.cancel_job(JOB_ID).await.unwrap()),
                     _ => drop(raw.cancel().await),
                 }
             }
@@ -180,7 +219,7 @@ fn main() {
 
         // Warm-up: connections, token cache, allocator.
         for _ in 0..500 {
-            sdk.cancel_job("nightly-firmware-rollout").await.unwrap();
+            sdk.cancel_job(JOB_ID).await.unwrap();
             raw.cancel().await;
         }
 
@@ -190,7 +229,7 @@ fn main() {
             for first_sdk in [pair % 2 == 0, pair % 2 != 0] {
                 let started = Instant::now();
                 if first_sdk {
-                    sdk.cancel_job("nightly-firmware-rollout").await.unwrap();
+                    sdk.cancel_job(JOB_ID).await.unwrap();
                     sdk_times.push(started.elapsed());
                 } else {
                     raw.cancel().await;
@@ -201,14 +240,14 @@ fn main() {
         sdk_times.sort();
         raw_times.sort();
 
-        let (mut sdk_rates, mut raw_rates) = (Vec::new(), Vec::new());
+        let (mut sdk_rates, mut raw_rates, mut shaped_rates) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..ROUNDS {
             let client = sdk.clone();
             sdk_rates.push(
                 throughput(move || {
                     let client = client.clone();
                     async move {
-                        client.cancel_job("nightly-firmware-rollout").await.unwrap();
+                        client.cancel_job(JOB_ID).await.unwrap();
                     }
                 })
                 .await,
@@ -223,12 +262,23 @@ fn main() {
                 })
                 .await,
             );
+            let shaped = raw.clone();
+            shaped_rates.push(
+                throughput(move || {
+                    let shaped = shaped.clone();
+                    async move {
+                        shaped.cancel_shaped().await;
+                    }
+                })
+                .await,
+            );
         }
         let median = |rates: &mut Vec<f64>| {
             rates.sort_by(f64::total_cmp);
             rates[rates.len() / 2]
         };
         let (sdk_rate, raw_rate) = (median(&mut sdk_rates), median(&mut raw_rates));
+        let shaped_rate = median(&mut shaped_rates);
 
         let sequential_memory = memory_profile(&sdk, 1).await;
         let parallel_memory = memory_profile(&sdk, IN_FLIGHT).await;
@@ -241,9 +291,18 @@ fn main() {
         println!("throughput, {IN_FLIGHT} in flight, median of {ROUNDS} alternating rounds of {CALLS_PER_ROUND} calls (calls/s):");
         println!("  sdk {sdk_rate:10.0}   rounds {sdk_rates:.0?}");
         println!("  raw {raw_rate:10.0}   rounds {raw_rates:.0?}");
+        println!("  shaped {shaped_rate:7.0}   rounds {shaped_rates:.0?}");
         println!("memory (RSS in KiB after each 25,000 of {MEMORY_CALLS} SDK calls; peak {peak}):");
         println!("  sequential     {sequential_memory:?}");
         println!("  {IN_FLIGHT} in flight    {parallel_memory:?}");
+        println!(
+            "throughput shaped/raw ratio (progenitor's request path): {:.2}",
+            shaped_rate / raw_rate
+        );
+        println!(
+            "throughput sdk/shaped ratio (what our layer adds): {:.2}",
+            sdk_rate / shaped_rate
+        );
         println!("latency sdk/raw p50 ratio: {:.2}", micros(sdk_p50) / micros(raw_p50));
         println!("throughput sdk/raw ratio: {:.2}", sdk_rate / raw_rate);
     });
