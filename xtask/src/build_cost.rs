@@ -3,7 +3,10 @@
 //! Builds, from scratch and one after the other, a tiny consumer of iothub-jobs and a tiny
 //! consumer of only what it builds on (reqwest, serde, serde_json, tokio with the same
 //! features), and reports the wall-time ratio and the crates that dominate (`cargo build
-//! --timings`). `cargo xtask build-cost tls` instead compares reqwest's TLS back ends.
+//! --timings`). A third consumer, the baseline plus progenitor's runtime crate and a build
+//! script that runs progenitor on spec/, shows the floor of the build.rs design: what any
+//! client generated this way costs before a line of ours. `cargo xtask build-cost tls`
+//! instead compares reqwest's TLS back ends.
 
 use std::{
     collections::BTreeMap,
@@ -22,14 +25,27 @@ tokio = { version = "1", features = ["rt", "time", "macros"] }"#;
 
 /// iothub-jobs' `reqwest = …` line, read from its manifest so the baseline cannot drift from it.
 fn reqwest_dependency() -> Result<String, String> {
+    let line = manifest_line("dependencies]", "reqwest")?;
+    if line.contains(CRATE_TLS) {
+        Ok(line)
+    } else {
+        Err(format!("Cargo.toml's reqwest has no {CRATE_TLS} feature"))
+    }
+}
+
+/// iothub-jobs' `<name> = …` line of the section that starts with `section`.
+fn manifest_line(section: &str, name: &str) -> Result<String, String> {
     let manifest =
         std::fs::read_to_string(workspace_root().join("Cargo.toml")).map_err(|e| e.to_string())?;
     manifest
-        .lines()
-        .find(|line| line.starts_with("reqwest ="))
-        .filter(|line| line.contains(CRATE_TLS))
+        .split("\n[")
+        .find(|s| s.starts_with(section))
+        .and_then(|s| {
+            s.lines()
+                .find(|line| line.starts_with(&format!("{name} =")))
+        })
         .map(str::to_owned)
-        .ok_or_else(|| format!("Cargo.toml has no `reqwest = …` line with the {CRATE_TLS} feature"))
+        .ok_or_else(|| format!("Cargo.toml has no `{name} = …` line in [{section}]"))
 }
 
 fn consumer(dir: &Path, dependencies: &str, main: &str) -> Result<(), String> {
@@ -144,6 +160,11 @@ pub fn sdk_against_baseline() -> Result<(), String> {
         "  baseline (reqwest + serde + serde_json + tokio):  {:6.1} s",
         baseline_time.as_secs_f64()
     );
+    let (floor_time, _) = clean_build(&design_floor(&root.join("design-floor"))?)?;
+    println!(
+        "  baseline + progenitor in build.rs (the floor):    {:6.1} s",
+        floor_time.as_secs_f64()
+    );
     let (sdk_time, per_crate) = clean_build(&sdk)?;
     println!(
         "  with iothub-jobs:                                 {:6.1} s",
@@ -156,10 +177,38 @@ pub fn sdk_against_baseline() -> Result<(), String> {
         println!("  {name:<40} {seconds:6.1}");
     }
     println!(
+        "design floor ratio (baseline + progenitor in build.rs / baseline): {:.2}",
+        floor_time.as_secs_f64() / baseline_time.as_secs_f64()
+    );
+    println!(
         "build cost ratio (with iothub-jobs / baseline): {:.2}",
         sdk_time.as_secs_f64() / baseline_time.as_secs_f64()
     );
     Ok(())
+}
+
+/// The baseline plus what the build.rs design needs whatever the SDK around it: progenitor's
+/// runtime crate, and a build script that runs progenitor (default settings) on spec/.
+fn design_floor(dir: &Path) -> Result<PathBuf, String> {
+    let spec = workspace_root().join("spec/iothub-jobs.openapi.json");
+    consumer(
+        dir,
+        &format!(
+            "{}\n{}\n{BASE_DEPENDENCIES}\n\n[build-dependencies]\n{}\n{}\n{}",
+            reqwest_dependency()?,
+            manifest_line("dependencies]", "progenitor-client")?,
+            manifest_line("build-dependencies]", "progenitor")?,
+            manifest_line("build-dependencies]", "openapiv3")?,
+            manifest_line("build-dependencies]", "serde_json")?,
+        ),
+        "fn main() { let _ = reqwest::Client::new(); let _ = serde_json::json!({}); }\n",
+    )?;
+    let build = format!(
+        "fn main() {{\n    let spec: openapiv3::OpenAPI = serde_json::from_str(include_str!({spec:?})).unwrap();\n    let code = progenitor::Generator::default().generate_tokens(&spec).unwrap();\n    std::fs::write(std::path::Path::new(&std::env::var(\"OUT_DIR\").unwrap()).join(\"generated.rs\"), code.to_string()).unwrap();\n}}\n",
+        spec = spec.display().to_string()
+    );
+    std::fs::write(dir.join("build.rs"), build).map_err(|e| e.to_string())?;
+    Ok(dir.to_owned())
 }
 
 /// reqwest's TLS back ends against each other.
