@@ -254,24 +254,23 @@ impl Transport {
     where
         F: Future<Output = Result<ResponseValue<T>, GeneratedError<()>>>,
     {
-        let context = CallContext {
-            authorization: self.credential.authorization().await?,
-            request_id,
-        };
-        let limit = self.generated.inner.max_response_bytes;
-        let scoped = FirstPollScoped {
-            context: Some(context),
-            future: send(&self.generated),
-        };
-        // One timer per attempt bounds it all, error bodies included: the per-attempt timeout,
-        // or what is left of the call's when that comes first. (reqwest's own timeout would
-        // cost a second, boxed timer per request.)
+        // One timer per attempt bounds it all, the credential and error bodies included: the
+        // per-attempt timeout, or what is left of the call's when that comes first. (reqwest's
+        // own timeout would cost a second, boxed timer per request.)
         let remaining = deadline.saturating_duration_since(Instant::now());
         let call_deadline_first = remaining < self.request_timeout;
         let attempt = async {
+            let context = CallContext {
+                authorization: self.credential.authorization().await?,
+                request_id,
+            };
+            let scoped = FirstPollScoped {
+                context: Some(context),
+                future: send(&self.generated),
+            };
             match scoped.await {
                 Ok(response) => Ok(response),
-                Err(error) => Err(map_error(error, limit).await),
+                Err(error) => Err(map_error(error, self.generated.inner.max_response_bytes).await),
             }
         };
         match tokio::time::timeout(remaining.min(self.request_timeout), attempt).await {

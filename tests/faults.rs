@@ -9,7 +9,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use iothub_jobs::{Error, ErrorKind, JobResponse, JobsClient, JobsClientOptions, RetryOptions};
+use iothub_jobs::{
+    Error, ErrorKind, JobResponse, JobsClient, JobsClientOptions, RetryOptions,
+    auth::{AuthorizationFuture, Credential},
+};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
@@ -422,5 +425,43 @@ async fn the_example_survives_a_transient_fault_and_reports_a_final_one() {
     assert!(
         stderr.contains("JobNotFound") && stderr.contains("0123456789abcdef0123456789abcdef-G:5"),
         "{stderr}"
+    );
+}
+
+/// A credential whose token never comes (a token service that hangs).
+#[derive(Debug)]
+struct NeverAnswers;
+
+impl Credential for NeverAnswers {
+    fn authorization(&self) -> AuthorizationFuture<'_> {
+        AuthorizationFuture::new(std::future::pending())
+    }
+}
+
+#[tokio::test]
+async fn a_credential_that_hangs_is_bounded_by_the_attempt_timeout() {
+    let (port, seen) = serve(|_| Answer::Ok, 0).await;
+    let options = JobsClientOptions::default()
+        .with_endpoint(format!("http://127.0.0.1:{port}"))
+        .with_request_timeout(Duration::from_millis(300))
+        .with_retry(RetryOptions::default().with_max_attempts(2));
+    let client = JobsClient::new(HOST, Arc::new(NeverAnswers), options).unwrap();
+    let started = Instant::now();
+    let error = tokio::time::timeout(Duration::from_secs(10), client.cancel_job("j"))
+        .await
+        .expect("the call must not wait for the credential forever")
+        .unwrap_err();
+    assert_eq!(error.kind(), &ErrorKind::Transport, "{error}");
+    assert!(error.to_string().contains("timed out"), "{error}");
+    assert_eq!(error.attempts(), 2);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        seen.lock().unwrap().requests,
+        0,
+        "no request without a token"
     );
 }
