@@ -71,7 +71,9 @@ impl Future for AuthorizationFuture<'_> {
 /// A source of `Authorization` header values. The client asks for one before every request, so
 /// implementations cache and renew their tokens themselves.
 pub trait Credential: Send + Sync + fmt::Debug {
-    /// The `Authorization` header value for the next request.
+    /// The `Authorization` header value for the next request. Getting it counts toward the
+    /// attempt's timeout (`JobsClientOptions::with_request_timeout`): a token that does not
+    /// come in time fails the attempt, which is retried like a timed-out request.
     fn authorization(&self) -> AuthorizationFuture<'_>;
 
     /// The service refused the last value (`401`): drop any cached token. Returns whether the
