@@ -24,7 +24,7 @@
 //! is built.
 //!
 //! ## Cargo features
-//! - `simulator`: [`simulator::LocalHub`], an in-process HTTP server that answers like IoT Hub,
+//! - `simulator`: `simulator::LocalHub`, an in-process HTTP server that answers like IoT Hub,
 //!   for examples and tests.
 //! - `entra`: `auth::EntraCredential`, Microsoft Entra ID tokens through `azure_core`.
 #![warn(missing_docs)]
