@@ -62,7 +62,11 @@ impl Raw {
         headers.insert("content-length", HeaderValue::from_static("0"));
         headers.insert(
             "user-agent",
-            HeaderValue::from_static("iothub-jobs/0.1.0 (Rust)"),
+            HeaderValue::from_static(concat!(
+                "iothub-jobs/",
+                env!("CARGO_PKG_VERSION"),
+                " (Rust)"
+            )),
         );
         headers.insert(
             "x-ms-client-request-id",
@@ -87,9 +91,7 @@ impl Raw {
             .unwrap();
         serde_json::from_slice(&response.bytes().await.unwrap()).unwrap()
     }
-}
 
-impl Raw {
     /// `cancel` with what the generated `cancel_job` does besides: the URL formatted around an
     /// escaped path segment, `api-version` added through `.query()`, progenitor's `api-version`
     /// header added (and removed again by our hook), and the response's headers copied into its
@@ -295,7 +297,10 @@ fn main() {
         println!("  sdk {sdk_rate:10.0}   rounds {sdk_rates:.0?}");
         println!("  raw {raw_rate:10.0}   rounds {raw_rates:.0?}");
         println!("  shaped {shaped_rate:7.0}   rounds {shaped_rates:.0?}");
-        println!("memory (RSS in KiB after each 25,000 of {MEMORY_CALLS} SDK calls; peak {peak}):");
+        println!(
+            "memory (RSS in KiB after each {} of {MEMORY_CALLS} SDK calls; peak {peak}):",
+            MEMORY_CALLS / 4
+        );
         println!("  sequential     {sequential_memory:?}");
         println!("  {IN_FLIGHT} in flight    {parallel_memory:?}");
         println!(

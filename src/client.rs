@@ -24,8 +24,8 @@ use crate::{
 
 /// How long to wait for a TCP + TLS connection unless configured otherwise.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long one attempt may take, from sending to the last byte of the answer, unless
-/// configured otherwise.
+/// How long one attempt may take, from asking the credential for a token to the last byte of
+/// the answer, unless configured otherwise.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// The largest answer read unless configured otherwise: a job is a few kilobytes.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
@@ -71,7 +71,8 @@ impl JobsClientOptions {
         self
     }
 
-    /// How long one attempt may take, answer included (default [`DEFAULT_REQUEST_TIMEOUT`]).
+    /// How long one attempt may take, the credential's token and the answer included (default
+    /// [`DEFAULT_REQUEST_TIMEOUT`]).
     /// The whole call, retries included, is bounded by [`RetryOptions::with_total_timeout`].
     pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;

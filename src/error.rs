@@ -163,7 +163,8 @@ impl Error {
         self.0.job.as_ref()
     }
 
-    /// How many times the request was sent (0 when nothing was sent).
+    /// How many attempts were made (0 when the call was refused before any, such as for an
+    /// invalid job id). An attempt whose credential failed sent nothing.
     pub fn attempts(&self) -> u32 {
         self.0.attempts
     }

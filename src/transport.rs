@@ -3,9 +3,9 @@
 //!
 //! The generated code builds each request; our [`ClientHooks`] impl adds the headers
 //! ([`ClientHooks::pre`]) and caps the response body ([`ClientHooks::exec`]). Per-call values
-//! (the credential's header, the request id) are resolved by [`Transport::call`] before each
-//! attempt, so their errors stay typed, and reach the hook through the task-local
-//! [`CallContext`].
+//! (the credential's header, the request id) are resolved by [`Transport::attempt`], within
+//! the attempt's timeout and so that their errors stay typed, and reach the hook through the
+//! task-local [`CallContext`].
 
 use std::{
     pin::Pin,
@@ -31,7 +31,7 @@ use crate::{
 };
 
 /// The request id header the service echoes back and logs.
-pub(crate) const CLIENT_REQUEST_ID: HeaderName = HeaderName::from_static("x-ms-client-request-id");
+const CLIENT_REQUEST_ID: HeaderName = HeaderName::from_static("x-ms-client-request-id");
 
 /// The generated client's inner state: what is the same for every request.
 #[derive(Clone, Debug)]
@@ -41,9 +41,9 @@ pub(crate) struct Pipeline {
 }
 
 /// The headers that change with every attempt.
-pub(crate) struct CallContext {
-    pub authorization: Authorization,
-    pub request_id: HeaderValue,
+struct CallContext {
+    authorization: Authorization,
+    request_id: HeaderValue,
 }
 
 tokio::task_local! {
@@ -149,7 +149,8 @@ pub(crate) struct Transport {
     pub generated: Client,
     pub credential: Arc<dyn Credential>,
     pub retry: RetryOptions,
-    /// How long one attempt may take, answer included.
+    /// How long one attempt may take, from asking the credential for a token to the last
+    /// byte of the answer.
     pub request_timeout: Duration,
 }
 
@@ -181,10 +182,11 @@ impl Transport {
             status = tracing::field::Empty,
             elapsed_ms = tracing::field::Empty,
         );
+        let header = HeaderValue::from_str(request_id).expect("a UUID is a valid header value");
         let started = Instant::now();
         let deadline = started + self.retry.total_timeout();
         let outcome = self
-            .attempts(request_id, deadline, replay, &span, &send)
+            .attempts(&header, deadline, replay, &span, &send)
             .instrument(span.clone())
             .await;
         span.record("elapsed_ms", started.elapsed().as_millis() as u64);
@@ -198,7 +200,7 @@ impl Transport {
 
     async fn attempts<'a, T, F>(
         &'a self,
-        request_id: &str,
+        request_id: &HeaderValue,
         deadline: Instant,
         replay: Replay,
         span: &tracing::Span,
@@ -212,10 +214,7 @@ impl Transport {
         loop {
             attempt += 1;
             span.record("attempt", attempt);
-            // A new value per attempt: cloning one would turn its bytes into a shared,
-            // reference-counted buffer, which costs an allocation of its own.
-            let header = HeaderValue::from_str(request_id).expect("a UUID is a valid header value");
-            let result = self.attempt(header, deadline, send).await;
+            let result = self.attempt(request_id.clone(), deadline, send).await;
             let error = match result {
                 Ok(value) => return Ok(value),
                 Err(error) => error.with_attempts(attempt),
@@ -298,10 +297,6 @@ async fn map_error(error: GeneratedError<()>, limit: usize) -> Error {
     match error {
         GeneratedError::UnexpectedResponse(response) => {
             let status = response.status().as_u16();
-            let headers = response.headers().clone();
-            let code = headers
-                .get("iothub-errorcode")
-                .and_then(|v| v.to_str().ok());
             if (300..400).contains(&status) {
                 // Redirects are not followed: the service does not send them, and a
                 // followed redirect could carry the request, and its token, elsewhere.
@@ -316,9 +311,16 @@ async fn map_error(error: GeneratedError<()>, limit: usize) -> Error {
                     format!("IoT Hub answered {status}, which the API does not describe"),
                 );
             }
+            // Read before the body consumes the response.
+            let code = response
+                .headers()
+                .get("iothub-errorcode")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let wait = retry_after(response.headers());
             match response.bytes().await {
-                Ok(body) => Error::service(ServiceError::parse(status, code, &body))
-                    .with_retry_after(retry_after(&headers)),
+                Ok(body) => Error::service(ServiceError::parse(status, code.as_deref(), &body))
+                    .with_retry_after(wait),
                 Err(e) => body_error(e, limit, &format!("the {status} answer")),
             }
         }

@@ -300,8 +300,11 @@ async fn every_request_matches_its_operation_in_spec() {
         .with_status(JobStatus::Cancelled)
         .with_type(JobType::ScheduleUpdateTwin)
         .with_page_size(2);
-    let pages: Vec<_> = std::pin::pin!(client.query_jobs(query)).collect().await;
-    assert!(pages.len() > 2, "several pages were asked for");
+    let jobs: Vec<_> = std::pin::pin!(client.query_jobs(query)).collect().await;
+    assert!(
+        jobs.len() > 2,
+        "more jobs than one page of 2 holds, so several pages were asked for"
+    );
     let requests = hub.requests();
     expected_ids.resize(requests.len(), String::new());
     for (request, id) in requests.iter().zip(&expected_ids) {

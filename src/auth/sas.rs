@@ -210,7 +210,7 @@ impl fmt::Debug for SasTokenCredential {
 
 /// `SharedAccessSignature sr=<sr>&sig=<url-encoded base64(HMAC-SHA256(key, "<sr>\n<se>"))>&se=<se>&skn=<policy>`,
 /// where `resource` is already URL-encoded.
-pub(crate) fn sas_token(resource: &str, key: &[u8], key_name: &str, expiry: u64) -> String {
+fn sas_token(resource: &str, key: &[u8], key_name: &str, expiry: u64) -> String {
     let signature = sign(key, format!("{resource}\n{expiry}").as_bytes());
     format!(
         "SharedAccessSignature sr={resource}&sig={}&se={expiry}&skn={}",
@@ -220,12 +220,12 @@ pub(crate) fn sas_token(resource: &str, key: &[u8], key_name: &str, expiry: u64)
 }
 
 /// base64(HMAC-SHA256(key, message)).
-pub(crate) fn sign(key: &[u8], message: &[u8]) -> String {
+fn sign(key: &[u8], message: &[u8]) -> String {
     let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), message);
     base64::engine::general_purpose::STANDARD.encode(tag.as_ref())
 }
 
-pub(crate) fn encode(text: &str) -> String {
+fn encode(text: &str) -> String {
     utf8_percent_encode(text, COMPONENT).to_string()
 }
 

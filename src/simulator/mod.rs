@@ -179,8 +179,10 @@ impl LocalHubBuilder {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let address = listener.local_addr()?;
         let state = Arc::new(server::HubState {
+            resource: self.host_name.to_ascii_lowercase(),
             host_name: self.host_name,
             policy_name: self.policy_name,
+            signing_key: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &self.key),
             key: self.key,
             jobs: Mutex::default(),
             requests: Mutex::default(),

@@ -40,8 +40,12 @@ const MAX_BODY: usize = 1 << 20;
 
 pub(super) struct HubState {
     pub host_name: String,
+    /// `host_name` lowercased: what a token's `sr` must name.
+    pub resource: String,
     pub policy_name: String,
     pub key: Vec<u8>,
+    /// `key`, prepared once for checking signatures.
+    pub signing_key: hmac::Key,
     pub jobs: Mutex<BTreeMap<String, Value>>,
     pub requests: Mutex<Vec<RecordedRequest>>,
     /// The time tests set, or `None` for the real clock.
@@ -184,8 +188,10 @@ impl HubState {
             return Err("Unauthorized: unknown shared access policy");
         }
         let resource = decode(sr).to_ascii_lowercase();
-        let host = self.host_name.to_ascii_lowercase();
-        if resource != host && !resource.starts_with(&format!("{host}/")) {
+        let below = resource
+            .strip_prefix(self.resource.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+        if !below {
             return Err("Unauthorized: the token is for another resource");
         }
         let expiry: u64 = se.parse().map_err(|_| "Unauthorized: se is not a number")?;
@@ -199,9 +205,12 @@ impl HubState {
         let signature = base64::engine::general_purpose::STANDARD
             .decode(decode(sig).as_bytes())
             .map_err(|_| "Unauthorized: sig is not base64")?;
-        let key = hmac::Key::new(hmac::HMAC_SHA256, &self.key);
-        hmac::verify(&key, format!("{sr}\n{se}").as_bytes(), &signature)
-            .map_err(|_| "Unauthorized: the signature does not match")
+        hmac::verify(
+            &self.signing_key,
+            format!("{sr}\n{se}").as_bytes(),
+            &signature,
+        )
+        .map_err(|_| "Unauthorized: the signature does not match")
     }
 }
 

@@ -23,29 +23,42 @@ const BASE_DEPENDENCIES: &str = r#"serde = { version = "1", features = ["derive"
 serde_json = "1"
 tokio = { version = "1", features = ["rt", "time", "macros"] }"#;
 
-/// iothub-jobs' `reqwest = …` line, read from its manifest so the baseline cannot drift from it.
-fn reqwest_dependency() -> Result<String, String> {
-    let line = manifest_line("dependencies]", "reqwest")?;
-    if line.contains(CRATE_TLS) {
-        Ok(line)
-    } else {
-        Err(format!("Cargo.toml's reqwest has no {CRATE_TLS} feature"))
-    }
-}
+/// What a consumer's `main` uses of the baseline, so none of it is left out of the build.
+const BASELINE_MAIN: &str =
+    "fn main() { let _ = reqwest::Client::new(); let _ = serde_json::json!({}); }\n";
 
-/// iothub-jobs' `<name> = …` line of the section that starts with `section`.
-fn manifest_line(section: &str, name: &str) -> Result<String, String> {
-    let manifest =
-        std::fs::read_to_string(workspace_root().join("Cargo.toml")).map_err(|e| e.to_string())?;
-    manifest
-        .split("\n[")
-        .find(|s| s.starts_with(section))
-        .and_then(|s| {
-            s.lines()
-                .find(|line| line.starts_with(&format!("{name} =")))
-        })
-        .map(str::to_owned)
-        .ok_or_else(|| format!("Cargo.toml has no `{name} = …` line in [{section}]"))
+/// iothub-jobs' manifest, whose dependency lines the consumers copy so they cannot drift.
+struct Manifest(String);
+
+impl Manifest {
+    fn read() -> Result<Self, String> {
+        std::fs::read_to_string(workspace_root().join("Cargo.toml"))
+            .map(Self)
+            .map_err(|e| format!("cannot read Cargo.toml: {e}"))
+    }
+
+    /// The `<name> = …` line of `[section]`.
+    fn line(&self, section: &str, name: &str) -> Result<&str, String> {
+        let header = format!("{section}]");
+        self.0
+            .split("\n[")
+            .find(|s| s.starts_with(&header))
+            .and_then(|s| {
+                s.lines()
+                    .find(|line| line.starts_with(&format!("{name} =")))
+            })
+            .ok_or_else(|| format!("Cargo.toml has no `{name} = …` line in [{section}]"))
+    }
+
+    /// The `reqwest = …` line, which must name the TLS back end the TLS comparison swaps.
+    fn reqwest(&self) -> Result<&str, String> {
+        let line = self.line("dependencies", "reqwest")?;
+        if line.contains(CRATE_TLS) {
+            Ok(line)
+        } else {
+            Err(format!("Cargo.toml's reqwest has no {CRATE_TLS} feature"))
+        }
+    }
 }
 
 fn consumer(dir: &Path, dependencies: &str, main: &str) -> Result<(), String> {
@@ -135,6 +148,7 @@ fn scratch() -> PathBuf {
 
 /// iothub-jobs' consumer against the baseline.
 pub fn sdk_against_baseline() -> Result<(), String> {
+    let manifest = Manifest::read()?;
     let root = scratch();
     let sdk = root.join("with-iothub-jobs");
     let baseline = root.join("baseline");
@@ -148,8 +162,8 @@ pub fn sdk_against_baseline() -> Result<(), String> {
     )?;
     consumer(
         &baseline,
-        &format!("{}\n{BASE_DEPENDENCIES}", reqwest_dependency()?),
-        "fn main() { let _ = reqwest::Client::new(); let _ = serde_json::json!({}); }\n",
+        &format!("{}\n{BASE_DEPENDENCIES}", manifest.reqwest()?),
+        BASELINE_MAIN,
     )?;
     println!(
         "clean builds, one after the other, on {} cores:",
@@ -160,7 +174,7 @@ pub fn sdk_against_baseline() -> Result<(), String> {
         "  baseline (reqwest + serde + serde_json + tokio):  {:6.1} s",
         baseline_time.as_secs_f64()
     );
-    let (floor_time, _) = clean_build(&design_floor(&root.join("design-floor"))?)?;
+    let (floor_time, _) = clean_build(&design_floor(&root.join("design-floor"), &manifest)?)?;
     println!(
         "  baseline + progenitor in build.rs (the floor):    {:6.1} s",
         floor_time.as_secs_f64()
@@ -189,19 +203,19 @@ pub fn sdk_against_baseline() -> Result<(), String> {
 
 /// The baseline plus what the build.rs design needs whatever the SDK around it: progenitor's
 /// runtime crate, and a build script that runs progenitor (default settings) on spec/.
-fn design_floor(dir: &Path) -> Result<PathBuf, String> {
-    let spec = workspace_root().join("spec/iothub-jobs.openapi.json");
+fn design_floor(dir: &Path, manifest: &Manifest) -> Result<PathBuf, String> {
+    let spec = workspace_root().join(crate::codegen::SPEC_PATH);
     consumer(
         dir,
         &format!(
             "{}\n{}\n{BASE_DEPENDENCIES}\n\n[build-dependencies]\n{}\n{}\n{}",
-            reqwest_dependency()?,
-            manifest_line("dependencies]", "progenitor-client")?,
-            manifest_line("build-dependencies]", "progenitor")?,
-            manifest_line("build-dependencies]", "openapiv3")?,
-            manifest_line("build-dependencies]", "serde_json")?,
+            manifest.reqwest()?,
+            manifest.line("dependencies", "progenitor-client")?,
+            manifest.line("build-dependencies", "progenitor")?,
+            manifest.line("build-dependencies", "openapiv3")?,
+            manifest.line("build-dependencies", "serde_json")?,
         ),
-        "fn main() { let _ = reqwest::Client::new(); let _ = serde_json::json!({}); }\n",
+        BASELINE_MAIN,
     )?;
     let build = format!(
         "fn main() {{\n    let spec: openapiv3::OpenAPI = serde_json::from_str(include_str!({spec:?})).unwrap();\n    let code = progenitor::Generator::default().generate_tokens(&spec).unwrap();\n    std::fs::write(std::path::Path::new(&std::env::var(\"OUT_DIR\").unwrap()).join(\"generated.rs\"), code.to_string()).unwrap();\n}}\n",
@@ -213,6 +227,7 @@ fn design_floor(dir: &Path) -> Result<PathBuf, String> {
 
 /// reqwest's TLS back ends against each other.
 pub fn tls_back_ends() -> Result<(), String> {
+    let reqwest = Manifest::read()?.reqwest()?.to_owned();
     let root = scratch();
     let variants = [
         ("rustls + aws-lc-rs (reqwest's default)", CRATE_TLS, ""),
@@ -230,7 +245,7 @@ pub fn tls_back_ends() -> Result<(), String> {
             &dir,
             &format!(
                 "{}\n{extra}{BASE_DEPENDENCIES}",
-                reqwest_dependency()?.replace(CRATE_TLS, feature)
+                reqwest.replace(CRATE_TLS, feature)
             ),
             "fn main() { let _ = reqwest::Client::builder(); }\n",
         )?;

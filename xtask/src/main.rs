@@ -31,7 +31,8 @@ commands:
                   import, diff, regenerate, update the api-version in the docs and CHANGELOG
   build-cost [tls]
                   time a clean build of a tiny consumer of iothub-jobs against one of only
-                  reqwest/serde/tokio, and what dominates; `tls` compares TLS back ends
+                  reqwest/serde/tokio and one that adds progenitor in build.rs (the design's
+                  floor), and what dominates; `tls` compares TLS back ends
   check [--upstream <SWAGGER_2_JSON>]
                   fail unless spec/ generates, and the review copy, docs and CHANGELOG agree
                   with it; with --upstream, also that importing that document reproduces spec/";
