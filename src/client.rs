@@ -345,7 +345,7 @@ impl JobsClient {
         job_id: &str,
         options: WaitOptions,
     ) -> Result<JobResponse, Error> {
-        let deadline = Instant::now() + options.timeout;
+        let deadline = crate::retry::deadline(Instant::now(), options.timeout);
         let mut job = match self.cancel_job(job_id).await {
             Ok(job) => job,
             // Too late: say what became of the job instead.
@@ -368,7 +368,7 @@ impl JobsClient {
                 }
                 _ => {}
             }
-            if Instant::now() + pause > deadline {
+            if pause > deadline.saturating_duration_since(Instant::now()) {
                 return Err(Error::new(
                     ErrorKind::WaitTimedOut,
                     format!(
@@ -379,7 +379,7 @@ impl JobsClient {
                 .with_job(job));
             }
             tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(options.max_poll_interval);
+            pause = pause.saturating_mul(2).min(options.max_poll_interval);
             job = self.get_job(job_id).await?;
         }
     }

@@ -1,6 +1,6 @@
 //! When and how long to wait before trying a call again.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::header::HeaderMap;
 
@@ -94,6 +94,13 @@ impl RetryOptions {
         let half = exponential / 2;
         half + half.mul_f64(fastrand::f64())
     }
+}
+
+/// `limit` after `start`, capped at a century: a longer limit (`Duration::MAX` for "no limit")
+/// would overflow `Instant` and panic.
+pub(crate) fn deadline(start: Instant, limit: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+    start + limit.min(CENTURY)
 }
 
 /// The service's `retry-after-ms` / `x-ms-retry-after-ms` (milliseconds) or `Retry-After`

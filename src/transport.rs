@@ -27,7 +27,7 @@ use crate::{
     API_VERSION, Error, ErrorKind, ServiceError,
     auth::{Authorization, Credential},
     generated::Client,
-    retry::{RetryOptions, retry_after},
+    retry::{self, RetryOptions, retry_after},
 };
 
 /// The request id header the service echoes back and logs.
@@ -184,7 +184,7 @@ impl Transport {
         );
         let header = HeaderValue::from_str(request_id).expect("a UUID is a valid header value");
         let started = Instant::now();
-        let deadline = started + self.retry.total_timeout();
+        let deadline = retry::deadline(started, self.retry.total_timeout());
         let outcome = self
             .attempts(&header, deadline, replay, &span, &send)
             .instrument(span.clone())
@@ -236,7 +236,8 @@ impl Transport {
                 return Err(error);
             }
             let delay = self.retry.delay(attempt, error.retry_after());
-            if Instant::now() + delay >= deadline {
+            // Compared as durations: a service's Retry-After can be too large to add to an Instant.
+            if delay >= deadline.saturating_duration_since(Instant::now()) {
                 return Err(error);
             }
             tracing::warn!(attempt, reason = %error, delay_ms = delay.as_millis() as u64, "retrying");

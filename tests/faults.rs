@@ -10,8 +10,9 @@ use std::{
 };
 
 use iothub_jobs::{
-    Error, ErrorKind, JobResponse, JobsClient, JobsClientOptions, RetryOptions,
+    Error, ErrorKind, JobResponse, JobsClient, JobsClientOptions, RetryOptions, WaitOptions,
     auth::{AuthorizationFuture, Credential},
+    models::JobStatus,
 };
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -164,6 +165,10 @@ struct Observed {
     elsewhere_requests: usize,
 }
 
+fn connection_string() -> String {
+    format!("HostName={HOST};SharedAccessKeyName=iothubowner;SharedAccessKey={KEY}")
+}
+
 fn client(port: u16) -> JobsClient {
     let options = JobsClientOptions::default()
         .with_endpoint(format!("http://127.0.0.1:{port}"))
@@ -175,9 +180,7 @@ fn client(port: u16) -> JobsClient {
                 .with_initial_delay(Duration::from_millis(20))
                 .with_total_timeout(Duration::from_secs(15)),
         );
-    let connection_string =
-        format!("HostName={HOST};SharedAccessKeyName=iothubowner;SharedAccessKey={KEY}");
-    JobsClient::from_connection_string_with_options(&connection_string, options).unwrap()
+    JobsClient::from_connection_string_with_options(&connection_string(), options).unwrap()
 }
 
 async fn run(answers: fn(usize) -> Answer) -> Observed {
@@ -319,6 +322,13 @@ scenarios! {
         assert!(error.is_unauthorized());
         assert_eq!(o.requests, 2);
     }
+    a_retry_after_past_the_total_timeout_is_reported_at_once: |_| Answer::Raw(
+        "HTTP/1.1 503 Service Unavailable\r\nretry-after: 18446744073709551615\r\niothub-errorcode: ServiceUnavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+    ) => |o| {
+        let error = failure(&o);
+        assert_eq!((error.status(), error.attempts()), (Some(503), 1));
+        assert!(o.elapsed < Duration::from_secs(2), "{:?}", o.elapsed);
+    }
     other_client_errors_are_never_retried: |_| Answer::NotFound => |o| {
         let error = failure(&o);
         assert_eq!(error.code(), Some("JobNotFound"));
@@ -381,10 +391,7 @@ fn run_example(port: u16) -> std::process::Output {
     );
     Command::new(&example)
         .arg("j")
-        .env(
-            "IOTHUB_CONNECTION_STRING",
-            format!("HostName={HOST};SharedAccessKeyName=iothubowner;SharedAccessKey={KEY}"),
-        )
+        .env("IOTHUB_CONNECTION_STRING", connection_string())
         .env("IOTHUB_ENDPOINT", format!("http://127.0.0.1:{port}"))
         .output()
         .unwrap()
@@ -464,4 +471,21 @@ async fn a_credential_that_hangs_is_bounded_by_the_attempt_timeout() {
         0,
         "no request without a token"
     );
+}
+
+#[tokio::test]
+async fn duration_max_limits_mean_no_limit() {
+    let (port, _) = serve(|_| Answer::Ok, 0).await;
+    let options = JobsClientOptions::default()
+        .with_endpoint(format!("http://127.0.0.1:{port}"))
+        .with_request_timeout(Duration::MAX)
+        .with_sas_token_lifetime(Duration::MAX)
+        .with_retry(RetryOptions::default().with_total_timeout(Duration::MAX));
+    let client =
+        JobsClient::from_connection_string_with_options(&connection_string(), options).unwrap();
+    let wait = WaitOptions::default()
+        .with_timeout(Duration::MAX)
+        .with_max_poll_interval(Duration::MAX);
+    let job = client.cancel_job_and_wait("j", wait).await.unwrap();
+    assert_eq!(job.status, Some(JobStatus::Cancelled));
 }

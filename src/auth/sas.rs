@@ -139,7 +139,7 @@ impl SasKeyCredential {
         let margin = lifetime
             .div_ceil(RENEW_FRACTION)
             .min(MAX_RENEW_MARGIN.as_secs());
-        let expiry = now + lifetime;
+        let expiry = now.saturating_add(lifetime);
         let value = Authorization::new(&sas_token(
             &self.resource,
             &self.key,
