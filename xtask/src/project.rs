@@ -278,11 +278,10 @@ fn changelog_with_entry(
     let insert_at = at + marker.len();
     let rest = changelog[insert_at..].trim_start_matches('\n');
     Ok(format!(
-        "{}{}\n{rest}",
+        "{}{}\n\n{rest}",
         &changelog[..insert_at],
         entry.trim_end_matches('\n')
     ))
-    .map(|text| text.replace("\n\n\n", "\n\n"))
 }
 
 /// Where two texts first differ, as `line N: expected …, found …`.
@@ -622,6 +621,10 @@ mod tests {
             "{changelog}"
         );
         assert!(changelog.contains("schema Twin: property attributes added, optional"));
+        assert!(
+            changelog.contains("attributes added, optional\n\n### Added"),
+            "the entry is set apart from what follows it: {changelog}"
+        );
         assert!(
             project
                 .read(REVIEW_COPY_PATH)
