@@ -147,12 +147,7 @@ impl JobsClient {
         credential: Arc<dyn Credential>,
         options: JobsClientOptions,
     ) -> Result<Self, Error> {
-        crate::auth::validate_host_name(host_name).map_err(|problem| {
-            Error::new(
-                ErrorKind::InvalidConfiguration,
-                format!("host name {problem}"),
-            )
-        })?;
+        crate::auth::check_host_name(host_name)?;
         let base_url = match &options.endpoint {
             Some(endpoint) => validate_endpoint(endpoint)?,
             None => format!("https://{host_name}"),

@@ -69,7 +69,8 @@ impl Credential for EntraCredential {
     }
 
     fn invalidate(&self) -> bool {
-        // Never contended for long: holders only swap the cached value.
+        // A caller holding the lock is fetching a new token, which replaces the cached one
+        // anyway; otherwise drop the cached one now.
         if let Ok(mut cache) = self.cache.try_lock() {
             *cache = None;
         }

@@ -68,12 +68,7 @@ impl SasKeyCredential {
         key_name: &str,
         key: Vec<u8>,
     ) -> Result<Self, Error> {
-        validate_host_name(host_name).map_err(|problem| {
-            Error::new(
-                ErrorKind::InvalidConfiguration,
-                format!("host name {problem}"),
-            )
-        })?;
+        check_host_name(host_name)?;
         if key_name.trim().is_empty() {
             return Err(Error::new(
                 ErrorKind::InvalidConfiguration,
@@ -231,6 +226,16 @@ fn encode(text: &str) -> String {
 
 fn unix_seconds(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// [`validate_host_name`] as our error, for the constructors that take a host name.
+pub(crate) fn check_host_name(host: &str) -> Result<(), Error> {
+    validate_host_name(host).map_err(|problem| {
+        Error::new(
+            ErrorKind::InvalidConfiguration,
+            format!("host name {problem}"),
+        )
+    })
 }
 
 /// A DNS host name: labels of letters, digits and `-` separated by dots. Returns what is wrong
