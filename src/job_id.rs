@@ -5,9 +5,12 @@ use crate::error::{Error, ErrorKind};
 /// The longest job id the service accepts.
 pub const MAX_JOB_ID_LEN: usize = 64;
 
+/// The one id that is also a route: `GET /jobs/v2/query` lists jobs.
+const QUERY: &str = "query";
+
 /// Checks `job_id` against the service's documented rule: 1–64 characters, each a US-ASCII
 /// letter, digit or `-`. Anything else (`..`, `/`, `\`, `?`, spaces) would change the request's
-/// path or query if sent, so it is refused here.
+/// path or query if sent, so it is refused here; so is `query` in any case, a route of its own.
 pub(crate) fn validate_job_id(job_id: &str) -> Result<(), Error> {
     let problem = if job_id.is_empty() {
         "it is empty".to_owned()
@@ -18,6 +21,8 @@ pub(crate) fn validate_job_id(job_id: &str) -> Result<(), Error> {
         format!("{c:?} at byte {at} is not allowed")
     } else if job_id.len() > MAX_JOB_ID_LEN {
         format!("it is {} characters long", job_id.len())
+    } else if job_id.eq_ignore_ascii_case(QUERY) {
+        "it names GET /jobs/v2/query, which lists jobs, so no such job could be read".to_owned()
     } else {
         return Ok(());
     };
@@ -60,6 +65,8 @@ mod tests {
             ("job 1", "' ' at byte 3"),
             ("jöb", "'ö' at byte 1"),
             ("a_b", "'_' at byte 1"),
+            ("query", "GET /jobs/v2/query"),
+            ("Query", "GET /jobs/v2/query"),
         ] {
             let err = validate_job_id(id).unwrap_err();
             assert_eq!(err.kind(), &ErrorKind::InvalidJobId);

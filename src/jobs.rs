@@ -15,7 +15,8 @@ use crate::{
 /// The setters every kind of new job has.
 macro_rules! schedule_setters {
     () => {
-        /// When the job starts (default: now).
+        /// When the job starts (default: now). It must be within years 0000–9999, which the
+        /// service can read.
         pub fn with_start_time(mut self, start_time: DateTime<Utc>) -> Self {
             self.start_time = Some(start_time);
             self
@@ -256,7 +257,10 @@ fn common(
         type_: Some(job_type),
         job_id: Some(job_id),
         query_condition: Some(query_condition),
-        start_time: Some(Timestamp::from(start_time.unwrap_or_else(Utc::now))),
+        start_time: Some(
+            Timestamp::try_from(start_time.unwrap_or_else(Utc::now))
+                .map_err(|e| invalid(&format!("the start time {e}")))?,
+        ),
         max_execution_time_in_seconds,
         ..Default::default()
     })
@@ -301,7 +305,10 @@ mod tests {
             json!({"desired": {"fw": "2.4"}})
         );
         assert_eq!(sent["maxExecutionTimeInSeconds"], 600);
-        assert_eq!(sent["startTime"], Timestamp::from(start).to_string());
+        assert_eq!(
+            sent["startTime"],
+            Timestamp::try_from(start).unwrap().to_string()
+        );
     }
 
     #[test]
@@ -376,6 +383,21 @@ mod tests {
                     .into_request(),
                 ErrorKind::InvalidJobRequest,
                 "max execution time",
+            ),
+            (
+                DirectMethodJob::new("j", "q", "m")
+                    .with_start_time("+11476-08-15T05:20:00Z".parse().unwrap())
+                    .into_request(),
+                ErrorKind::InvalidJobRequest,
+                "start time",
+            ),
+            (
+                TwinUpdateJob::new("j", "q")
+                    .with_tags(object(json!({"a": 1})))
+                    .with_start_time(DateTime::<Utc>::MIN_UTC)
+                    .into_request(),
+                ErrorKind::InvalidJobRequest,
+                "start time",
             ),
         ];
         for (result, kind, named) in cases {

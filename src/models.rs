@@ -196,10 +196,12 @@ fn string_enum_schema(values: &[&str]) -> schemars::schema::Schema {
     .into()
 }
 
-/// A point in time from the service (`format: date-time`), in UTC.
+/// A point in time from the service (`format: date-time`), in UTC, within years 0000–9999.
 ///
 /// Reads RFC 3339 with 0–9 fraction digits, and also the offset-less form the service uses for
 /// "never" (`0001-01-01T00:00:00`), which it means as UTC. Writes RFC 3339 with a `Z` offset.
+/// RFC 3339 has four-digit years only, so every `Timestamp` is within years 0000–9999 and can
+/// be written and read back: build one from a `DateTime<Utc>` with `Timestamp::try_from`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Timestamp(DateTime<Utc>);
 
@@ -210,11 +212,22 @@ impl Timestamp {
     }
 }
 
-impl From<DateTime<Utc>> for Timestamp {
-    fn from(value: DateTime<Utc>) -> Self {
-        Self(value)
+impl TryFrom<DateTime<Utc>> for Timestamp {
+    type Error = TimestampRangeError;
+
+    fn try_from(value: DateTime<Utc>) -> Result<Self, Self::Error> {
+        if (0..=9999).contains(&value.year()) {
+            Ok(Self(value))
+        } else {
+            Err(TimestampRangeError(value))
+        }
     }
 }
+
+/// A `DateTime<Utc>` outside years 0000–9999, which an RFC 3339 date-time cannot carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0} is outside years 0000-9999, which an RFC 3339 date-time can carry")]
+pub struct TimestampRangeError(DateTime<Utc>);
 
 impl From<Timestamp> for DateTime<Utc> {
     fn from(value: Timestamp) -> Self {
@@ -246,8 +259,8 @@ impl FromStr for Timestamp {
                     .map(|utc| utc.with_timezone(&Utc))
             });
         match parsed {
-            Ok(instant) if four_digit_year && (0..=9999).contains(&instant.year()) => {
-                Ok(Self(instant))
+            Ok(instant) if four_digit_year => {
+                Self::try_from(instant).map_err(|_| TimestampParseError(text.to_owned()))
             }
             _ => Err(TimestampParseError(text.to_owned())),
         }
