@@ -176,6 +176,16 @@ async fn bad_tokens_are_refused_with_401() {
             "Bearer abc".to_owned(),
             "not a SharedAccessSignature",
         ),
+        (
+            "scoped to a device",
+            common::mint_token(&format!("{host}/devices/some-device"), &name, &key, later),
+            "another resource",
+        ),
+        (
+            "scoped to a sibling path",
+            common::mint_token(&format!("{host}/jobsx"), &name, &key, later),
+            "another resource",
+        ),
     ];
     for (what, token, reason) in cases {
         let (status, code, body) = cancel(&hub, "j", &token).await;
@@ -195,4 +205,99 @@ async fn bad_tokens_are_refused_with_401() {
         "no bad token changed anything"
     );
     assert_eq!(cancel(&hub, "j", &valid).await.0, 200);
+}
+
+#[tokio::test]
+async fn a_token_scoped_to_a_path_above_the_request_is_accepted() {
+    let hub = LocalHub::start().await.unwrap();
+    hub.schedule_job("j");
+    let later = common::unix_now() + 600;
+    let jobs_scoped = common::mint_token(
+        &format!("{}/jobs", hub.host_name()),
+        hub.policy_name(),
+        &hub.policy_key(),
+        later,
+    );
+    let (status, _, body) = cancel(&hub, "j", &jobs_scoped).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// Sends every operation the hub serves, with a valid token, and returns the statuses.
+async fn every_operation(hub: &LocalHub) -> Vec<u16> {
+    let http = reqwest::Client::new();
+    let token = token(hub);
+    let url = |path: &str| format!("{}{path}?api-version={API_VERSION}", hub.endpoint());
+    let create = json!({"type": "scheduleUpdateTwin", "queryCondition": "deviceId IN ['d']",
+        "startTime": "2030-01-01T00:00:00Z", "updateTwin": {"etag": "*", "tags": {"a": 1}}});
+    let requests = [
+        http.put(url("/jobs/v2/new")).json(&create),
+        http.get(url("/jobs/v2/j")),
+        http.get(url("/jobs/v2/new")),
+        http.get(url("/jobs/v2/query"))
+            .header("x-ms-max-item-count", "1000000"),
+        http.post(url("/jobs/v2/j/cancel"))
+            .header("content-length", "0"),
+    ];
+    let mut statuses = Vec::new();
+    for request in requests {
+        let response = request
+            .header("authorization", &token)
+            .send()
+            .await
+            .expect("the hub answers every request with a status");
+        statuses.push(response.status().as_u16());
+        response.bytes().await.expect("and a whole body");
+    }
+    statuses
+}
+
+#[tokio::test]
+async fn every_builder_option_at_its_extremes_still_answers() {
+    let builders = [
+        (
+            "run time MAX",
+            LocalHub::builder().job_run_time(Duration::MAX),
+        ),
+        (
+            "run time 0",
+            LocalHub::builder().job_run_time(Duration::ZERO),
+        ),
+        ("no active jobs", LocalHub::builder().max_active_jobs(0)),
+        (
+            "active jobs MAX",
+            LocalHub::builder().max_active_jobs(usize::MAX),
+        ),
+        ("page size 0", LocalHub::builder().max_page_size(0)),
+        (
+            "page size MAX",
+            LocalHub::builder().max_page_size(usize::MAX),
+        ),
+        ("empty key", LocalHub::builder().policy("p", "").unwrap()),
+        (
+            "empty names",
+            LocalHub::builder()
+                .host_name("")
+                .policy("", "AA==")
+                .unwrap(),
+        ),
+    ];
+    for (what, builder) in builders {
+        let hub = builder.start().await.unwrap();
+        hub.schedule_job("j");
+        let statuses = every_operation(&hub).await;
+        assert!(statuses.iter().all(|s| *s < 500), "{what}: {statuses:?}");
+        // Whatever the clock says.
+        for time in [UNIX_EPOCH, UNIX_EPOCH + Duration::from_secs(u64::MAX / 4)] {
+            hub.set_time(time);
+            hub.schedule_job("k");
+            every_operation(&hub).await;
+        }
+        hub.set_time(std::time::SystemTime::now());
+        hub.advance_time(Duration::MAX);
+        hub.schedule_job("l");
+        every_operation(&hub).await;
+        hub.set_time(std::time::SystemTime::now());
+        let statuses = every_operation(&hub).await;
+        assert!(statuses.iter().all(|s| *s < 500), "{what}: {statuses:?}");
+    }
 }

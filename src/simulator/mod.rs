@@ -46,6 +46,8 @@ pub const DEFAULT_POLICY_NAME: &str = "iothubowner";
 /// The host name the local hub pretends to be; tokens must be scoped to it.
 pub const DEFAULT_HOST_NAME: &str = "localhub.azure-devices.net";
 
+const HOUR: Duration = Duration::from_secs(3600);
+
 /// A running local hub. The server stops when this is dropped.
 pub struct LocalHub {
     address: SocketAddr,
@@ -289,9 +291,11 @@ impl LocalHub {
     /// clock, and returns it.
     pub fn schedule_job(&self, job_id: &str) -> Value {
         let now = self.state.now();
-        let start = crate::models::Timestamp::from(chrono::DateTime::<chrono::Utc>::from(
-            now + Duration::from_secs(3600),
-        ));
+        let in_an_hour =
+            server::within_dates(now.checked_add(HOUR).unwrap_or_else(server::last_date));
+        let start =
+            crate::models::Timestamp::try_from(chrono::DateTime::<chrono::Utc>::from(in_an_hour))
+                .expect("the hub's clock stays within years 0000-9999");
         let request = json!({
             "type": "scheduleUpdateTwin",
             "queryCondition": "deviceId IN ['demo-device']",
@@ -304,18 +308,21 @@ impl LocalHub {
         job
     }
 
-    /// Stops the hub's clock at `time`: token expiry is judged by it from now on.
+    /// Stops the hub's clock at `time`: token expiry and job progress are judged by it from
+    /// now on. A time outside years 0000–9999 stops it at the nearest end of that range.
     pub fn set_time(&self, time: SystemTime) {
         *self
             .state
             .frozen_time
             .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(time);
+            .unwrap_or_else(|p| p.into_inner()) = Some(server::within_dates(time));
     }
 
-    /// Moves the hub's clock forward by `by` (and stops it there).
+    /// Moves the hub's clock forward by `by` (and stops it there), at most to the end of year
+    /// 9999.
     pub fn advance_time(&self, by: Duration) {
-        self.set_time(self.state.now() + by);
+        let now = self.state.now();
+        self.set_time(now.checked_add(by).unwrap_or_else(server::last_date));
     }
 
     /// The job `job_id` as the hub now holds it.

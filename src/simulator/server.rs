@@ -139,22 +139,25 @@ async fn front_end(State(hub): State<Arc<HubState>>, request: Request, next: Nex
             );
         }
     }
-    if let Err(reason) = hub.authorize(&parts.headers) {
+    if let Err(reason) = hub.authorize(&parts.headers, parts.uri.path()) {
         return service_error(StatusCode::UNAUTHORIZED, "IotHubUnauthorizedAccess", reason);
     }
     next.run(Request::from_parts(parts, Body::from(body))).await
 }
 
 impl HubState {
+    /// The hub's clock: the time a test set, or the real one; always within years 0000–9999.
     pub fn now(&self) -> SystemTime {
         self.frozen_time
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .unwrap_or_else(SystemTime::now)
+            .unwrap_or_else(|| within_dates(SystemTime::now()))
     }
 
-    /// Checks a `SharedAccessSignature sr=…&sig=…&se=…&skn=…` header against the hub's policy.
-    fn authorize(&self, headers: &HeaderMap) -> Result<(), &'static str> {
+    /// Checks a `SharedAccessSignature sr=…&sig=…&se=…&skn=…` header against the hub's policy,
+    /// for a request to `path`: as the service does, the request's target (host name and path)
+    /// must lie under the token's resource `sr`.
+    fn authorize(&self, headers: &HeaderMap, path: &str) -> Result<(), &'static str> {
         let token = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -188,10 +191,11 @@ impl HubState {
             return Err("Unauthorized: unknown shared access policy");
         }
         let resource = decode(sr).to_ascii_lowercase();
-        let below = resource
-            .strip_prefix(self.resource.as_str())
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
-        if !below {
+        let target = format!("{}{}", self.resource, decode(path).to_ascii_lowercase());
+        let below = target.strip_prefix(resource.as_str()).is_some_and(|rest| {
+            rest.is_empty() || rest.starts_with('/') || resource.ends_with('/')
+        });
+        if resource.is_empty() || !below {
             return Err("Unauthorized: the token is for another resource");
         }
         let expiry: u64 = se.parse().map_err(|_| "Unauthorized: se is not a number")?;
@@ -214,6 +218,21 @@ impl HubState {
     }
 }
 
+/// `time` within the years a date-time can carry (0000–9999), so the hub's clock can be set
+/// anywhere without a conversion overflowing.
+pub(super) fn within_dates(time: SystemTime) -> SystemTime {
+    // 0000-01-01T00:00:00Z.
+    const BEFORE_EPOCH: Duration = Duration::from_secs(62_167_219_200);
+    let first = UNIX_EPOCH.checked_sub(BEFORE_EPOCH).unwrap_or(UNIX_EPOCH);
+    time.clamp(first, last_date())
+}
+
+/// 9999-12-31T23:59:59Z, the last second a date-time can carry.
+pub(super) fn last_date() -> SystemTime {
+    const AFTER_EPOCH: Duration = Duration::from_secs(253_402_300_799);
+    UNIX_EPOCH.checked_add(AFTER_EPOCH).unwrap_or(UNIX_EPOCH)
+}
+
 fn decode(text: &str) -> String {
     percent_decode_str(text).decode_utf8_lossy().into_owned()
 }
@@ -223,6 +242,8 @@ impl HubState {
     /// and `completed` once it has run for the configured time.
     fn jobs_now(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Value>> {
         let now = chrono::DateTime::<chrono::Utc>::from(self.now());
+        // A run time too long for the calendar means the job never completes.
+        let run_time = chrono::TimeDelta::from_std(self.limits.job_run_time).ok();
         let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
         for job in jobs.values_mut() {
             let Some(start) = job["startTime"]
@@ -232,14 +253,15 @@ impl HubState {
                 continue;
             };
             let start = start.as_datetime();
-            let end = start + self.limits.job_run_time;
-            if is_active(job) && start <= now {
-                if end <= now {
+            if !is_active(job) || start > now {
+                continue;
+            }
+            match run_time.and_then(|run_time| start.checked_add_signed(run_time)) {
+                Some(end) if end <= now => {
                     job["status"] = json!("completed");
                     job["endTime"] = json!(end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-                } else {
-                    job["status"] = json!("running");
                 }
+                _ => job["status"] = json!("running"),
             }
         }
         jobs
