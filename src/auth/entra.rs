@@ -1,6 +1,13 @@
 //! Microsoft Entra ID bearer tokens from an `azure_core` `TokenCredential`.
 
-use std::{fmt, sync::Arc, time::Duration};
+use std::{
+    fmt,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use azure_core::{credentials::TokenCredential, time::OffsetDateTime};
 use tokio::sync::Mutex;
@@ -21,7 +28,17 @@ const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
 pub struct EntraCredential {
     inner: Arc<dyn TokenCredential>,
     scope: String,
-    cache: Mutex<Option<(Authorization, OffsetDateTime)>>,
+    cache: Mutex<Option<CachedToken>>,
+    /// Bumped by every [`invalidate`](Credential::invalidate): a cached token fetched in an
+    /// earlier generation is not used again. A counter rather than clearing the cache, so that
+    /// invalidating never waits for, or gives up on, the lock another caller holds.
+    generation: AtomicU64,
+}
+
+struct CachedToken {
+    value: Authorization,
+    expires_on: OffsetDateTime,
+    generation: u64,
 }
 
 impl EntraCredential {
@@ -31,6 +48,7 @@ impl EntraCredential {
             inner: credential,
             scope: DEFAULT_ENTRA_SCOPE.to_owned(),
             cache: Mutex::new(None),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -42,10 +60,13 @@ impl EntraCredential {
 
     async fn current(&self) -> Result<Authorization, Error> {
         let mut cache = self.cache.lock().await;
-        if let Some((value, expires_on)) = cache.as_ref()
-            && OffsetDateTime::now_utc() + REFRESH_MARGIN < *expires_on
+        // Read after the lock: an invalidation while this caller waited counts.
+        let generation = self.generation.load(Ordering::Acquire);
+        if let Some(cached) = cache.as_ref()
+            && cached.generation == generation
+            && OffsetDateTime::now_utc() + REFRESH_MARGIN < cached.expires_on
         {
-            return Ok(value.clone());
+            return Ok(cached.value.clone());
         }
         let token = self
             .inner
@@ -58,7 +79,11 @@ impl EntraCredential {
                 )
             })?;
         let value = Authorization::new(&format!("Bearer {}", token.token.secret()))?;
-        *cache = Some((value.clone(), token.expires_on));
+        *cache = Some(CachedToken {
+            value: value.clone(),
+            expires_on: token.expires_on,
+            generation,
+        });
         Ok(value)
     }
 }
@@ -69,11 +94,7 @@ impl Credential for EntraCredential {
     }
 
     fn invalidate(&self) -> bool {
-        // A caller holding the lock is fetching a new token, which replaces the cached one
-        // anyway; otherwise drop the cached one now.
-        if let Ok(mut cache) = self.cache.try_lock() {
-            *cache = None;
-        }
+        self.generation.fetch_add(1, Ordering::AcqRel);
         true
     }
 }
@@ -84,5 +105,59 @@ impl fmt::Debug for EntraCredential {
             .field("credential", &self.inner)
             .field("scope", &self.scope)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use azure_core::credentials::{AccessToken, TokenRequestOptions};
+
+    use super::*;
+
+    /// Hands out `token-1`, `token-2`, … each valid for an hour.
+    #[derive(Debug, Default)]
+    struct Numbered(AtomicUsize);
+
+    #[async_trait::async_trait]
+    impl TokenCredential for Numbered {
+        async fn get_token(
+            &self,
+            _: &[&str],
+            _: Option<TokenRequestOptions<'_>>,
+        ) -> azure_core::Result<AccessToken> {
+            let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
+            Ok(AccessToken::new(
+                format!("token-{n}"),
+                OffsetDateTime::now_utc() + azure_core::time::Duration::hours(1),
+            ))
+        }
+    }
+
+    async fn header(credential: &EntraCredential) -> String {
+        let value = credential.authorization().await.unwrap();
+        value.header_value().to_str().unwrap().to_owned()
+    }
+
+    #[tokio::test]
+    async fn invalidate_drops_the_token_even_while_another_caller_holds_the_cache() {
+        let credential = EntraCredential::new(Arc::new(Numbered::default()));
+        assert_eq!(header(&credential).await, "Bearer token-1");
+        {
+            // Another call reading the cached token at the moment the 401 arrives.
+            let _reader = credential.cache.lock().await;
+            assert!(credential.invalidate());
+        }
+        assert_eq!(
+            header(&credential).await,
+            "Bearer token-2",
+            "the rejected token is not sent again"
+        );
+        assert_eq!(
+            header(&credential).await,
+            "Bearer token-2",
+            "the fresh one is cached"
+        );
     }
 }
