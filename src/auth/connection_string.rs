@@ -145,9 +145,10 @@ impl ConnectionString {
     }
 
     /// Parses `Name=Value` pairs separated by `;`: names in any case, whitespace around parts
-    /// and one trailing `;` tolerated, unknown names ignored.
+    /// and one trailing `;` tolerated, unknown names ignored. A byte order mark (U+FEFF, as
+    /// files saved on Windows start with) is ignored with the whitespace around the string.
     pub fn parse(text: &str) -> Result<Self, ConnectionStringError> {
-        let text = text.trim();
+        let text = text.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
         let text = text.strip_suffix(';').unwrap_or(text);
         if text.trim().is_empty() {
             return Err(ConnectionStringError::Empty);
@@ -339,6 +340,56 @@ mod tests {
                 .unwrap_err(),
             InvalidHostName(_)
         ));
+    }
+
+    #[test]
+    fn a_byte_order_mark_and_surrounding_whitespace_are_ignored() {
+        let plain =
+            "HostName=hub.azure-devices.net;SharedAccessKeyName=p;SharedAccessKey=cGFzc3dvcmQ=";
+        for text in [
+            format!("\u{feff}{plain}"),
+            format!("\u{feff} \t{plain}\r\n"),
+            format!(" \u{feff}{plain}\u{feff}\n"),
+        ] {
+            let parsed = parse(&text).unwrap();
+            assert_eq!(parsed.host_name(), "hub.azure-devices.net", "{text:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Byte order marks and whitespace around a string never change what it says.
+        #[test]
+        fn padding_around_a_string_changes_nothing(
+            before in "[\u{feff} \t\r\n]{0,4}",
+            after in "[\u{feff} \t\r\n]{0,4}",
+            signature_form in proptest::bool::ANY,
+        ) {
+            let plain = if signature_form {
+                "HostName=hub.azure-devices.net;SharedAccessSignature=SharedAccessSignature sr=hub&sig=x&se=1&skn=p"
+            } else {
+                "HostName=hub.azure-devices.net;SharedAccessKeyName=p;SharedAccessKey=cGFzc3dvcmQ="
+            };
+            let expected = format!("{:?}", parse(plain).unwrap());
+            let padded = parse(&format!("{before}{plain}{after}"));
+            proptest::prop_assert_eq!(padded.map(|p| format!("{p:?}")), Ok(expected));
+        }
+    }
+
+    #[test]
+    fn a_host_name_no_url_can_hold_is_refused() {
+        // A numeric last label makes a URL read the host as an IPv4 address.
+        for host in ["999.1.1.1", "1.2.3", "hub.0x10", "hub.123", "256.0.0.1"] {
+            let text = format!("HostName={host};SharedAccessKeyName=p;SharedAccessKey={KEY}");
+            let error = parse(&text).unwrap_err();
+            assert!(
+                matches!(error, ConnectionStringError::InvalidHostName(_)),
+                "{host}: {error:?}"
+            );
+        }
+        for host in ["10.1.2.3", "hub-1.azure-devices.net", "x1.y2"] {
+            let text = format!("HostName={host};SharedAccessKeyName=p;SharedAccessKey={KEY}");
+            assert_eq!(parse(&text).unwrap().host_name(), host);
+        }
     }
 
     #[test]

@@ -266,6 +266,18 @@ pub(crate) fn validate_host_name(host: &str) -> Result<(), String> {
             "must be {EXAMPLE}: a label is empty, longer than 63 characters or starts or ends with '-'"
         ));
     }
+    // A URL reads a host whose last label is a number as an IPv4 address (`1.2.3` is
+    // 1.2.0.3, `999.1.1.1` none at all): no request could reach the hub named.
+    let as_url_reads_it = url::Host::parse(host).ok().and_then(|parsed| match parsed {
+        url::Host::Domain(domain) => Some(domain),
+        url::Host::Ipv4(ip) => Some(ip.to_string()),
+        url::Host::Ipv6(_) => None,
+    });
+    if as_url_reads_it.is_none_or(|read| !read.eq_ignore_ascii_case(host)) {
+        return Err(format!(
+            "must be {EXAMPLE}: its last label is a number, but it is not an IPv4 address"
+        ));
+    }
     Ok(())
 }
 
