@@ -47,13 +47,15 @@ pub enum ErrorKind {
     /// DNS, TLS, or a timeout.
     Transport,
     /// The service answered `200` with a body that is not a valid response, or with a status
-    /// the API does not describe (a redirect, say).
+    /// the API does not describe (a redirect, say), or paged a listing in a way that would
+    /// never end (a continuation token handed out twice, a long run of empty pages).
     InvalidResponse,
     /// [`JobsClient::cancel_job_and_wait`](crate::JobsClient::cancel_job_and_wait): the job ran
     /// or finished before it could be cancelled; [`Error::job`] has it.
     NotCancelled,
     /// [`JobsClient::cancel_job_and_wait`](crate::JobsClient::cancel_job_and_wait): the job did
-    /// not read `cancelled` in time; [`Error::job`] has it as last seen.
+    /// not read `cancelled` in time; [`Error::job`] has it as last seen, if the cancel itself
+    /// answered in time.
     WaitTimedOut,
     /// The answer is larger than the configured cap
     /// ([`JobsClientOptions::with_max_response_bytes`](crate::JobsClientOptions::with_max_response_bytes)).
@@ -174,9 +176,17 @@ impl Error {
         self.0.retry_after
     }
 
-    /// The job does not exist (`404 JobNotFound`).
+    /// The job does not exist (`404` with error code `JobNotFound`, numerically `404002`).
+    ///
+    /// A `404` with another code is not a missing job: `NotFound` (or no code) means the
+    /// endpoint does not serve the jobs API at that path, usually a wrong base URL given to
+    /// [`JobsClientOptions::with_endpoint`](crate::JobsClientOptions::with_endpoint), and the
+    /// error's message says so.
     pub fn is_not_found(&self) -> bool {
-        self.status() == Some(404)
+        self.0
+            .service
+            .as_ref()
+            .is_some_and(ServiceError::is_job_not_found)
     }
 
     /// The request was not authorized: wrong key or policy, expired or malformed token (`401`).
@@ -223,7 +233,13 @@ fn service_message(service: &ServiceError) -> String {
 /// What the caller can do about an error status.
 fn advice(service: &ServiceError) -> Option<&'static str> {
     Some(match (service.status, service.code.as_deref()) {
-        (404, _) => "check the job id and that the hub is the one the job was created on",
+        (404, _) if service.is_job_not_found() => {
+            "check the job id and that the hub is the one the job was created on"
+        }
+        (404, Some("DeviceNotFound")) => "check the device id",
+        (404, _) => {
+            "the endpoint does not serve this API at that path: check the base URL given to JobsClientOptions::with_endpoint"
+        }
         (401, _) => {
             "check the shared access key and policy name, that the token has not expired, and the clock"
         }
@@ -296,6 +312,12 @@ impl From<ConnectionStringError> for Error {
 }
 
 impl ServiceError {
+    /// `404 JobNotFound`, by name or by number.
+    fn is_job_not_found(&self) -> bool {
+        self.status == 404
+            && (self.code.as_deref() == Some("JobNotFound") || self.numeric_code == Some(404002))
+    }
+
     /// Reads an error answer from its status, `iothub-errorcode` header and body, whichever
     /// shape the service used: classic (`{"Message":"ErrorCode:…;…","ExceptionMessage":"Tracking ID:…"}`),
     /// nested (`Error: 429 {…}` inside the message), structured (`{"errorCode":404103,…}`, also
@@ -468,7 +490,18 @@ mod tests {
     #[test]
     fn classifies_statuses() {
         let of = |status| Error::service(ServiceError::parse(status, None, b""));
-        assert!(of(404).is_not_found() && !of(404).is_transient());
+        let job_not_found = Error::service(ServiceError::parse(404, Some("JobNotFound"), b""));
+        assert!(job_not_found.is_not_found() && !job_not_found.is_transient());
+        let by_number = br#"{"errorCode":404002,"trackingId":"t","message":"m"}"#;
+        assert!(Error::service(ServiceError::parse(404, None, by_number)).is_not_found());
+        for route in [
+            ServiceError::parse(404, Some("NotFound"), b""),
+            ServiceError::parse(404, None, b"<html>Not Found</html>"),
+            ServiceError::parse(404, Some("DeviceNotFound"), b""),
+        ] {
+            assert!(!Error::service(route).is_not_found());
+        }
+        assert!(of(404).to_string().contains("with_endpoint"), "{}", of(404));
         assert!(of(429).is_throttled() && of(429).is_transient());
         assert!(of(503).is_transient() && of(408).is_transient());
         assert!(of(401).is_unauthorized() && !of(401).is_transient());

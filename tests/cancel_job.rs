@@ -221,6 +221,9 @@ async fn invalid_job_ids_are_refused_before_anything_is_sent() {
         too_long.as_str(),
         "jöb",
         "%2e%2e",
+        // `GET /jobs/v2/query` lists jobs: a job with this id could never be read.
+        "query",
+        "QUERY",
     ] {
         let error = client.cancel_job(id).await.unwrap_err();
         assert_eq!(error.kind(), &ErrorKind::InvalidJobId, "{id}");
@@ -365,6 +368,24 @@ async fn a_closed_port_is_a_transport_error() {
     let error = client.cancel_job("j").await.unwrap_err();
     assert_eq!(error.kind(), &ErrorKind::Transport, "{error}");
     assert!(error.is_transient() && error.request_id().is_some());
+}
+
+#[tokio::test]
+async fn a_404_from_a_wrong_endpoint_is_not_a_missing_job() {
+    let hub = LocalHub::start().await.unwrap();
+    hub.schedule_job("j");
+    let options = hub
+        .client_options()
+        .with_endpoint(format!("{}/wrong-prefix", hub.endpoint()));
+    let client =
+        JobsClient::from_connection_string_with_options(&hub.connection_string(), options).unwrap();
+    let error = client.get_job("j").await.unwrap_err();
+    assert_eq!(
+        (error.status(), error.code()),
+        (Some(404), Some("NotFound"))
+    );
+    assert!(!error.is_not_found(), "the job is there: {error}");
+    assert!(error.to_string().contains("with_endpoint"), "{error}");
 }
 
 #[test]
