@@ -31,8 +31,9 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 
 /// Settings for a [`JobsClient`]. Start from `JobsClientOptions::default()` and change what you
-/// need with the `with_*` methods.
-#[derive(Clone, Debug)]
+/// need with the `with_*` methods. Its `Debug` output never shows an endpoint's user info or
+/// query.
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct JobsClientOptions {
     endpoint: Option<String>,
@@ -58,8 +59,13 @@ impl Default for JobsClientOptions {
 
 impl JobsClientOptions {
     /// Sends requests to `base_url` instead of `https://<host name>`: a local simulator, a
-    /// proxy or a private endpoint. Tokens are still scoped to the hub's host name. Must be
-    /// `https://`, or `http://` to a loopback address (`127.0.0.0/8`, `[::1]`, `localhost`).
+    /// reverse proxy or a private endpoint. Tokens are still scoped to the hub's host name.
+    /// Must be `https://`, or `http://` to a loopback address (`127.0.0.0/8`, `[::1]`,
+    /// `localhost`), without user info, query or fragment.
+    ///
+    /// A loopback endpoint is always reached directly: the proxy settings of the environment
+    /// (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`) are ignored for it, so a token meant for this
+    /// machine never travels to a proxy. Other endpoints use those settings as usual.
     pub fn with_endpoint(mut self, base_url: impl Into<String>) -> Self {
         self.endpoint = Some(base_url.into());
         self
@@ -88,7 +94,8 @@ impl JobsClientOptions {
     }
 
     /// The largest answer read (default [`DEFAULT_MAX_RESPONSE_BYTES`]); a larger one fails
-    /// with [`ErrorKind::ResponseTooLarge`] without being read in full.
+    /// with [`ErrorKind::ResponseTooLarge`] without being read in full. Zero is refused when
+    /// the client is built.
     pub fn with_max_response_bytes(mut self, limit: usize) -> Self {
         self.max_response_bytes = limit;
         self
@@ -99,6 +106,19 @@ impl JobsClientOptions {
     pub fn with_sas_token_lifetime(mut self, lifetime: Duration) -> Self {
         self.sas_token_lifetime = lifetime;
         self
+    }
+}
+
+impl fmt::Debug for JobsClientOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JobsClientOptions")
+            .field("endpoint", &self.endpoint.as_deref().map(redacted_url))
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("sas_token_lifetime", &self.sas_token_lifetime)
+            .field("retry", &self.retry)
+            .field("max_response_bytes", &self.max_response_bytes)
+            .finish()
     }
 }
 
@@ -148,33 +168,51 @@ impl JobsClient {
         options: JobsClientOptions,
     ) -> Result<Self, Error> {
         crate::auth::check_host_name(host_name)?;
-        let base_url = match &options.endpoint {
+        let endpoint = match &options.endpoint {
             Some(endpoint) => validate_endpoint(endpoint)?,
-            None => format!("https://{host_name}"),
+            None => validate_endpoint(&format!("https://{host_name}"))?,
         };
-        for (name, timeout) in [
-            ("connect", options.connect_timeout),
-            ("request", options.request_timeout),
+        for (setting, zero) in [
+            (
+                "the connect timeout (JobsClientOptions::with_connect_timeout)",
+                options.connect_timeout.is_zero(),
+            ),
+            (
+                "the request timeout (JobsClientOptions::with_request_timeout)",
+                options.request_timeout.is_zero(),
+            ),
+            (
+                "the total timeout (RetryOptions::with_total_timeout)",
+                options.retry.total_timeout().is_zero(),
+            ),
+            (
+                "the response size limit (JobsClientOptions::with_max_response_bytes)",
+                options.max_response_bytes == 0,
+            ),
         ] {
-            if timeout.is_zero() {
+            if zero {
                 return Err(Error::new(
                     ErrorKind::InvalidConfiguration,
-                    format!("the {name} timeout must not be zero"),
+                    format!("{setting} must not be zero: no call could succeed"),
                 ));
             }
         }
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder()
             .connect_timeout(options.connect_timeout)
             // The service does not redirect; a followed redirect could take the token elsewhere.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| {
-                Error::new(
-                    ErrorKind::InvalidConfiguration,
-                    "could not set up the HTTP client",
-                )
-                .with_source(e)
-            })?;
+            .redirect(reqwest::redirect::Policy::none());
+        if endpoint.loopback {
+            // An environment proxy is not this machine: the token would leave it, in clear
+            // text for plain HTTP.
+            http = http.no_proxy();
+        }
+        let http = http.build().map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidConfiguration,
+                "could not set up the HTTP client",
+            )
+            .with_source(e)
+        })?;
         let pipeline = Pipeline {
             user_agent: HeaderValue::from_static(concat!(
                 "iothub-jobs/",
@@ -184,7 +222,7 @@ impl JobsClient {
             max_response_bytes: options.max_response_bytes,
         };
         let transport = Transport {
-            generated: generated::Client::new_with_client(&base_url, http, pipeline),
+            generated: generated::Client::new_with_client(&endpoint.base_url, http, pipeline),
             credential,
             retry: options.retry,
             request_timeout: options.request_timeout,
@@ -286,99 +324,93 @@ impl JobsClient {
     pub fn query_jobs(
         &self,
         filter: JobQuery,
-    ) -> impl Stream<Item = Result<QueriedJob, Error>> + Send + '_ {
-        query::pages(self, filter)
-    }
-
-    /// One page of a query: its items and the token for the next page, if there is one.
-    pub(crate) async fn query_page(
-        &self,
-        filter: &JobQuery,
-        continuation: Option<&str>,
-    ) -> Result<
-        (
-            Vec<serde_json::Map<String, serde_json::Value>>,
-            Option<String>,
-        ),
-        Error,
-    > {
-        let page_size = filter.page_size.map(|size| size.to_string());
-        let (status, kind) = (
-            filter.status.as_ref().map(|s| s.as_str()),
-            filter.job_type.as_ref().map(|t| t.as_str()),
-        );
-        let call = self
-            .transport
-            .call("query_jobs", "", Replay::Always, |client| {
-                client.query_jobs(
-                    API_VERSION,
-                    status,
-                    kind,
-                    continuation,
-                    page_size.as_deref(),
-                )
-            });
-        let page = call.await?;
-        let next = page
-            .headers()
-            .get(query::CONTINUATION)
-            .and_then(|v| v.to_str().ok())
-            .filter(|token| !token.is_empty())
-            .map(str::to_owned);
-        Ok((page.into_inner(), next))
+    ) -> impl Stream<Item = Result<QueriedJob, Error>> + Send + 'static {
+        query::jobs(self.transport.clone(), filter)
     }
 
     /// Cancels `job_id`, then waits until the service reports it `cancelled`, and returns it.
     ///
     /// The service may answer the cancel before the job reads `cancelled`, so this polls
     /// [`get_job`](Self::get_job) with growing pauses until the job is cancelled, or it ended
-    /// otherwise, or `options`' timeout passes. A job that ran or finished before it could be
-    /// cancelled fails with [`ErrorKind::NotCancelled`]; waiting too long with
-    /// [`ErrorKind::WaitTimedOut`]. Both carry the job as last seen in [`Error::job`].
+    /// otherwise, or `options`' timeout passes. The timeout bounds the whole wait, the cancel
+    /// and every poll included, whatever the client's own timeouts. A job that ran or finished
+    /// before it could be cancelled fails with [`ErrorKind::NotCancelled`]; waiting too long
+    /// with [`ErrorKind::WaitTimedOut`]. Both carry the job as last seen in [`Error::job`]
+    /// (none, if the cancel itself did not answer in time).
     pub async fn cancel_job_and_wait(
         &self,
         job_id: &str,
         options: WaitOptions,
     ) -> Result<JobResponse, Error> {
+        validate_job_id(job_id)?;
         let deadline = crate::retry::deadline(Instant::now(), options.timeout);
-        let mut job = match self.cancel_job(job_id).await {
-            Ok(job) => job,
-            // Too late: say what became of the job instead.
-            Err(error) if error.is_operation_not_allowed() => self.get_job(job_id).await?,
-            Err(error) => return Err(error),
-        };
-        let mut pause = options.poll_interval;
-        loop {
-            match job.status {
-                Some(JobStatus::Cancelled) => return Ok(job),
-                Some(JobStatus::Running | JobStatus::Completed | JobStatus::Failed) => {
-                    let status = job.status.as_ref().map_or("", |s| s.as_str()).to_owned();
-                    return Err(Error::new(
-                        ErrorKind::NotCancelled,
-                        format!(
-                            "job {job_id:?} was not cancelled: it is {status}, too late to cancel"
-                        ),
-                    )
-                    .with_job(job));
+        let mut last_seen = None;
+        let waited = tokio::time::timeout_at(deadline.into(), async {
+            let job = match self.cancel_job(job_id).await {
+                Ok(job) => job,
+                // Too late: say what became of the job instead.
+                Err(error) if error.is_operation_not_allowed() => self.get_job(job_id).await?,
+                Err(error) => return Err(error),
+            };
+            let job = last_seen.insert(job);
+            let mut pause = options.first_pause();
+            loop {
+                match job.status {
+                    Some(JobStatus::Cancelled) => return Ok(Settled::Cancelled),
+                    Some(JobStatus::Running | JobStatus::Completed | JobStatus::Failed) => {
+                        return Ok(Settled::TooLate);
+                    }
+                    _ => {}
                 }
-                _ => {}
+                // A pause that would end past the deadline cannot be followed by a poll.
+                if pause >= deadline.saturating_duration_since(Instant::now()) {
+                    return Ok(Settled::OutOfTime);
+                }
+                tokio::time::sleep(pause).await;
+                pause = options.next_pause(pause);
+                *job = self.get_job(job_id).await?;
             }
-            if pause > deadline.saturating_duration_since(Instant::now()) {
-                return Err(Error::new(
+        })
+        .await;
+        match (waited, last_seen) {
+            (Ok(Err(error)), _) => Err(error),
+            (Ok(Ok(Settled::Cancelled)), Some(job)) => Ok(job),
+            (Ok(Ok(Settled::TooLate)), Some(job)) => {
+                let status = job.status.as_ref().map_or("", |s| s.as_str()).to_owned();
+                Err(Error::new(
+                    ErrorKind::NotCancelled,
+                    format!("job {job_id:?} was not cancelled: it is {status}, too late to cancel"),
+                )
+                .with_job(job))
+            }
+            // Out of time, polling or sleeping.
+            (_, job) => {
+                let error = Error::new(
                     ErrorKind::WaitTimedOut,
                     format!(
-                        "job {job_id:?} did not read cancelled within {:?}",
+                        "job {job_id:?} did not read cancelled within {:?} (WaitOptions::with_timeout)",
                         options.timeout
                     ),
-                )
-                .with_job(job));
+                );
+                Err(match job {
+                    Some(job) => error.with_job(job),
+                    None => error,
+                })
             }
-            tokio::time::sleep(pause).await;
-            pause = pause.saturating_mul(2).min(options.max_poll_interval);
-            job = self.get_job(job_id).await?;
         }
     }
 }
+
+/// How a wait ended, short of an error.
+enum Settled {
+    Cancelled,
+    TooLate,
+    OutOfTime,
+}
+
+/// The shortest pause between polls, whatever [`WaitOptions`] say: a zero interval would
+/// flood the service.
+pub const MIN_POLL_INTERVAL: Duration = Duration::from_millis(10);
 
 /// How [`JobsClient::cancel_job_and_wait`] waits. Start from `WaitOptions::default()`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -401,7 +433,8 @@ impl Default for WaitOptions {
 
 impl WaitOptions {
     /// The first pause between polls (default 0.5 s); each next one doubles, up to
-    /// [`with_max_poll_interval`](Self::with_max_poll_interval) (default 5 s).
+    /// [`with_max_poll_interval`](Self::with_max_poll_interval) (default 5 s). Pauses are never
+    /// shorter than [`MIN_POLL_INTERVAL`].
     pub fn with_poll_interval(mut self, interval: Duration) -> Self {
         self.poll_interval = interval;
         self
@@ -413,10 +446,21 @@ impl WaitOptions {
         self
     }
 
-    /// How long to wait in all (default 60 s).
+    /// How long to wait in all, the requests included (default 60 s).
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
+    }
+
+    fn first_pause(&self) -> Duration {
+        self.poll_interval.max(MIN_POLL_INTERVAL)
+    }
+
+    fn next_pause(&self, pause: Duration) -> Duration {
+        pause
+            .saturating_mul(2)
+            .min(self.max_poll_interval)
+            .max(MIN_POLL_INTERVAL)
     }
 }
 
@@ -431,25 +475,38 @@ impl fmt::Debug for JobsClient {
     }
 }
 
-/// `https://…`, or `http://` to loopback only; returns the base URL without a trailing `/`.
-fn validate_endpoint(endpoint: &str) -> Result<String, Error> {
+/// Where a client sends its requests.
+#[derive(Debug)]
+struct Endpoint {
+    /// Without a trailing `/`.
+    base_url: String,
+    /// On this machine: plain HTTP is allowed, and no proxy is used.
+    loopback: bool,
+}
+
+/// `https://…`, or `http://` to loopback only, without user info, query or fragment. Messages
+/// show the URL only as [`redacted_url`] does: a password or SAS in it must not reach logs.
+fn validate_endpoint(endpoint: &str) -> Result<Endpoint, Error> {
     let invalid = |problem: &str| {
         Error::new(
             ErrorKind::InvalidConfiguration,
-            format!("endpoint {endpoint:?} {problem}"),
+            format!("endpoint {} {problem}", redacted_url(endpoint)),
         )
     };
+    // The parser's messages name the problem, never the input.
     let url = reqwest::Url::parse(endpoint).map_err(|e| invalid(&format!("is not a URL: {e}")))?;
-    if url.query().is_some()
-        || url.fragment().is_some()
-        || !url.username().is_empty()
-        || url.password().is_some()
-    {
-        return Err(invalid("must not carry a query, fragment or user info"));
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid(
+            "carries user info, which is never sent: the credential authenticates",
+        ));
     }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid("must not carry a query or fragment"));
+    }
+    let loopback = is_loopback(&url);
     match url.scheme() {
         "https" => {}
-        "http" if is_loopback(&url) => {}
+        "http" if loopback => {}
         "http" => {
             return Err(invalid(
                 "uses plain http, which is allowed only for loopback addresses; use https",
@@ -457,7 +514,10 @@ fn validate_endpoint(endpoint: &str) -> Result<String, Error> {
         }
         other => return Err(invalid(&format!("has scheme {other:?}; use https"))),
     }
-    Ok(url.as_str().trim_end_matches('/').to_owned())
+    Ok(Endpoint {
+        base_url: url.as_str().trim_end_matches('/').to_owned(),
+        loopback,
+    })
 }
 
 fn is_loopback(url: &reqwest::Url) -> bool {
@@ -467,6 +527,33 @@ fn is_loopback(url: &reqwest::Url) -> bool {
         Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
         None => false,
     }
+}
+
+/// `url` as messages and `Debug` show it: scheme, host, port and path, with user info, query
+/// and fragment replaced by `<redacted>` (they may hold a password or a SAS).
+pub(crate) fn redacted_url(url: &str) -> String {
+    let Ok(parsed) = reqwest::Url::parse(url) else {
+        return format!("<not a URL, {} characters>", url.chars().count());
+    };
+    let user_info = if parsed.username().is_empty() && parsed.password().is_none() {
+        ""
+    } else {
+        "<redacted>@"
+    };
+    let port = parsed.port().map(|p| format!(":{p}")).unwrap_or_default();
+    let mut shown = format!(
+        "{}://{user_info}{}{port}{}",
+        parsed.scheme(),
+        parsed.host_str().unwrap_or_default(),
+        parsed.path()
+    );
+    if parsed.query().is_some() {
+        shown.push_str("?<redacted>");
+    }
+    if parsed.fragment().is_some() {
+        shown.push_str("#<redacted>");
+    }
+    shown
 }
 
 #[cfg(test)]
@@ -486,8 +573,17 @@ mod tests {
             assert!(validate_endpoint(ok).is_ok(), "{ok}");
         }
         assert_eq!(
-            validate_endpoint("https://proxy:8443/iothub/").unwrap(),
+            validate_endpoint("https://proxy:8443/iothub/")
+                .unwrap()
+                .base_url,
             "https://proxy:8443/iothub"
+        );
+        assert!(validate_endpoint("http://127.9.0.1").unwrap().loopback);
+        assert!(validate_endpoint("https://localhost").unwrap().loopback);
+        assert!(
+            !validate_endpoint("https://hub.example.com")
+                .unwrap()
+                .loopback
         );
         for bad in [
             "http://10.0.0.1",
@@ -499,6 +595,92 @@ mod tests {
         ] {
             let error = validate_endpoint(bad).unwrap_err();
             assert_eq!(error.kind(), &ErrorKind::InvalidConfiguration, "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_endpoint_is_never_echoed_with_its_user_info_or_query() {
+        for endpoint in [
+            "http://admin:S3cretP4ss@127.0.0.1:8080",
+            "https://admin:S3cretP4ss@hub.example.com/",
+            "https://hub.example.com/?sig=S3cretP4ss",
+            "https://hub.example.com/#S3cretP4ss",
+            "http://admin:S3cretP4ss@10.0.0.1",
+            "https://admin:S3cretP4ss@hub.example.com:99999",
+            "ftp://admin:S3cretP4ss@x",
+            "S3cretP4ss",
+        ] {
+            let options = JobsClientOptions::default().with_endpoint(endpoint);
+            let shown = format!("{options:?}");
+            assert!(!shown.contains("S3cretP4ss"), "{shown}");
+            let credential = Arc::new(
+                crate::auth::SasTokenCredential::new("SharedAccessSignature sr=h&sig=x&se=1&skn=p")
+                    .unwrap(),
+            );
+            let error = JobsClient::new("hub.example.com", credential, options).unwrap_err();
+            assert_eq!(error.kind(), &ErrorKind::InvalidConfiguration, "{endpoint}");
+            let shown = format!("{error} {error:?}");
+            assert!(!shown.contains("S3cretP4ss"), "{endpoint}: {shown}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever surrounds a secret in an endpoint, neither the refusal nor `Debug` shows it.
+        #[test]
+        fn no_endpoint_leaks_its_user_info_or_query(
+            scheme in "(https|http|ftp|HTTPS)",
+            user in "[a-zA-Z0-9._~-]{0,8}",
+            secret in "[a-zA-Z0-9]{12,20}",
+            host in "(127\\.0\\.0\\.1|localhost|hub\\.example\\.com|\\[::1\\]|10\\.0\\.0\\.1|999\\.1\\.1\\.1|)",
+            port in proptest::option::of(0u32..70_000),
+            path in "(/[a-z]{0,6}){0,2}",
+            place in 0..4,
+        ) {
+            let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+            let endpoint = match place {
+                0 => format!("{scheme}://{user}:{secret}@{host}{port}{path}"),
+                1 => format!("{scheme}://{host}{port}{path}?sig={secret}"),
+                2 => format!("{scheme}://{host}{port}{path}#{secret}"),
+                _ => format!("{scheme}:/{user}:{secret}@@{host}{port}{path}?x={secret}"),
+            };
+            let options = JobsClientOptions::default().with_endpoint(&endpoint);
+            let shown = format!("{options:?}");
+            proptest::prop_assert!(!shown.contains(&secret), "{}", shown);
+            let error = build("hub.example.com", options).unwrap_err();
+            let shown = format!("{error} {error:?}");
+            proptest::prop_assert!(!shown.contains(&secret), "{} -> {}", endpoint, shown);
+        }
+    }
+
+    fn build(host: &str, options: JobsClientOptions) -> Result<JobsClient, Error> {
+        let credential = Arc::new(
+            crate::auth::SasTokenCredential::new("SharedAccessSignature sr=h&sig=x&se=1&skn=p")
+                .unwrap(),
+        );
+        JobsClient::new(host, credential, options)
+    }
+
+    #[test]
+    fn settings_that_can_never_work_are_refused_when_the_client_is_built() {
+        let zero_total = JobsClientOptions::default()
+            .with_retry(RetryOptions::default().with_total_timeout(Duration::ZERO));
+        let no_bytes = JobsClientOptions::default().with_max_response_bytes(0);
+        for (what, host, options) in [
+            ("total timeout", "hub.example.com", zero_total),
+            ("response bytes", "hub.example.com", no_bytes),
+            ("host", "999.1.1.1", JobsClientOptions::default()),
+            ("host", "hub.0x10", JobsClientOptions::default()),
+            ("host", "1.2.3", JobsClientOptions::default()),
+        ] {
+            let error = build(host, options).unwrap_err();
+            assert_eq!(
+                error.kind(),
+                &ErrorKind::InvalidConfiguration,
+                "{what}: {error}"
+            );
+        }
+        for host in ["hub.azure-devices.net", "10.1.2.3", "localhost", "a-b.c9"] {
+            assert!(build(host, JobsClientOptions::default()).is_ok(), "{host}");
         }
     }
 }

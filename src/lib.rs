@@ -46,14 +46,14 @@ mod transport;
 
 pub use client::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_REQUEST_TIMEOUT, JobsClient,
-    JobsClientOptions, WaitOptions,
+    JobsClientOptions, MIN_POLL_INTERVAL, WaitOptions,
 };
 pub use error::{Error, ErrorKind, ServiceError};
 pub use generated::API_VERSION;
 pub use job_id::MAX_JOB_ID_LEN;
 pub use jobs::{DirectMethodJob, MAX_METHOD_PAYLOAD_BYTES, TwinUpdateJob};
 pub use models::JobResponse;
-pub use query::{JobQuery, QueriedJob};
+pub use query::{JobQuery, MAX_EMPTY_PAGES_IN_A_ROW, QueriedJob};
 pub use retry::{
     DEFAULT_INITIAL_DELAY, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_DELAY, DEFAULT_TOTAL_TIMEOUT,
     RetryOptions,

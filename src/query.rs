@@ -1,30 +1,40 @@
-//! Listing jobs: the query filter and the stream that follows the service's pages.
+//! Listing jobs: the query filter, fetching one page, and the stream that follows the pages.
 //!
 //! The service pages the jobs query like the twin query: a JSON array per page, the page size
 //! asked for in `x-ms-max-item-count`, the next page's token in the `x-ms-continuation`
 //! response header and sent back in the same request header (spec/README.md, deviation 2).
 
-use std::collections::VecDeque;
+use std::{
+    collections::{HashSet, VecDeque},
+    hash::{BuildHasher as _, RandomState},
+    sync::Arc,
+};
 
 use futures_core::Stream;
 use serde::Deserialize as _;
 use serde_json::{Map, Value};
 
 use crate::{
-    Error, JobsClient,
+    API_VERSION, Error, ErrorKind,
     models::{JobResponse, JobStatus, JobType},
+    transport::{Replay, Transport},
 };
 
 /// The header that carries the next page's token, both ways.
-pub(crate) const CONTINUATION: &str = "x-ms-continuation";
+const CONTINUATION: &str = "x-ms-continuation";
 
-/// Which jobs [`JobsClient::query_jobs`] lists. Start from `JobQuery::default()` (every job).
+/// After this many empty pages in a row, each naming yet another page, a listing stops with
+/// an error: a service that pages like that would never finish.
+pub const MAX_EMPTY_PAGES_IN_A_ROW: u32 = 20;
+
+/// Which jobs [`JobsClient::query_jobs`](crate::JobsClient::query_jobs) lists. Start from
+/// `JobQuery::default()` (every job).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct JobQuery {
-    pub(crate) job_type: Option<JobType>,
-    pub(crate) status: Option<JobStatus>,
-    pub(crate) page_size: Option<u32>,
+    job_type: Option<JobType>,
+    status: Option<JobStatus>,
+    page_size: Option<u32>,
 }
 
 impl JobQuery {
@@ -71,42 +81,139 @@ impl QueriedJob {
     }
 }
 
-/// Where the stream is: items left from the last page, and the next page to ask for.
-struct Pages<'a> {
-    client: &'a JobsClient,
+/// One page of a listing: its items and the token for the next page, if there is one.
+pub(crate) struct Page {
+    pub items: Vec<Map<String, Value>>,
+    pub next: Option<String>,
+}
+
+/// Every job matching `filter`, following the service's pages.
+pub(crate) fn jobs(
+    transport: Arc<Transport>,
     filter: JobQuery,
+) -> impl Stream<Item = Result<QueriedJob, Error>> + Send + 'static {
+    let filter = Arc::new(filter);
+    pages(
+        move |token| {
+            let (transport, filter) = (transport.clone(), filter.clone());
+            async move { jobs_page(&transport, &filter, token.as_deref()).await }
+        },
+        QueriedJob::read,
+    )
+}
+
+async fn jobs_page(
+    transport: &Transport,
+    filter: &JobQuery,
+    continuation: Option<&str>,
+) -> Result<Page, Error> {
+    let page_size = filter.page_size.map(|size| size.to_string());
+    let (status, kind) = (
+        filter.status.as_ref().map(|s| s.as_str()),
+        filter.job_type.as_ref().map(|t| t.as_str()),
+    );
+    let page = transport
+        .call("query_jobs", "", Replay::Always, |client| {
+            client.query_jobs(
+                API_VERSION,
+                status,
+                kind,
+                continuation,
+                page_size.as_deref(),
+            )
+        })
+        .await?;
+    let next = page
+        .headers()
+        .get(CONTINUATION)
+        .and_then(|v| v.to_str().ok())
+        .filter(|token| !token.is_empty())
+        .map(str::to_owned);
+    Ok(Page {
+        items: page.into_inner(),
+        next,
+    })
+}
+
+/// Where a listing is: items left from the last page, the next page to ask for, and what
+/// tells a listing that would never end.
+struct Pages<F, T> {
+    fetch: F,
+    read: fn(Map<String, Value>) -> T,
     items: VecDeque<Map<String, Value>>,
     /// `Some(None)`: the first page; `Some(Some(token))`: a later one; `None`: no more.
     next: Option<Option<String>>,
+    /// Hashes of the tokens handed out so far: a token handed out twice means a loop.
+    tokens: HashSet<u64>,
+    hasher: RandomState,
+    empty_in_a_row: u32,
+    /// Ends the listing once the items before it are passed on.
+    failure: Option<Error>,
 }
 
-pub(crate) fn pages(
-    client: &JobsClient,
-    filter: JobQuery,
-) -> impl Stream<Item = Result<QueriedJob, Error>> + Send + '_ {
+/// The items of every page `fetch` returns, read by `read`, until a page names no next one.
+/// A failed page ends the stream with its error; so does a token handed out twice or a run
+/// of [`MAX_EMPTY_PAGES_IN_A_ROW`] empty pages, so the stream always ends.
+pub(crate) fn pages<F, Fut, T>(
+    fetch: F,
+    read: fn(Map<String, Value>) -> T,
+) -> impl Stream<Item = Result<T, Error>>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: Future<Output = Result<Page, Error>>,
+{
     let start = Pages {
-        client,
-        filter,
+        fetch,
+        read,
         items: VecDeque::new(),
         next: Some(None),
+        tokens: HashSet::new(),
+        hasher: RandomState::new(),
+        empty_in_a_row: 0,
+        failure: None,
     };
     futures_util::stream::unfold(start, |mut pages| async move {
         loop {
             if let Some(item) = pages.items.pop_front() {
-                return Some((Ok(QueriedJob::read(item)), pages));
+                return Some((Ok((pages.read)(item)), pages));
+            }
+            if let Some(failure) = pages.failure.take() {
+                return Some((Err(failure), pages));
             }
             let token = pages.next.take()?;
-            match pages
-                .client
-                .query_page(&pages.filter, token.as_deref())
-                .await
-            {
-                Ok((items, next)) => {
-                    pages.items.extend(items);
-                    pages.next = next.map(Some);
-                }
+            match (pages.fetch)(token).await {
+                Ok(page) => pages.take(page),
                 Err(error) => return Some((Err(error), pages)),
             }
         }
     })
+}
+
+impl<F, T> Pages<F, T> {
+    fn take(&mut self, page: Page) {
+        self.empty_in_a_row = if page.items.is_empty() {
+            self.empty_in_a_row + 1
+        } else {
+            0
+        };
+        self.items.extend(page.items);
+        let Some(token) = page.next else { return };
+        let endless = if !self.tokens.insert(self.hasher.hash_one(&token)) {
+            format!(
+                "the service handed out a continuation token it had already given (after {} pages)",
+                self.tokens.len() + 1
+            )
+        } else if self.empty_in_a_row >= MAX_EMPTY_PAGES_IN_A_ROW {
+            format!(
+                "the service sent {MAX_EMPTY_PAGES_IN_A_ROW} empty pages in a row, each naming another"
+            )
+        } else {
+            self.next = Some(Some(token));
+            return;
+        };
+        self.failure = Some(Error::new(
+            ErrorKind::InvalidResponse,
+            format!("{endless}; the listing was stopped because it would never end"),
+        ));
+    }
 }

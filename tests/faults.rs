@@ -30,6 +30,8 @@ const TRACKING: &str =
 enum Answer {
     /// A complete HTTP response, then close.
     Raw(&'static str),
+    /// `200` with these extra header lines (each ending in `\r\n`) and this JSON body.
+    Json(&'static str, &'static str),
     /// Answers in the service's words.
     Ok,
     Unavailable,
@@ -46,11 +48,17 @@ enum Answer {
     Huge,
     /// `307` to the other server.
     RedirectElsewhere,
+    /// An empty query page with a continuation token never given before.
+    EmptyPageWithFreshToken,
 }
 
 fn text(answer: Answer) -> String {
     match answer {
         Answer::Raw(raw) => raw.to_owned(),
+        Answer::Json(headers, body) => format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n{headers}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        ),
         Answer::Ok => format!(
             "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{JOB}",
             JOB.len()
@@ -75,6 +83,8 @@ fn error(status: u16, code: &str, message: &str) -> String {
 #[derive(Default)]
 struct Seen {
     requests: usize,
+    /// The first line of each request (`POST /jobs/v2/j/cancel?… HTTP/1.1`, `CONNECT …`).
+    request_lines: Vec<String>,
     authorizations: Vec<String>,
 }
 
@@ -120,9 +130,17 @@ async fn answer(
         });
         seen.authorizations
             .push(authorization.unwrap_or_default().to_owned());
+        seen.request_lines
+            .push(head.lines().next().unwrap_or_default().to_owned());
         seen.requests
     };
     match answers(n) {
+        Answer::EmptyPageWithFreshToken => {
+            let page = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-ms-continuation: token-{n}\r\ncontent-length: 2\r\nconnection: close\r\n\r\n[]"
+            );
+            let _ = stream.write_all(page.as_bytes()).await;
+        }
         Answer::Reset => {
             stream.set_zero_linger().unwrap();
             drop(stream);
@@ -374,8 +392,8 @@ fn the_whole_suite_at_trace_logs_no_secret() {
     );
 }
 
-/// Runs the example against `port`; `cargo test` builds it next to this test's binary.
-fn run_example(port: u16) -> std::process::Output {
+/// Runs the example against `endpoint`; `cargo test` builds it next to this test's binary.
+fn run_example(endpoint: String) -> std::process::Output {
     let example = std::env::current_exe()
         .unwrap()
         .parent()
@@ -392,7 +410,7 @@ fn run_example(port: u16) -> std::process::Output {
     Command::new(&example)
         .arg("j")
         .env("IOTHUB_CONNECTION_STRING", connection_string())
-        .env("IOTHUB_ENDPOINT", format!("http://127.0.0.1:{port}"))
+        .env("IOTHUB_ENDPOINT", endpoint)
         .output()
         .unwrap()
 }
@@ -412,9 +430,10 @@ async fn the_example_survives_a_transient_fault_and_reports_a_final_one() {
         0,
     )
     .await;
-    let output = tokio::task::spawn_blocking(move || run_example(port))
-        .await
-        .unwrap();
+    let output =
+        tokio::task::spawn_blocking(move || run_example(format!("http://127.0.0.1:{port}")))
+            .await
+            .unwrap();
     assert_eq!(
         output.status.code(),
         Some(0),
@@ -424,15 +443,29 @@ async fn the_example_survives_a_transient_fault_and_reports_a_final_one() {
     assert!(String::from_utf8_lossy(&output.stdout).contains("\"status\": \"cancelled\""));
 
     let (port, _) = serve(|_| Answer::NotFound, 0).await;
-    let output = tokio::task::spawn_blocking(move || run_example(port))
-        .await
-        .unwrap();
+    let output =
+        tokio::task::spawn_blocking(move || run_example(format!("http://127.0.0.1:{port}")))
+            .await
+            .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
         stderr.contains("JobNotFound") && stderr.contains("0123456789abcdef0123456789abcdef-G:5"),
         "{stderr}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_never_prints_the_password_in_an_endpoint() {
+    let output = tokio::task::spawn_blocking(|| {
+        run_example("http://admin:S3cretP4ss@127.0.0.1:9".to_owned())
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("user info"), "{stderr}");
+    assert!(!stderr.contains("S3cretP4ss"), "{stderr}");
 }
 
 /// A credential whose token never comes (a token service that hangs).
@@ -488,4 +521,209 @@ async fn duration_max_limits_mean_no_limit() {
         .with_max_poll_interval(Duration::MAX);
     let job = client.cancel_job_and_wait("j", wait).await.unwrap();
     assert_eq!(job.status, Some(JobStatus::Cancelled));
+}
+
+/// A job that stays `scheduled` whatever is asked of it.
+const SCHEDULED: Answer = Answer::Json(
+    "",
+    r#"{"jobId":"j","status":"scheduled","type":"scheduleUpdateTwin"}"#,
+);
+
+/// Every item of `client.query_jobs`, or a failed test if the stream has not ended in 10 s.
+async fn query_all(client: &JobsClient) -> Vec<Result<iothub_jobs::QueriedJob, Error>> {
+    use futures::StreamExt as _;
+    let stream = std::pin::pin!(client.query_jobs(iothub_jobs::JobQuery::default()));
+    tokio::time::timeout(Duration::from_secs(10), stream.collect())
+        .await
+        .expect("the query stream must end")
+}
+
+#[tokio::test]
+async fn a_repeated_continuation_token_ends_the_query_with_an_error() {
+    let (port, seen) = serve(|_| Answer::Json("x-ms-continuation: again\r\n", "[]"), 0).await;
+    let items = query_all(&client(port)).await;
+    assert_eq!(items.len(), 1, "{items:?}");
+    let error = items[0].as_ref().unwrap_err();
+    assert_eq!(error.kind(), &ErrorKind::InvalidResponse, "{error}");
+    assert!(error.to_string().contains("continuation token"), "{error}");
+    assert_eq!(seen.lock().unwrap().requests, 2);
+}
+
+#[tokio::test]
+async fn one_item_a_page_under_a_repeated_token_does_not_stream_forever() {
+    let (port, seen) = serve(
+        |_| Answer::Json("x-ms-continuation: again\r\n", r#"[{"jobId":"j"}]"#),
+        0,
+    )
+    .await;
+    let items = query_all(&client(port)).await;
+    assert_eq!(
+        items.len(),
+        3,
+        "two pages' items, then the error: {items:?}"
+    );
+    assert!(items[..2].iter().all(Result::is_ok));
+    assert_eq!(
+        items[2].as_ref().unwrap_err().kind(),
+        &ErrorKind::InvalidResponse
+    );
+    assert_eq!(seen.lock().unwrap().requests, 2);
+}
+
+#[tokio::test]
+async fn a_run_of_empty_pages_ends_the_query_with_an_error() {
+    let (port, seen) = serve(|_| Answer::EmptyPageWithFreshToken, 0).await;
+    let items = query_all(&client(port)).await;
+    assert_eq!(items.len(), 1, "{items:?}");
+    let error = items[0].as_ref().unwrap_err();
+    assert_eq!(error.kind(), &ErrorKind::InvalidResponse, "{error}");
+    assert!(error.to_string().contains("empty pages"), "{error}");
+    let requests = seen.lock().unwrap().requests;
+    assert!((2..=100).contains(&requests), "{requests} requests");
+}
+
+#[tokio::test]
+async fn a_zero_poll_interval_still_ends_at_the_wait_timeout() {
+    let (port, seen) = serve(|_| SCHEDULED, 0).await;
+    let client = client(port);
+    for wait in [
+        WaitOptions::default().with_poll_interval(Duration::ZERO),
+        WaitOptions::default().with_max_poll_interval(Duration::ZERO),
+        WaitOptions::default()
+            .with_poll_interval(Duration::ZERO)
+            .with_max_poll_interval(Duration::ZERO),
+    ] {
+        let started = Instant::now();
+        let error = tokio::time::timeout(
+            Duration::from_secs(10),
+            client.cancel_job_and_wait("j", wait.with_timeout(Duration::from_secs(1))),
+        )
+        .await
+        .expect("the wait must end at its timeout")
+        .unwrap_err();
+        assert_eq!(error.kind(), &ErrorKind::WaitTimedOut, "{error}");
+        assert_eq!(error.job().unwrap().status, Some(JobStatus::Scheduled));
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    let requests = seen.lock().unwrap().requests;
+    assert!(
+        requests < 1000,
+        "{requests} polls in 3 s: the pause has a floor"
+    );
+}
+
+#[tokio::test]
+async fn the_wait_timeout_bounds_a_poll_that_stalls() {
+    let (port, seen) = serve(|n| if n == 1 { SCHEDULED } else { Answer::Stall }, 0).await;
+    let options = JobsClientOptions::default()
+        .with_endpoint(format!("http://127.0.0.1:{port}"))
+        .with_request_timeout(Duration::from_secs(2));
+    let client =
+        JobsClient::from_connection_string_with_options(&connection_string(), options).unwrap();
+    let wait = WaitOptions::default()
+        .with_poll_interval(Duration::from_millis(50))
+        .with_timeout(Duration::from_secs(1));
+    let started = Instant::now();
+    let error = tokio::time::timeout(
+        Duration::from_secs(30),
+        client.cancel_job_and_wait("j", wait),
+    )
+    .await
+    .expect("the wait must end")
+    .unwrap_err();
+    let elapsed = started.elapsed();
+    assert_eq!(error.kind(), &ErrorKind::WaitTimedOut, "{error}");
+    assert_eq!(
+        error.job().unwrap().status,
+        Some(JobStatus::Scheduled),
+        "the last state seen"
+    );
+    assert!(
+        elapsed >= Duration::from_secs(1) && elapsed < Duration::from_millis(1500),
+        "{elapsed:?}"
+    );
+    assert_eq!(
+        seen.lock().unwrap().requests,
+        2,
+        "the cancel, then one poll that stalled"
+    );
+}
+
+/// Set in the child process of the proxy test, whose environment names a proxy.
+const PROXY_CHILD: &str = "IOTHUB_JOBS_TEST_PROXY_CHILD";
+
+/// With every proxy variable pointing at a stand-in proxy, a loopback endpoint is reached
+/// directly (the token never reaches the proxy) while an `https` endpoint still goes through
+/// the proxy. The environment is process-wide, so the client runs in a child process: this
+/// test binary again, running only this test.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loopback_endpoint_never_goes_through_an_environment_proxy() {
+    if std::env::var_os(PROXY_CHILD).is_some() {
+        return proxy_child().await;
+    }
+    let (proxy, seen) = serve(|_| Answer::Ok, 0).await;
+    // Test names leave out the crate's name, which `module_path!` starts with.
+    let name = "a_loopback_endpoint_never_goes_through_an_environment_proxy";
+    let test = match module_path!().split_once("::") {
+        Some((_, module)) => format!("{module}::{name}"),
+        None => name.to_owned(),
+    };
+    let proxy_url = format!("http://127.0.0.1:{proxy}");
+    let mut child = Command::new(std::env::current_exe().unwrap());
+    child.args([test.as_str(), "--exact", "--nocapture", "--test-threads=1"]);
+    for name in ["NO_PROXY", "no_proxy"] {
+        child.env_remove(name);
+    }
+    for name in [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ] {
+        child.env(name, &proxy_url);
+    }
+    child.env(PROXY_CHILD, "1");
+    let output = tokio::task::spawn_blocking(move || child.output().unwrap())
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("1 passed"),
+        "child: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let seen = seen.lock().unwrap();
+    assert_eq!(
+        seen.request_lines,
+        ["CONNECT hub.example.test:443 HTTP/1.1"],
+        "the proxy saw only the https endpoint's tunnel"
+    );
+    assert!(
+        seen.authorizations.iter().all(String::is_empty),
+        "no token reached the proxy"
+    );
+}
+
+async fn proxy_child() {
+    let hub = iothub_jobs::simulator::LocalHub::start().await.unwrap();
+    hub.schedule_job("j1");
+    let job = hub.client().unwrap().cancel_job("j1").await.unwrap();
+    assert_eq!(job.status, Some(JobStatus::Cancelled));
+    assert_eq!(hub.requests().len(), 1, "the local hub itself answered");
+    // Proxies still serve https endpoints (the stand-in cannot speak TLS, so this fails).
+    let options = JobsClientOptions::default()
+        .with_endpoint("https://hub.example.test")
+        .with_retry(RetryOptions::disabled());
+    let client =
+        JobsClient::from_connection_string_with_options(&connection_string(), options).unwrap();
+    assert_eq!(
+        client.cancel_job("j1").await.unwrap_err().kind(),
+        &ErrorKind::Transport
+    );
 }
