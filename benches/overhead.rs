@@ -13,7 +13,8 @@
 //! memory over 100,000 sequential SDK calls and 100,000 at 64 in flight, then the two ratios
 //! as the last lines. Ratios, not absolute times, are comparable between runs.
 
-#[path = "../tests/common/mod.rs"]
+#[allow(dead_code)] // the bench mints tokens only
+#[path = "../tests/it/support.rs"]
 mod common;
 
 use std::{

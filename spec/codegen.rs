@@ -37,7 +37,7 @@ pub fn settings(spec: &openapiv3::OpenAPI) -> GenerationSettings {
         .with_interface(InterfaceStyle::Positional)
         // Auth, request ids and the fixed headers are added by our `ClientHooks` impl; a
         // forgotten impl must be a compile error, not an unauthenticated request.
-        .with_inner_type(quote_path("crate::transport::Pipeline"))
+        .with_inner_type(quote_path("crate::hooks::HookSettings"))
         .with_hooks(HooksMode::Expected)
         .with_derive("PartialEq")
         .with_derive("schemars::JsonSchema")

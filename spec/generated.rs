@@ -435,7 +435,7 @@ Version: 2021-04-12*/
 pub struct Client {
     pub(crate) baseurl: String,
     pub(crate) client: reqwest::Client,
-    pub(crate) inner: crate::transport::Pipeline,
+    pub(crate) inner: crate::hooks::HookSettings,
 }
 impl Client {
     /// Create a new client.
@@ -443,7 +443,7 @@ impl Client {
     /// `baseurl` is the base URL provided to the internal
     /// `reqwest::Client`, and should include a scheme and hostname,
     /// as well as port and a path stem if applicable.
-    pub fn new(baseurl: &str, inner: crate::transport::Pipeline) -> Self {
+    pub fn new(baseurl: &str, inner: crate::hooks::HookSettings) -> Self {
         #[cfg(not(target_arch = "wasm32"))]
         let client = {
             let dur = ::std::time::Duration::from_secs(15u64);
@@ -462,7 +462,7 @@ impl Client {
     pub fn new_with_client(
         baseurl: &str,
         client: reqwest::Client,
-        inner: crate::transport::Pipeline,
+        inner: crate::hooks::HookSettings,
     ) -> Self {
         Self {
             baseurl: baseurl.to_string(),
@@ -471,7 +471,7 @@ impl Client {
         }
     }
 }
-impl ClientInfo<crate::transport::Pipeline> for Client {
+impl ClientInfo<crate::hooks::HookSettings> for Client {
     fn api_version() -> &'static str {
         "2021-04-12"
     }
@@ -481,7 +481,7 @@ impl ClientInfo<crate::transport::Pipeline> for Client {
     fn client(&self) -> &reqwest::Client {
         &self.client
     }
-    fn inner(&self) -> &crate::transport::Pipeline {
+    fn inner(&self) -> &crate::hooks::HookSettings {
         &self.inner
     }
 }
@@ -489,7 +489,7 @@ const _: () = {
     #[allow(dead_code)]
     fn assert_client_hooks()
     where
-        Client: ClientHooks<crate::transport::Pipeline>,
+        Client: ClientHooks<crate::hooks::HookSettings>,
     {}
 };
 #[allow(clippy::all)]

@@ -8,8 +8,8 @@ use serde_json::{Map, Value};
 use crate::{
     Error, ErrorKind,
     generated::types::{CloudToDeviceMethod, JobRequest, Twin, TwinProperties},
-    job_id::validate_job_id,
     models::{JobType, Timestamp},
+    validate,
 };
 
 /// The setters every kind of new job has.
@@ -33,9 +33,6 @@ macro_rules! schedule_setters {
         }
     };
 }
-
-/// The largest direct-method payload the service accepts, serialized.
-pub const MAX_METHOD_PAYLOAD_BYTES: usize = 128 * 1024;
 
 /// A job that updates device twins — tags and desired properties — on every device a query
 /// selects, at a time you choose. Sent with etag `*`, as the service requires for scheduled
@@ -89,7 +86,7 @@ impl TwinUpdateJob {
     schedule_setters!();
 
     pub(crate) fn into_request(self) -> Result<JobRequest, Error> {
-        validate_job_id(&self.job_id)?;
+        validate::job_id(&self.job_id)?;
         if self.tags.is_empty() && self.desired.is_empty() {
             return Err(invalid(
                 "a twin update job needs tags or desired properties to set",
@@ -142,6 +139,9 @@ pub struct DirectMethodJob {
 }
 
 impl DirectMethodJob {
+    /// The largest method payload the service accepts, serialized.
+    pub const MAX_PAYLOAD_BYTES: usize = 128 * 1024;
+
     /// A direct-method job `job_id` calling `method_name` on the devices `query_condition`
     /// selects.
     pub fn new(
@@ -161,7 +161,7 @@ impl DirectMethodJob {
         }
     }
 
-    /// The JSON payload passed to the method; at most [`MAX_METHOD_PAYLOAD_BYTES`] serialized.
+    /// The JSON payload passed to the method; at most [`Self::MAX_PAYLOAD_BYTES`] serialized.
     pub fn with_payload(mut self, payload: Value) -> Self {
         self.payload = Some(payload);
         self
@@ -182,7 +182,7 @@ impl DirectMethodJob {
     schedule_setters!();
 
     pub(crate) fn into_request(self) -> Result<JobRequest, Error> {
-        validate_job_id(&self.job_id)?;
+        validate::job_id(&self.job_id)?;
         if self.method_name.trim().is_empty() {
             return Err(invalid("a direct-method job needs a method name"));
         }
@@ -190,9 +190,10 @@ impl DirectMethodJob {
             None => None,
             Some(payload) => {
                 let size = serde_json::to_vec(&payload).map_or(usize::MAX, |bytes| bytes.len());
-                if size > MAX_METHOD_PAYLOAD_BYTES {
+                if size > Self::MAX_PAYLOAD_BYTES {
                     return Err(invalid(&format!(
-                        "the method payload is {size} bytes; the service takes at most {MAX_METHOD_PAYLOAD_BYTES}"
+                        "the method payload is {size} bytes; the service takes at most {}",
+                        Self::MAX_PAYLOAD_BYTES
                     )));
                 }
                 match payload {
@@ -330,7 +331,7 @@ mod tests {
 
     #[test]
     fn bad_jobs_are_refused_with_the_field_named() {
-        let big = json!({"blob": "x".repeat(MAX_METHOD_PAYLOAD_BYTES)});
+        let big = json!({"blob": "x".repeat(DirectMethodJob::MAX_PAYLOAD_BYTES)});
         let cases: Vec<(Result<JobRequest, Error>, ErrorKind, &str)> = vec![
             (
                 TwinUpdateJob::new("a/b", "q")

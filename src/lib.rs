@@ -23,6 +23,11 @@
 //! Requests send `api-version=2021-04-12` ([`API_VERSION`]), taken from `spec/` when the crate
 //! is built.
 //!
+//! Every setting's default is an associated constant of the type it configures, beside its
+//! setter: [`RetryOptions::DEFAULT_MAX_ATTEMPTS`], [`JobsClientOptions::DEFAULT_REQUEST_TIMEOUT`],
+//! [`WaitOptions::DEFAULT_TIMEOUT`], …; only limits that belong to no one type are at the crate
+//! root ([`MAX_JOB_ID_LEN`], [`MAX_EMPTY_PAGES_IN_A_ROW`]).
+//!
 //! ## Cargo features
 //! - `simulator`: `simulator::LocalHub`, an in-process HTTP server that answers like IoT Hub,
 //!   for examples and tests.
@@ -30,34 +35,34 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+mod call;
 mod client;
 mod error;
 #[allow(missing_docs, dead_code, clippy::all)]
 mod generated;
-mod job_id;
+mod hooks;
 mod jobs;
 pub mod models;
+mod options;
 mod query;
 mod retry;
 #[cfg(feature = "simulator")]
 pub mod simulator;
 pub mod spec;
-mod transport;
+mod util;
+mod validate;
+mod wait;
 
-pub use client::{
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_REQUEST_TIMEOUT, JobsClient,
-    JobsClientOptions, MIN_POLL_INTERVAL, WaitOptions,
-};
+pub use client::JobsClient;
 pub use error::{Error, ErrorKind, ServiceError};
 pub use generated::API_VERSION;
-pub use job_id::MAX_JOB_ID_LEN;
-pub use jobs::{DirectMethodJob, MAX_METHOD_PAYLOAD_BYTES, TwinUpdateJob};
+pub use jobs::{DirectMethodJob, TwinUpdateJob};
 pub use models::JobResponse;
+pub use options::JobsClientOptions;
 pub use query::{JobQuery, MAX_EMPTY_PAGES_IN_A_ROW, QueriedJob};
-pub use retry::{
-    DEFAULT_INITIAL_DELAY, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_DELAY, DEFAULT_TOTAL_TIMEOUT,
-    RetryOptions,
-};
+pub use retry::RetryOptions;
+pub use validate::MAX_JOB_ID_LEN;
+pub use wait::WaitOptions;
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]

@@ -153,6 +153,24 @@ extensible_enum! {
     }
 }
 
+impl JobStatus {
+    /// Not started yet, so it can still be cancelled: `scheduled`, `queued` or `enqueued`.
+    pub fn can_be_cancelled(&self) -> bool {
+        matches!(self, Self::Scheduled | Self::Queued | Self::Enqueued)
+    }
+
+    /// It ran, or is running, so it is too late to cancel: `running`, `completed` or
+    /// `failed`.
+    pub fn has_started(&self) -> bool {
+        matches!(self, Self::Running | Self::Completed | Self::Failed)
+    }
+
+    /// Done for good: `completed`, `failed` or `cancelled`.
+    pub fn is_finished(&self) -> bool {
+        matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
+    }
+}
+
 extensible_enum! {
     /// Whether a device may connect (`Twin.status`).
     DeviceStatus {

@@ -16,8 +16,9 @@ use serde_json::{Map, Value};
 
 use crate::{
     API_VERSION, Error, ErrorKind,
+    call::Caller,
     models::{JobResponse, JobStatus, JobType},
-    transport::{Replay, Transport},
+    retry::Replay,
 };
 
 /// The header that carries the next page's token, both ways.
@@ -30,7 +31,6 @@ pub const MAX_EMPTY_PAGES_IN_A_ROW: u32 = 20;
 /// Which jobs [`JobsClient::query_jobs`](crate::JobsClient::query_jobs) lists. Start from
 /// `JobQuery::default()` (every job).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct JobQuery {
     job_type: Option<JobType>,
     status: Option<JobStatus>,
@@ -89,21 +89,21 @@ pub(crate) struct Page {
 
 /// Every job matching `filter`, following the service's pages.
 pub(crate) fn jobs(
-    transport: Arc<Transport>,
+    caller: Arc<Caller>,
     filter: JobQuery,
 ) -> impl Stream<Item = Result<QueriedJob, Error>> + Send + 'static {
     let filter = Arc::new(filter);
     pages(
         move |token| {
-            let (transport, filter) = (transport.clone(), filter.clone());
-            async move { jobs_page(&transport, &filter, token.as_deref()).await }
+            let (caller, filter) = (caller.clone(), filter.clone());
+            async move { jobs_page(&caller, &filter, token.as_deref()).await }
         },
         QueriedJob::read,
     )
 }
 
 async fn jobs_page(
-    transport: &Transport,
+    caller: &Caller,
     filter: &JobQuery,
     continuation: Option<&str>,
 ) -> Result<Page, Error> {
@@ -112,7 +112,7 @@ async fn jobs_page(
         filter.status.as_ref().map(|s| s.as_str()),
         filter.job_type.as_ref().map(|t| t.as_str()),
     );
-    let page = transport
+    let page = caller
         .call("query_jobs", "", Replay::Always, |client| {
             client.query_jobs(
                 API_VERSION,

@@ -5,8 +5,8 @@ use std::{fmt, sync::Arc, time::Duration};
 
 use base64::Engine as _;
 
-use super::{Credential, SasKeyCredential, SasTokenCredential, sas::validate_host_name};
-use crate::Error;
+use super::{Credential, SasKeyCredential, SasTokenCredential};
+use crate::{Error, validate::HostName};
 
 /// Why a connection string was refused. Never contains the key or the signature.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -81,7 +81,7 @@ pub enum ConnectionStringError {
 /// # Ok::<_, iothub_jobs::auth::ConnectionStringError>(())
 /// ```
 pub struct ConnectionString {
-    host_name: String,
+    host_name: HostName,
     access: SharedAccess,
 }
 
@@ -117,7 +117,7 @@ impl std::str::FromStr for ConnectionString {
 impl ConnectionString {
     /// The hub's host name (`HostName`).
     pub fn host_name(&self) -> &str {
-        &self.host_name
+        self.host_name.as_str()
     }
 
     /// The shared access policy's name (`SharedAccessKeyName`); `None` in the signature form,
@@ -129,19 +129,20 @@ impl ConnectionString {
         }
     }
 
-    /// The credential the string describes: minted, cached SAS tokens of `token_lifetime`
-    /// from a key, or the given signature as it is.
+    /// The hub's (checked) host name and the credential the string describes: minted, cached
+    /// SAS tokens of `token_lifetime` from a key, or the given signature as it is.
     pub(crate) fn into_credential(
         self,
         token_lifetime: Duration,
-    ) -> Result<Arc<dyn Credential>, Error> {
-        Ok(match self.access {
+    ) -> Result<(HostName, Arc<dyn Credential>), Error> {
+        let credential: Arc<dyn Credential> = match self.access {
             SharedAccess::Key { key_name, key } => Arc::new(
                 SasKeyCredential::from_key_bytes(&self.host_name, &key_name, key)?
                     .with_token_lifetime(token_lifetime)?,
             ),
             SharedAccess::Signature(token) => Arc::new(SasTokenCredential::new(&token)?),
-        })
+        };
+        Ok((self.host_name, credential))
     }
 
     /// Parses `Name=Value` pairs separated by `;`: names in any case, whitespace around parts
@@ -191,7 +192,8 @@ impl ConnectionString {
             name: "HostName",
             hint: "",
         })?;
-        validate_host_name(host_name).map_err(ConnectionStringError::InvalidHostName)?;
+        let host_name =
+            HostName::parse(host_name).map_err(ConnectionStringError::InvalidHostName)?;
         let access = match (key, signature) {
             (Some(_), Some(_)) => return Err(ConnectionStringError::KeyAndSignature),
             (Some(key), None) => SharedAccess::Key {
@@ -216,10 +218,7 @@ impl ConnectionString {
                 });
             }
         };
-        Ok(Self {
-            host_name: host_name.to_owned(),
-            access,
-        })
+        Ok(Self { host_name, access })
     }
 }
 
@@ -241,7 +240,7 @@ mod tests {
             "SharedAccessKey=cGFzc3dvcmQ=;HostName=hub.azure-devices.net;GatewayHostName=x;SharedAccessKeyName=iothubowner",
         ] {
             let parsed = parse(text).unwrap();
-            assert_eq!(parsed.host_name, "hub.azure-devices.net");
+            assert_eq!(parsed.host_name(), "hub.azure-devices.net");
             match parsed.access {
                 SharedAccess::Key { key_name, key } => {
                     assert_eq!(key_name, "iothubowner");
@@ -256,7 +255,7 @@ mod tests {
     fn parses_the_signature_form_and_sovereign_cloud_hosts() {
         let text = "HostName=hub.azure-devices.cn;SharedAccessSignature=SharedAccessSignature sr=hub.azure-devices.cn&sig=abc%3D&se=1&skn=p";
         let parsed = parse(text).unwrap();
-        assert_eq!(parsed.host_name, "hub.azure-devices.cn");
+        assert_eq!(parsed.host_name(), "hub.azure-devices.cn");
         assert!(matches!(parsed.access, SharedAccess::Signature(s) if s.ends_with("skn=p")));
         for host in [
             "hub.azure-devices.us",
@@ -264,7 +263,7 @@ mod tests {
             "localhost",
         ] {
             let text = format!("HostName={host};SharedAccessKeyName=p;SharedAccessKey={KEY}");
-            assert_eq!(parse(&text).unwrap().host_name, host);
+            assert_eq!(parse(&text).unwrap().host_name(), host);
         }
     }
 

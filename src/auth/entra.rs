@@ -15,10 +15,6 @@ use tokio::sync::Mutex;
 use super::{Authorization, AuthorizationFuture, Credential};
 use crate::Error;
 
-/// The IoT Hub scope in the public cloud. Sovereign clouds use their own (see
-/// [`EntraCredential::with_scope`]).
-pub const DEFAULT_ENTRA_SCOPE: &str = "https://iothubs.azure.net/.default";
-
 /// Refresh a cached token this long before it expires.
 const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
 
@@ -42,11 +38,15 @@ struct CachedToken {
 }
 
 impl EntraCredential {
-    /// Uses `credential` with the public-cloud scope [`DEFAULT_ENTRA_SCOPE`].
+    /// The IoT Hub scope in the public cloud. Sovereign clouds use their own (see
+    /// [`with_scope`](Self::with_scope)).
+    pub const DEFAULT_SCOPE: &str = "https://iothubs.azure.net/.default";
+
+    /// Uses `credential` with the public-cloud scope [`Self::DEFAULT_SCOPE`].
     pub fn new(credential: Arc<dyn TokenCredential>) -> Self {
         Self {
             inner: credential,
-            scope: DEFAULT_ENTRA_SCOPE.to_owned(),
+            scope: Self::DEFAULT_SCOPE.to_owned(),
             cache: Mutex::new(None),
             generation: AtomicU64::new(0),
         }

@@ -25,9 +25,8 @@ use reqwest::header::HeaderValue;
 
 pub use connection_string::{ConnectionString, ConnectionStringError};
 #[cfg(feature = "entra")]
-pub use entra::{DEFAULT_ENTRA_SCOPE, EntraCredential};
-pub(crate) use sas::check_host_name;
-pub use sas::{DEFAULT_SAS_TOKEN_LIFETIME, SasKeyCredential, SasTokenCredential};
+pub use entra::EntraCredential;
+pub use sas::{SasKeyCredential, SasTokenCredential};
 
 use crate::Error;
 

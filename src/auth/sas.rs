@@ -11,10 +11,7 @@ use base64::Engine as _;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::{Authorization, AuthorizationFuture, Credential};
-use crate::{Error, ErrorKind};
-
-/// How long a minted SAS token is valid unless configured otherwise.
-pub const DEFAULT_SAS_TOKEN_LIFETIME: Duration = Duration::from_secs(60 * 60);
+use crate::{Error, ErrorKind, util, validate::HostName};
 
 /// A cached token is replaced once less than this share of its lifetime is left…
 const RENEW_FRACTION: u64 = 5;
@@ -51,24 +48,27 @@ struct CachedToken {
 }
 
 impl SasKeyCredential {
+    /// How long a minted token is valid unless configured otherwise.
+    pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(60 * 60);
+
     /// A credential for `host_name` (the hub's host name, such as `myhub.azure-devices.net`,
     /// which the token is scoped to) from a policy's name and its base64 key.
     pub fn new(host_name: &str, key_name: &str, key_base64: &str) -> Result<Self, Error> {
+        let host_name = HostName::checked(host_name)?;
         let key = base64::engine::general_purpose::STANDARD.decode(key_base64.trim()).map_err(|_| {
             Error::new(
                 ErrorKind::InvalidConfiguration,
                 "the shared access key is not valid base64; copy it again from the hub's shared access policy",
             )
         })?;
-        Self::from_key_bytes(host_name, key_name, key)
+        Self::from_key_bytes(&host_name, key_name, key)
     }
 
     pub(crate) fn from_key_bytes(
-        host_name: &str,
+        host_name: &HostName,
         key_name: &str,
         key: Vec<u8>,
     ) -> Result<Self, Error> {
-        check_host_name(host_name)?;
         if key_name.trim().is_empty() {
             return Err(Error::new(
                 ErrorKind::InvalidConfiguration,
@@ -82,16 +82,16 @@ impl SasKeyCredential {
             ));
         }
         Ok(Self {
-            resource: encode(host_name),
+            resource: encode(host_name.as_str()),
             key_name: key_name.trim().to_owned(),
             key,
-            lifetime: DEFAULT_SAS_TOKEN_LIFETIME,
+            lifetime: Self::DEFAULT_TOKEN_LIFETIME,
             cache: RwLock::new(None),
             clock: Arc::new(SystemTime::now),
         })
     }
 
-    /// Sets how long each minted token is valid (default [`DEFAULT_SAS_TOKEN_LIFETIME`]).
+    /// Sets how long each minted token is valid (default [`Self::DEFAULT_TOKEN_LIFETIME`]).
     /// At least one second.
     pub fn with_token_lifetime(mut self, lifetime: Duration) -> Result<Self, Error> {
         if lifetime < Duration::from_secs(1) {
@@ -101,7 +101,7 @@ impl SasKeyCredential {
             ));
         }
         self.lifetime = lifetime;
-        *self.cache.get_mut().unwrap_or_else(|p| p.into_inner()) = None;
+        self.cache = RwLock::new(None);
         Ok(self)
     }
 
@@ -114,16 +114,12 @@ impl SasKeyCredential {
     /// The cached token, or a freshly minted one when it is due for renewal.
     fn current(&self) -> Result<Authorization, Error> {
         let now = unix_seconds((self.clock)());
-        if let Some(token) = self
-            .cache
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
+        if let Some(token) = util::read(&self.cache).as_ref()
             && now < token.renew_at
         {
             return Ok(token.value.clone());
         }
-        let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+        let mut cache = util::write(&self.cache);
         // Another caller may have renewed it while this one waited for the lock.
         if let Some(token) = cache.as_ref()
             && now < token.renew_at
@@ -156,7 +152,7 @@ impl Credential for SasKeyCredential {
     }
 
     fn invalidate(&self) -> bool {
-        *self.cache.write().unwrap_or_else(|p| p.into_inner()) = None;
+        *util::write(&self.cache) = None;
         true
     }
 }
@@ -226,59 +222,6 @@ fn encode(text: &str) -> String {
 
 fn unix_seconds(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
-/// [`validate_host_name`] as our error, for the constructors that take a host name.
-pub(crate) fn check_host_name(host: &str) -> Result<(), Error> {
-    validate_host_name(host).map_err(|problem| {
-        Error::new(
-            ErrorKind::InvalidConfiguration,
-            format!("host name {problem}"),
-        )
-    })
-}
-
-/// A DNS host name: labels of letters, digits and `-` separated by dots. Returns what is wrong
-/// without repeating the value: a mangled connection string can put the key in it.
-pub(crate) fn validate_host_name(host: &str) -> Result<(), String> {
-    const EXAMPLE: &str = "a bare host name such as 'myhub.azure-devices.net'";
-    if host.contains("://") || host.contains('/') {
-        return Err(format!("must be {EXAMPLE}, without scheme or path"));
-    }
-    if let Some((at, c)) = host
-        .char_indices()
-        .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '.'))
-    {
-        let shown = if c.is_ascii_graphic() || c == ' ' {
-            format!("{c:?}")
-        } else {
-            format!("U+{:04X}", u32::from(c))
-        };
-        return Err(format!(
-            "must be {EXAMPLE}: {shown} at byte {at} is not allowed"
-        ));
-    }
-    let valid_label = |label: &str| {
-        !label.is_empty() && label.len() <= 63 && !label.starts_with('-') && !label.ends_with('-')
-    };
-    if host.len() > 253 || !host.split('.').all(valid_label) {
-        return Err(format!(
-            "must be {EXAMPLE}: a label is empty, longer than 63 characters or starts or ends with '-'"
-        ));
-    }
-    // A URL reads a host whose last label is a number as an IPv4 address (`1.2.3` is
-    // 1.2.0.3, `999.1.1.1` none at all): no request could reach the hub named.
-    let as_url_reads_it = url::Host::parse(host).ok().and_then(|parsed| match parsed {
-        url::Host::Domain(domain) => Some(domain),
-        url::Host::Ipv4(ip) => Some(ip.to_string()),
-        url::Host::Ipv6(_) => None,
-    });
-    if as_url_reads_it.is_none_or(|read| !read.eq_ignore_ascii_case(host)) {
-        return Err(format!(
-            "must be {EXAMPLE}: its last label is a number, but it is not an IPv4 address"
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

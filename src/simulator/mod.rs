@@ -39,12 +39,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-use crate::{Error, JobsClient, JobsClientOptions, models::JobResponse};
-
-/// The policy name of the hub's default shared access policy, as on a real hub.
-pub const DEFAULT_POLICY_NAME: &str = "iothubowner";
-/// The host name the local hub pretends to be; tokens must be scoped to it.
-pub const DEFAULT_HOST_NAME: &str = "localhub.azure-devices.net";
+use crate::{Error, JobsClient, JobsClientOptions, models::JobResponse, util};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -122,8 +117,8 @@ impl Default for LocalHubBuilder {
         let mut key = vec![0; 32];
         aws_lc_rs::rand::fill(&mut key).expect("the system's random source is available");
         Self {
-            host_name: DEFAULT_HOST_NAME.to_owned(),
-            policy_name: DEFAULT_POLICY_NAME.to_owned(),
+            host_name: LocalHub::DEFAULT_HOST_NAME.to_owned(),
+            policy_name: LocalHub::DEFAULT_POLICY_NAME.to_owned(),
             key,
             limits: server::Limits {
                 max_active_jobs: 100,
@@ -135,14 +130,14 @@ impl Default for LocalHubBuilder {
 }
 
 impl LocalHubBuilder {
-    /// The host name tokens must be scoped to (default [`DEFAULT_HOST_NAME`]).
+    /// The host name tokens must be scoped to (default [`LocalHub::DEFAULT_HOST_NAME`]).
     pub fn host_name(mut self, host_name: impl Into<String>) -> Self {
         self.host_name = host_name.into();
         self
     }
 
     /// The shared access policy the hub accepts: its name and base64 key (default
-    /// [`DEFAULT_POLICY_NAME`] with a random key).
+    /// [`LocalHub::DEFAULT_POLICY_NAME`] with a random key).
     pub fn policy(mut self, name: impl Into<String>, key_base64: &str) -> Result<Self, Error> {
         self.policy_name = name.into();
         self.key = base64::engine::general_purpose::STANDARD
@@ -210,6 +205,12 @@ impl LocalHubBuilder {
 }
 
 impl LocalHub {
+    /// The policy name of the hub's default shared access policy, as on a real hub.
+    pub const DEFAULT_POLICY_NAME: &str = "iothubowner";
+    /// The host name the local hub pretends to be unless built otherwise; tokens must be
+    /// scoped to it.
+    pub const DEFAULT_HOST_NAME: &str = "localhub.azure-devices.net";
+
     /// Starts a hub with the default host name and policy and a random key.
     pub async fn start() -> std::io::Result<Self> {
         LocalHubBuilder::default().start().await
@@ -280,11 +281,7 @@ impl LocalHub {
             .and_then(Value::as_str)
             .expect("the job has a string \"jobId\"")
             .to_owned();
-        self.state
-            .jobs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id, job);
+        util::lock(&self.state.jobs).insert(id, job);
     }
 
     /// Adds a twin-update job with status `scheduled`, starting an hour from now on the hub's
@@ -311,11 +308,7 @@ impl LocalHub {
     /// Stops the hub's clock at `time`: token expiry and job progress are judged by it from
     /// now on. A time outside years 0000–9999 stops it at the nearest end of that range.
     pub fn set_time(&self, time: SystemTime) {
-        *self
-            .state
-            .frozen_time
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(server::within_dates(time));
+        *util::lock(&self.state.frozen_time) = Some(server::within_dates(time));
     }
 
     /// Moves the hub's clock forward by `by` (and stops it there), at most to the end of year
@@ -327,21 +320,12 @@ impl LocalHub {
 
     /// The job `job_id` as the hub now holds it.
     pub fn job(&self, job_id: &str) -> Option<Value> {
-        self.state
-            .jobs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(job_id)
-            .cloned()
+        util::lock(&self.state.jobs).get(job_id).cloned()
     }
 
     /// Every request received so far, oldest first.
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.state
-            .requests
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        util::lock(&self.state.requests).clone()
     }
 }
 

@@ -21,7 +21,10 @@ use percent_encoding::percent_decode_str;
 use serde_json::{Value, json};
 
 use super::RecordedRequest;
-use crate::models::Timestamp;
+use crate::{
+    models::{JobStatus, Timestamp},
+    util, validate,
+};
 
 /// The api-versions of the jobs API the hub answers; others get `400 InvalidProtocolVersion`.
 const SUPPORTED_API_VERSIONS: &[&str] = &[
@@ -91,25 +94,22 @@ async fn front_end(State(hub): State<Arc<HubState>>, request: Request, next: Nex
             "The request body is too large",
         );
     };
-    hub.requests
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .push(RecordedRequest {
-            method: parts.method.to_string(),
-            path: parts.uri.path().to_owned(),
-            query: parts.uri.query().map(str::to_owned),
-            headers: parts
-                .headers
-                .iter()
-                .map(|(n, v)| {
-                    (
-                        n.as_str().to_owned(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
-                })
-                .collect(),
-            body: body.to_vec(),
-        });
+    util::lock(&hub.requests).push(RecordedRequest {
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().map(str::to_owned),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body: body.to_vec(),
+    });
     let has_length = parts.headers.contains_key(header::CONTENT_LENGTH)
         || parts.headers.contains_key(header::TRANSFER_ENCODING);
     if parts.method == Method::POST && !has_length {
@@ -148,10 +148,7 @@ async fn front_end(State(hub): State<Arc<HubState>>, request: Request, next: Nex
 impl HubState {
     /// The hub's clock: the time a test set, or the real one; always within years 0000–9999.
     pub fn now(&self) -> SystemTime {
-        self.frozen_time
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .unwrap_or_else(|| within_dates(SystemTime::now()))
+        util::lock(&self.frozen_time).unwrap_or_else(|| within_dates(SystemTime::now()))
     }
 
     /// Checks a `SharedAccessSignature sr=…&sig=…&se=…&skn=…` header against the hub's policy,
@@ -244,7 +241,7 @@ impl HubState {
         let now = chrono::DateTime::<chrono::Utc>::from(self.now());
         // A run time too long for the calendar means the job never completes.
         let run_time = chrono::TimeDelta::from_std(self.limits.job_run_time).ok();
-        let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        let mut jobs = util::lock(&self.jobs);
         for job in jobs.values_mut() {
             let Some(start) = job["startTime"]
                 .as_str()
@@ -292,9 +289,9 @@ async fn cancel_job(State(hub): State<Arc<HubState>>, Path(id): Path<String>) ->
     let Some(job) = jobs.get_mut(&id) else {
         return not_found(&id);
     };
-    match job.get("status").and_then(Value::as_str) {
-        Some("scheduled" | "queued" | "enqueued") => job["status"] = json!("cancelled"),
-        Some(status @ ("running" | "completed" | "failed")) => {
+    match status_of(job) {
+        Some(status) if status.can_be_cancelled() => job["status"] = json!("cancelled"),
+        Some(status) if status.has_started() => {
             return service_error(
                 StatusCode::BAD_REQUEST,
                 "OperationNotAllowedInCurrentState",
@@ -317,7 +314,7 @@ async fn create_job(
     let Ok(request) = serde_json::from_slice::<Value>(&body) else {
         return argument_invalid("The request body is not JSON");
     };
-    if crate::job_id::validate_job_id(&id).is_err() {
+    if validate::job_id(&id).is_err() {
         return argument_invalid(&format!("Invalid job id '{id}'"));
     }
     if request
@@ -392,12 +389,14 @@ pub(super) fn created_job(id: &str, request: Value, start: Timestamp, now: Syste
     job
 }
 
+/// The status of a job as the hub keeps it (JSON, as inserted).
+fn status_of(job: &Value) -> Option<JobStatus> {
+    job["status"].as_str().map(JobStatus::from)
+}
+
 /// Whether `job` counts against the hub's active-job limit: waiting or running.
 fn is_active(job: &Value) -> bool {
-    matches!(
-        job["status"].as_str(),
-        Some("scheduled" | "queued" | "enqueued" | "running")
-    )
+    status_of(job).is_some_and(|status| status.can_be_cancelled() || status == JobStatus::Running)
 }
 
 /// Lists jobs as the service does: filtered by type and status, a JSON array per page, the
@@ -456,9 +455,7 @@ fn service_error(status: StatusCode, code: &str, message: &str) -> Response {
         "Message": format!("ErrorCode:{code};{message}"),
         "ExceptionMessage": format!(
             "Tracking ID:{}-G:0-TimeStamp:{}",
-            uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes())
-                .into_uuid()
-                .simple(),
+            util::random_uuid().simple(),
             now.format("%m/%d/%Y %H:%M:%S")
         ),
     });

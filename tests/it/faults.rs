@@ -13,11 +13,14 @@ use iothub_jobs::{
     Error, ErrorKind, JobResponse, JobsClient, JobsClientOptions, RetryOptions, WaitOptions,
     auth::{AuthorizationFuture, Credential},
     models::JobStatus,
+    simulator::LocalHub,
 };
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
 };
+
+use crate::support;
 
 const KEY: &str = "c2VjcmV0LWtleS1mb3ItZmF1bHQtdGVzdHM=";
 const HOST: &str = "faulty.azure-devices.net";
@@ -355,39 +358,57 @@ scenarios! {
     }
 }
 
-/// Collects everything a subscriber writes.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
+/// Every fault scenario, then the local hub answering a good and a wrong key, at TRACE: no
+/// key, token or signature reaches the logs, on success or failure.
 #[test]
-fn the_whole_suite_at_trace_logs_no_secret() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
-    tracing::subscriber::with_default(subscriber, || {
+fn nothing_secret_reaches_the_logs_at_trace() {
+    let wrong_key = "d3Jvbmcta2V5";
+    let mut hub_key = String::new();
+    let mut tokens = Vec::new();
+    let logs = support::trace_logs(|| {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap()
-            .block_on(run_all());
+            .block_on(async {
+                run_all().await;
+                let hub = LocalHub::start().await.unwrap();
+                hub.schedule_job("j");
+                hub.client().unwrap().cancel_job("j").await.unwrap();
+                support::client_with_key(&hub, wrong_key)
+                    .cancel_job("j")
+                    .await
+                    .unwrap_err();
+                hub_key = hub.policy_key();
+                tokens = hub
+                    .requests()
+                    .iter()
+                    .filter_map(|r| r.header("authorization").map(str::to_owned))
+                    .collect();
+            });
     });
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("retrying"), "the retries were logged");
     assert!(
-        !logs.contains(KEY) && !logs.contains("sig=") && !logs.contains("SharedAccessSignature"),
+        logs.contains("iothub_jobs"),
+        "the calls were traced:\n{logs}"
+    );
+    let signatures = tokens.iter().map(|token| {
+        token
+            .split("sig=")
+            .nth(1)
+            .unwrap()
+            .split('&')
+            .next()
+            .unwrap()
+    });
+    for secret in [KEY, &hub_key, wrong_key].into_iter().chain(signatures) {
+        assert!(
+            !logs.contains(secret),
+            "{secret} appears in the logs:\n{logs}"
+        );
+    }
+    assert!(
+        !logs.contains("sig=") && !logs.contains("SharedAccessSignature"),
         "{logs}"
     );
 }
@@ -711,7 +732,7 @@ async fn a_loopback_endpoint_never_goes_through_an_environment_proxy() {
 }
 
 async fn proxy_child() {
-    let hub = iothub_jobs::simulator::LocalHub::start().await.unwrap();
+    let hub = LocalHub::start().await.unwrap();
     hub.schedule_job("j1");
     let job = hub.client().unwrap().cancel_job("j1").await.unwrap();
     assert_eq!(job.status, Some(JobStatus::Cancelled));

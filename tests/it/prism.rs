@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! npm ci --prefix .ci/prism
-//! IOTHUB_JOBS_PRISM=$PWD/.ci/prism/node_modules/.bin/prism cargo test --all-features --test prism
+//! IOTHUB_JOBS_PRISM=$PWD/.ci/prism/node_modules/.bin/prism cargo test --all-features --test it prism
 //! ```
 
 use std::{

@@ -2,8 +2,6 @@
 //! is checked against its operation in spec/. Everything checked comes from spec/, so a spec
 //! change the client does not follow fails here.
 
-mod common;
-
 use openapiv3::{OpenAPI, Operation, Parameter, ParameterSchemaOrContent, ReferenceOr};
 use serde_json::json;
 
@@ -15,6 +13,8 @@ use iothub_jobs::{
     models::{JobStatus, JobType},
     simulator::LocalHub,
 };
+
+use crate::support;
 
 /// A request as sent: from the local hub's record, or written by hand to test the checks.
 #[derive(Clone, Debug)]
@@ -210,7 +210,7 @@ fn violations(spec: &OpenAPI, request: &Sent, job_id: &str) -> Vec<String> {
                     .trim_start_matches("#/components/schemas/");
                 match serde_json::from_slice::<serde_json::Value>(&request.body) {
                     Ok(sent) => {
-                        let problems = common::violations(&common::validator_for(name), &sent);
+                        let problems = support::violations(&support::validator_for(name), &sent);
                         if !problems.is_empty() {
                             found.push(format!("the body is not a valid {name}: {problems}"));
                         }

@@ -2,10 +2,10 @@
 //! in spec/ that responses use — the same properties, types, formats and enum values. A property in spec/ that the
 //! public model cannot carry, or one the model invents, fails here.
 
-mod common;
-
 use iothub_jobs::models::JobResponse;
 use serde_json::{Value, json};
+
+use crate::support;
 
 /// A property's type reduced to what both sides must agree on.
 fn shape(schema: &Value, definitions: &Value, reference_prefix: &str) -> Value {
@@ -78,7 +78,7 @@ fn closure(schemas: &Value, root: &str) -> Vec<String> {
 
 #[test]
 fn the_public_model_carries_every_schema_property_of_spec() {
-    let spec = common::spec();
+    let spec = support::spec();
     let spec_schemas = &spec["components"]["schemas"];
     let model = serde_json::to_value(schemars::schema_for!(JobResponse)).unwrap();
     let mut model_definitions = model["definitions"].clone();

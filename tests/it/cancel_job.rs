@@ -1,7 +1,5 @@
 //! The client against the local hub, over real HTTP on loopback.
 
-mod common;
-
 use std::{sync::Arc, time::Duration};
 
 use iothub_jobs::{
@@ -11,6 +9,8 @@ use iothub_jobs::{
     simulator::LocalHub,
 };
 use serde_json::{Value, json};
+
+use crate::support;
 
 #[tokio::test]
 async fn cancels_a_scheduled_job() {
@@ -68,13 +68,7 @@ async fn a_wrong_key_is_unauthorized_and_never_shown() {
     let hub = LocalHub::start().await.unwrap();
     hub.schedule_job("j");
     let wrong_key = "d3Jvbmcta2V5LW1hdGVyaWFs";
-    let connection_string = format!(
-        "HostName={};SharedAccessKeyName=iothubowner;SharedAccessKey={wrong_key}",
-        hub.host_name()
-    );
-    let client =
-        JobsClient::from_connection_string_with_options(&connection_string, hub.client_options())
-            .unwrap();
+    let client = support::client_with_key(&hub, wrong_key);
     let error = client.cancel_job("j").await.unwrap_err();
     assert!(error.is_unauthorized(), "{error}");
     assert_eq!(error.code(), Some("IotHubUnauthorizedAccess"));
@@ -109,7 +103,7 @@ async fn an_expiring_token_is_renewed_before_the_service_would_refuse_it() {
 }
 
 fn token(hub: &LocalHub, key_name: &str, expiry: u64) -> String {
-    common::mint_token(hub.host_name(), key_name, &hub.policy_key(), expiry)
+    support::mint_token(hub.host_name(), key_name, &hub.policy_key(), expiry)
 }
 
 #[tokio::test]
@@ -120,7 +114,7 @@ async fn a_ready_made_token_is_sent_as_given_and_checked_by_the_hub() {
         let credential = Arc::new(SasTokenCredential::new(&token).unwrap());
         JobsClient::new(hub.host_name(), credential, hub.client_options()).unwrap()
     };
-    let expired = client_with(token(&hub, "iothubowner", common::unix_now() - 10))
+    let expired = client_with(token(&hub, "iothubowner", support::unix_now() - 10))
         .cancel_job("j")
         .await
         .unwrap_err();
@@ -128,7 +122,7 @@ async fn a_ready_made_token_is_sent_as_given_and_checked_by_the_hub() {
         expired.is_unauthorized() && expired.to_string().contains("expired"),
         "{expired}"
     );
-    let wrong_policy = client_with(token(&hub, "registryRead", common::unix_now() + 600))
+    let wrong_policy = client_with(token(&hub, "registryRead", support::unix_now() + 600))
         .cancel_job("j")
         .await
         .unwrap_err();
@@ -138,7 +132,7 @@ async fn a_ready_made_token_is_sent_as_given_and_checked_by_the_hub() {
             .contains("unknown shared access policy"),
         "{wrong_policy}"
     );
-    let good = token(&hub, "iothubowner", common::unix_now() + 600);
+    let good = token(&hub, "iothubowner", support::unix_now() + 600);
     let tampered = good.replace(
         &format!("sr={}", hub.host_name()),
         "sr=otherhub.azure-devices.net",
@@ -325,10 +319,7 @@ async fn the_hub_answers_411_to_a_post_without_a_length() {
     hub.schedule_job("j");
     // Written by hand: reqwest adds no length to an empty POST, which is the bug the client avoids.
     let response = reqwest::Client::new()
-        .post(format!(
-            "{}/jobs/v2/j/cancel?api-version={API_VERSION}",
-            hub.endpoint()
-        ))
+        .post(support::hub_url(&hub, "/jobs/v2/j/cancel"))
         .send()
         .await
         .unwrap();

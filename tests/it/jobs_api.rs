@@ -1,7 +1,5 @@
 //! get, schedule, query and cancel-and-wait against the local hub, over real HTTP.
 
-mod common;
-
 use std::{pin::pin, time::Duration};
 
 use futures::StreamExt as _;
@@ -11,15 +9,13 @@ use iothub_jobs::{
     models::{JobStatus, JobType},
     simulator::LocalHub,
 };
-use serde_json::{Map, Value, json};
+use serde_json::json;
 
-fn object(value: Value) -> Map<String, Value> {
-    value.as_object().unwrap().clone()
-}
+use crate::support;
 
 fn twin_update(id: &str) -> TwinUpdateJob {
     TwinUpdateJob::new(id, "deviceId IN ['d1']")
-        .with_desired_properties(object(json!({"fw": "2.4"})))
+        .with_desired_properties(support::object(json!({"fw": "2.4"})))
         .with_start_time(chrono::Utc::now() + chrono::Duration::hours(1))
 }
 
@@ -107,7 +103,7 @@ async fn invalid_jobs_are_refused_before_sending() {
         .await
         .unwrap_err();
     assert_eq!(no_changes.kind(), &ErrorKind::InvalidJobRequest);
-    let big = json!({"blob": "x".repeat(iothub_jobs::MAX_METHOD_PAYLOAD_BYTES)});
+    let big = json!({"blob": "x".repeat(DirectMethodJob::MAX_PAYLOAD_BYTES)});
     let too_big = client
         .schedule_direct_method(DirectMethodJob::new("j", "q", "m").with_payload(big))
         .await
@@ -179,19 +175,9 @@ async fn the_hub_validates_create_requests_like_the_service() {
     ];
     let http = reqwest::Client::new();
     for (body, complaint) in cases {
-        let token = common::mint_token(
-            hub.host_name(),
-            hub.policy_name(),
-            &hub.policy_key(),
-            common::unix_now() + 600,
-        );
         let response = http
-            .put(format!(
-                "{}/jobs/v2/j?api-version={}",
-                hub.endpoint(),
-                iothub_jobs::API_VERSION
-            ))
-            .header("authorization", token)
+            .put(support::hub_url(&hub, "/jobs/v2/j"))
+            .header("authorization", support::hub_token(&hub))
             .json(&body)
             .send()
             .await
@@ -273,12 +259,7 @@ async fn one_item_of_another_shape_does_not_end_the_query() {
 #[tokio::test]
 async fn a_failed_page_ends_the_query_with_the_error() {
     let hub = LocalHub::start().await.unwrap();
-    let wrong = format!(
-        "HostName={};SharedAccessKeyName=iothubowner;SharedAccessKey=d3Jvbmc=",
-        hub.host_name()
-    );
-    let client =
-        JobsClient::from_connection_string_with_options(&wrong, hub.client_options()).unwrap();
+    let client = support::client_with_key(&hub, "d3Jvbmc=");
     let results: Vec<_> = pin!(client.query_jobs(JobQuery::default())).collect().await;
     assert_eq!(results.len(), 1);
     assert!(results[0].as_ref().unwrap_err().is_unauthorized());

@@ -1,5 +1,4 @@
 //! Entra ID credentials: bearer tokens from an `azure_core` `TokenCredential`, cached.
-#![cfg(feature = "entra")]
 
 use std::sync::{
     Arc,
@@ -10,11 +9,7 @@ use azure_core::{
     credentials::{AccessToken, TokenCredential, TokenRequestOptions},
     time::{Duration, OffsetDateTime},
 };
-use iothub_jobs::{
-    JobsClient,
-    auth::{DEFAULT_ENTRA_SCOPE, EntraCredential},
-    simulator::LocalHub,
-};
+use iothub_jobs::{JobsClient, auth::EntraCredential, simulator::LocalHub};
 
 /// Hands out numbered tokens, each valid for `lifetime`, and remembers the scopes asked for.
 #[derive(Debug)]
@@ -88,7 +83,7 @@ async fn bearer_tokens_are_cached_while_valid() {
             .lock()
             .unwrap()
             .iter()
-            .all(|s| s == DEFAULT_ENTRA_SCOPE)
+            .all(|s| s == EntraCredential::DEFAULT_SCOPE)
     );
 }
 

@@ -2,12 +2,12 @@
 //! error bodies in the service's documented shape, and SAS tokens judged like the service
 //! judges them — checked with raw HTTP and tokens minted independently of the crate.
 
-mod common;
-
 use std::time::{Duration, UNIX_EPOCH};
 
-use iothub_jobs::{API_VERSION, simulator::LocalHub};
+use iothub_jobs::simulator::LocalHub;
 use serde_json::{Value, json};
+
+use crate::support;
 
 /// The service's classic error body.
 fn error_body_shape() -> jsonschema::Validator {
@@ -29,10 +29,7 @@ fn error_body_shape() -> jsonschema::Validator {
 /// and the body.
 async fn cancel(hub: &LocalHub, job_id: &str, authorization: &str) -> (u16, Option<String>, Value) {
     let response = reqwest::Client::new()
-        .post(format!(
-            "{}/jobs/v2/{job_id}/cancel?api-version={API_VERSION}",
-            hub.endpoint()
-        ))
+        .post(support::hub_url(hub, &format!("/jobs/v2/{job_id}/cancel")))
         .header("authorization", authorization)
         .header("content-length", "0")
         .send()
@@ -46,29 +43,20 @@ async fn cancel(hub: &LocalHub, job_id: &str, authorization: &str) -> (u16, Opti
     (status, code, response.json().await.unwrap())
 }
 
-fn token(hub: &LocalHub) -> String {
-    common::mint_token(
-        hub.host_name(),
-        hub.policy_name(),
-        &hub.policy_key(),
-        common::unix_now() + 600,
-    )
-}
-
 #[tokio::test]
 async fn success_bodies_are_valid_against_spec() {
     let hub = LocalHub::start().await.unwrap();
     hub.schedule_job("j");
     let scheduled = hub.job("j").unwrap();
-    let validator = common::validator_for("JobResponse");
+    let validator = support::validator_for("JobResponse");
     assert_eq!(
-        common::violations(&validator, &scheduled),
+        support::violations(&validator, &scheduled),
         "",
         "{scheduled}"
     );
-    let (status, _, body) = cancel(&hub, "j", &token(&hub)).await;
+    let (status, _, body) = cancel(&hub, "j", &support::hub_token(&hub)).await;
     assert_eq!(status, 200);
-    assert_eq!(common::violations(&validator, &body), "", "{body}");
+    assert_eq!(support::violations(&validator, &body), "", "{body}");
     assert_eq!(body["status"], "cancelled");
 }
 
@@ -78,10 +66,10 @@ async fn error_bodies_have_the_service_shape_and_header() {
     hub.insert_job_json(json!({"jobId": "busy", "status": "running"}));
     let shape = error_body_shape();
     for (job_id, authorization, status, code) in [
-        ("nope", token(&hub), 404, "JobNotFound"),
+        ("nope", support::hub_token(&hub), 404, "JobNotFound"),
         (
             "busy",
-            token(&hub),
+            support::hub_token(&hub),
             400,
             "OperationNotAllowedInCurrentState",
         ),
@@ -94,7 +82,7 @@ async fn error_bodies_have_the_service_shape_and_header() {
     ] {
         let (actual_status, header, body) = cancel(&hub, job_id, &authorization).await;
         assert_eq!(actual_status, status, "{body}");
-        assert_eq!(common::violations(&shape, &body), "", "{body}");
+        assert_eq!(support::violations(&shape, &body), "", "{body}");
         assert!(
             body["Message"]
                 .as_str()
@@ -143,22 +131,22 @@ async fn bad_tokens_are_refused_with_401() {
         hub.policy_name().to_owned(),
         hub.policy_key(),
     );
-    let later = common::unix_now() + 600;
-    let valid = common::mint_token(&host, &name, &key, later);
+    let later = support::unix_now() + 600;
+    let valid = support::mint_token(&host, &name, &key, later);
     let cases = [
         (
             "wrong key",
-            common::mint_token(&host, &name, "d3Jvbmcta2V5", later),
+            support::mint_token(&host, &name, "d3Jvbmcta2V5", later),
             "signature does not match",
         ),
         (
             "wrong skn",
-            common::mint_token(&host, "registryRead", &key, later),
+            support::mint_token(&host, "registryRead", &key, later),
             "unknown shared access policy",
         ),
         (
             "expired se",
-            common::mint_token(&host, &name, &key, common::unix_now() - 1),
+            support::mint_token(&host, &name, &key, support::unix_now() - 1),
             "expired",
         ),
         (
@@ -178,12 +166,12 @@ async fn bad_tokens_are_refused_with_401() {
         ),
         (
             "scoped to a device",
-            common::mint_token(&format!("{host}/devices/some-device"), &name, &key, later),
+            support::mint_token(&format!("{host}/devices/some-device"), &name, &key, later),
             "another resource",
         ),
         (
             "scoped to a sibling path",
-            common::mint_token(&format!("{host}/jobsx"), &name, &key, later),
+            support::mint_token(&format!("{host}/jobsx"), &name, &key, later),
             "another resource",
         ),
     ];
@@ -211,8 +199,8 @@ async fn bad_tokens_are_refused_with_401() {
 async fn a_token_scoped_to_a_path_above_the_request_is_accepted() {
     let hub = LocalHub::start().await.unwrap();
     hub.schedule_job("j");
-    let later = common::unix_now() + 600;
-    let jobs_scoped = common::mint_token(
+    let later = support::unix_now() + 600;
+    let jobs_scoped = support::mint_token(
         &format!("{}/jobs", hub.host_name()),
         hub.policy_name(),
         &hub.policy_key(),
@@ -225,8 +213,8 @@ async fn a_token_scoped_to_a_path_above_the_request_is_accepted() {
 /// Sends every operation the hub serves, with a valid token, and returns the statuses.
 async fn every_operation(hub: &LocalHub) -> Vec<u16> {
     let http = reqwest::Client::new();
-    let token = token(hub);
-    let url = |path: &str| format!("{}{path}?api-version={API_VERSION}", hub.endpoint());
+    let token = support::hub_token(hub);
+    let url = |path: &str| support::hub_url(hub, path);
     let create = json!({"type": "scheduleUpdateTwin", "queryCondition": "deviceId IN ['d']",
         "startTime": "2030-01-01T00:00:00Z", "updateTwin": {"etag": "*", "tags": {"a": 1}}});
     let requests = [

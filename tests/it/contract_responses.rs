@@ -7,15 +7,15 @@
 //! fields, with timestamps as the same instant in UTC.
 //!
 //! The generator reads spec/ at test time, so a schema change reaches it without edits here.
-//! Failing cases are kept in `tests/contract_responses.proptest-regressions` and replayed
+//! Failing cases are kept in `tests/it/contract_responses.proptest-regressions` and replayed
 //! first on every run.
-
-mod common;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use iothub_jobs::models::JobResponse;
 use proptest::{prelude::*, test_runner::FileFailurePersistence};
 use serde_json::{Map, Value, json};
+
+use crate::support;
 
 /// A generated input and the JSON the model must write back for it (`None`: the field is
 /// left out, as for `null` and unknown fields).
@@ -28,7 +28,7 @@ struct Generator {
 
 impl Generator {
     fn new() -> Self {
-        let spec = common::spec();
+        let spec = support::spec();
         Self {
             schemas: spec["components"]["schemas"].as_object().unwrap().clone(),
         }
@@ -239,7 +239,7 @@ fn free_form_object() -> BoxedStrategy<Value> {
 }
 
 static VALIDATOR: std::sync::LazyLock<jsonschema::Validator> =
-    std::sync::LazyLock::new(|| common::validator_for("JobResponse"));
+    std::sync::LazyLock::new(|| support::validator_for("JobResponse"));
 
 fn job_responses() -> BoxedStrategy<Case> {
     let generator = Generator::new();
@@ -260,7 +260,7 @@ proptest! {
         let written = serde_json::to_value(&model).unwrap();
         // Values outside an enum can only be the unlisted ones generated on purpose, and (c)
         // checks they come back unchanged; everything else must be as spec/ says.
-        let problems = common::violations_except_enums(&VALIDATOR, &written, true);
+        let problems = support::violations_except_enums(&VALIDATOR, &written, true);
         prop_assert!(problems.is_empty(), "(b) written back, spec/ rejects it:\n{}\n{}", problems, written);
         prop_assert_eq!(Some(written), expected, "(c) values changed");
     }

@@ -1,10 +1,13 @@
-//! Helpers the contract tests share: spec/ as data, validators built from it, and SAS tokens
-//! minted independently of the crate's own signing code.
-#![allow(dead_code)] // each test file uses a different part
+//! What the tests share: spec/ as data and validators built from it, SAS tokens minted
+//! independently of the crate's own signing code, requests to the local hub by hand, and
+//! captured logs.
+
+use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use hmac::{Hmac, KeyInit, Mac};
-use serde_json::{Value, json};
+use iothub_jobs::{JobsClient, simulator::LocalHub};
+use serde_json::{Map, Value, json};
 use sha2::Sha256;
 
 /// spec/ as shipped in the crate.
@@ -71,4 +74,71 @@ pub fn unix_now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs()
+}
+
+/// A token for the hub's own policy, valid for ten minutes, minted independently.
+pub fn hub_token(hub: &LocalHub) -> String {
+    mint_token(
+        hub.host_name(),
+        hub.policy_name(),
+        &hub.policy_key(),
+        unix_now() + 600,
+    )
+}
+
+/// `https://…/<path>?api-version=…` on the hub, for requests written by hand.
+pub fn hub_url(hub: &LocalHub, path: &str) -> String {
+    format!(
+        "{}{path}?api-version={}",
+        hub.endpoint(),
+        iothub_jobs::API_VERSION
+    )
+}
+
+/// A client for the hub's policy that signs with `key_base64` instead of the hub's key.
+pub fn client_with_key(hub: &LocalHub, key_base64: &str) -> JobsClient {
+    let connection_string = format!(
+        "HostName={};SharedAccessKeyName={};SharedAccessKey={key_base64}",
+        hub.host_name(),
+        hub.policy_name()
+    );
+    JobsClient::from_connection_string_with_options(&connection_string, hub.client_options())
+        .unwrap()
+}
+
+/// `value`, a JSON object, as a map.
+pub fn object(value: Value) -> Map<String, Value> {
+    value.as_object().expect("a JSON object").clone()
+}
+
+/// Everything a `tracing` subscriber at TRACE writes while `run` runs on this thread.
+pub fn trace_logs(run: impl FnOnce()) -> String {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(captured.clone())
+        .finish();
+    tracing::subscriber::with_default(subscriber, run);
+    String::from_utf8(captured.0.lock().unwrap().clone()).unwrap()
+}
+
+/// Collects what a subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
 }

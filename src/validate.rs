@@ -1,0 +1,274 @@
+//! Input checked before anything is sent: host names, endpoints and job ids, each in one
+//! place. Messages name the problem without repeating what could be a secret (a mangled
+//! connection string puts its key in the host name; an endpoint may carry a password or SAS).
+
+use std::{fmt, net::IpAddr};
+
+use crate::{Error, ErrorKind};
+
+/// A hub's host name, checked: built only by [`HostName::parse`], so a constructor that takes
+/// one has nothing left to check.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct HostName(String);
+
+impl HostName {
+    /// A DNS host name: labels of letters, digits and `-` separated by dots, that a URL reads
+    /// as that same host. Returns what is wrong without repeating the value.
+    pub(crate) fn parse(host: &str) -> Result<Self, String> {
+        const EXAMPLE: &str = "a bare host name such as 'myhub.azure-devices.net'";
+        if host.contains("://") || host.contains('/') {
+            return Err(format!("must be {EXAMPLE}, without scheme or path"));
+        }
+        if let Some((at, c)) = host
+            .char_indices()
+            .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '.'))
+        {
+            let shown = if c.is_ascii_graphic() || c == ' ' {
+                format!("{c:?}")
+            } else {
+                format!("U+{:04X}", u32::from(c))
+            };
+            return Err(format!(
+                "must be {EXAMPLE}: {shown} at byte {at} is not allowed"
+            ));
+        }
+        let valid_label = |label: &str| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        };
+        if host.len() > 253 || !host.split('.').all(valid_label) {
+            return Err(format!(
+                "must be {EXAMPLE}: a label is empty, longer than 63 characters or starts or ends with '-'"
+            ));
+        }
+        // A URL reads a host whose last label is a number as an IPv4 address (`1.2.3` is
+        // 1.2.0.3, `999.1.1.1` none at all): no request could reach the hub named.
+        let as_url_reads_it = url::Host::parse(host).ok().and_then(|parsed| match parsed {
+            url::Host::Domain(domain) => Some(domain),
+            url::Host::Ipv4(ip) => Some(ip.to_string()),
+            url::Host::Ipv6(_) => None,
+        });
+        if as_url_reads_it.is_none_or(|read| !read.eq_ignore_ascii_case(host)) {
+            return Err(format!(
+                "must be {EXAMPLE}: its last label is a number, but it is not an IPv4 address"
+            ));
+        }
+        Ok(Self(host.to_owned()))
+    }
+
+    /// [`parse`](Self::parse), with the problem as an [`ErrorKind::InvalidConfiguration`].
+    pub(crate) fn checked(host: &str) -> Result<Self, Error> {
+        Self::parse(host).map_err(|problem| {
+            Error::new(
+                ErrorKind::InvalidConfiguration,
+                format!("host name {problem}"),
+            )
+        })
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for HostName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+/// Where a client sends its requests.
+#[derive(Debug)]
+pub(crate) struct Endpoint {
+    /// Without a trailing `/`.
+    pub base_url: String,
+    /// On this machine: plain HTTP is allowed, and no proxy is used.
+    pub loopback: bool,
+}
+
+/// `https://…`, or `http://` to loopback only, without user info, query or fragment. Messages
+/// show the URL only as [`redacted_url`] does: a password or SAS in it must not reach logs.
+pub(crate) fn endpoint(endpoint: &str) -> Result<Endpoint, Error> {
+    let invalid = |problem: &str| {
+        Error::new(
+            ErrorKind::InvalidConfiguration,
+            format!("endpoint {} {problem}", redacted_url(endpoint)),
+        )
+    };
+    // The parser's messages name the problem, never the input.
+    let url = reqwest::Url::parse(endpoint).map_err(|e| invalid(&format!("is not a URL: {e}")))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid(
+            "carries user info, which is never sent: the credential authenticates",
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid("must not carry a query or fragment"));
+    }
+    let loopback = is_loopback(&url);
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => {
+            return Err(invalid(
+                "uses plain http, which is allowed only for loopback addresses; use https",
+            ));
+        }
+        other => return Err(invalid(&format!("has scheme {other:?}; use https"))),
+    }
+    Ok(Endpoint {
+        base_url: url.as_str().trim_end_matches('/').to_owned(),
+        loopback,
+    })
+}
+
+fn is_loopback(url: &reqwest::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+/// `url` as messages and `Debug` show it: scheme, host, port and path, with user info, query
+/// and fragment replaced by `<redacted>` (they may hold a password or a SAS).
+pub(crate) fn redacted_url(url: &str) -> String {
+    let Ok(parsed) = reqwest::Url::parse(url) else {
+        return format!("<not a URL, {} characters>", url.chars().count());
+    };
+    let user_info = if parsed.username().is_empty() && parsed.password().is_none() {
+        ""
+    } else {
+        "<redacted>@"
+    };
+    let port = parsed.port().map(|p| format!(":{p}")).unwrap_or_default();
+    let mut shown = format!(
+        "{}://{user_info}{}{port}{}",
+        parsed.scheme(),
+        parsed.host_str().unwrap_or_default(),
+        parsed.path()
+    );
+    if parsed.query().is_some() {
+        shown.push_str("?<redacted>");
+    }
+    if parsed.fragment().is_some() {
+        shown.push_str("#<redacted>");
+    }
+    shown
+}
+
+/// The longest job id the service accepts.
+pub const MAX_JOB_ID_LEN: usize = 64;
+
+/// The one id that is also a route: `GET /jobs/v2/query` lists jobs.
+const QUERY: &str = "query";
+
+/// Checks `job_id` against the service's documented rule: 1–64 characters, each a US-ASCII
+/// letter, digit or `-`. Anything else (`..`, `/`, `\`, `?`, spaces) would change the request's
+/// path or query if sent, so it is refused here; so is `query` in any case, a route of its own.
+pub(crate) fn job_id(job_id: &str) -> Result<(), Error> {
+    let problem = if job_id.is_empty() {
+        "it is empty".to_owned()
+    } else if let Some((at, c)) = job_id
+        .char_indices()
+        .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '-'))
+    {
+        format!("{c:?} at byte {at} is not allowed")
+    } else if job_id.len() > MAX_JOB_ID_LEN {
+        format!("it is {} characters long", job_id.len())
+    } else if job_id.eq_ignore_ascii_case(QUERY) {
+        "it names GET /jobs/v2/query, which lists jobs, so no such job could be read".to_owned()
+    } else {
+        return Ok(());
+    };
+    Err(Error::new(
+        ErrorKind::InvalidJobId,
+        format!(
+            "invalid job id {}: {problem}; a job id is 1-{MAX_JOB_ID_LEN} US-ASCII letters, digits and '-'",
+            shorten(job_id)
+        ),
+    ))
+}
+
+/// Quotes an id for an error message without letting a huge argument flood it.
+fn shorten(id: &str) -> String {
+    const SHOWN: usize = MAX_JOB_ID_LEN + 8;
+    match id.char_indices().nth(SHOWN) {
+        Some((cut, _)) => format!("{:?}…", &id[..cut]),
+        None => format!("{id:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_are_https_or_loopback_http() {
+        for ok in [
+            "https://hub.example.com",
+            "https://proxy:8443/iothub/",
+            "http://127.0.0.1:8080",
+            "http://127.9.0.1",
+            "http://[::1]:1",
+            "http://localhost:9",
+        ] {
+            assert!(endpoint(ok).is_ok(), "{ok}");
+        }
+        assert_eq!(
+            endpoint("https://proxy:8443/iothub/").unwrap().base_url,
+            "https://proxy:8443/iothub"
+        );
+        assert!(endpoint("http://127.9.0.1").unwrap().loopback);
+        assert!(endpoint("https://localhost").unwrap().loopback);
+        assert!(!endpoint("https://hub.example.com").unwrap().loopback);
+        for bad in [
+            "http://10.0.0.1",
+            "http://hub.azure-devices.net",
+            "ftp://x",
+            "hub.azure-devices.net",
+            "https://x/?a=1",
+            "https://u:p@x",
+        ] {
+            let error = endpoint(bad).unwrap_err();
+            assert_eq!(error.kind(), &ErrorKind::InvalidConfiguration, "{bad}");
+        }
+    }
+
+    #[test]
+    fn accepts_every_allowed_character_class_up_to_64() {
+        for id in ["a", "Z", "7", "-", "job-2024-Z9", &"x".repeat(64)] {
+            assert!(job_id(id).is_ok(), "{id}");
+        }
+    }
+
+    #[test]
+    fn rejects_ids_that_would_change_the_request() {
+        for (id, expected) in [
+            ("", "it is empty"),
+            ("..", "'.' at byte 0"),
+            ("a\\b", "'\\\\' at byte 1"),
+            ("a/b?x=1", "'/' at byte 1"),
+            ("job 1", "' ' at byte 3"),
+            ("jöb", "'ö' at byte 1"),
+            ("a_b", "'_' at byte 1"),
+            ("query", "GET /jobs/v2/query"),
+            ("Query", "GET /jobs/v2/query"),
+        ] {
+            let err = job_id(id).unwrap_err();
+            assert_eq!(err.kind(), &ErrorKind::InvalidJobId);
+            assert!(err.to_string().contains(expected), "{id}: {err}");
+        }
+    }
+
+    #[test]
+    fn rejects_65_characters_and_keeps_the_message_short() {
+        let err = job_id(&"x".repeat(65)).unwrap_err();
+        assert!(err.to_string().contains("65 characters"), "{err}");
+        let err = job_id(&"y".repeat(100_000)).unwrap_err();
+        assert!(err.to_string().len() < 300, "{err}");
+    }
+}

@@ -1,0 +1,15 @@
+//! The integration tests, as one binary: the client, the local hub, the contracts with spec/,
+//! Prism and faults, all over real HTTP on loopback. One module per concern; what they share is
+//! in `support`.
+
+mod cancel_job;
+mod contract_requests;
+mod contract_responses;
+mod contract_schema_parity;
+#[cfg(feature = "entra")]
+mod entra;
+mod faults;
+mod jobs_api;
+mod prism;
+mod simulator_fidelity;
+mod support;
