@@ -15,7 +15,7 @@ use crate::{
     query::{self, JobQuery, QueriedJob},
     retry::Replay,
     validate::{self, HostName},
-    wait::{self, Waited},
+    wait::{self, Verdict},
 };
 
 /// A client for an IoT Hub's scheduled-jobs API.
@@ -228,35 +228,105 @@ impl JobsClient {
                 answer => answer,
             }
         };
-        let cancelled = |job: &JobResponse| match &job.status {
-            Some(JobStatus::Cancelled) => Some(true),
-            Some(status) if status.has_started() => Some(false),
-            _ => None,
-        };
-        match wait::until_settled(&options, cancel, || self.get_job(job_id), cancelled).await {
-            Waited::Settled(job, true) => Ok(job),
-            Waited::Settled(job, false) => {
-                let status = job.status.as_ref().map_or("", |s| s.as_str()).to_owned();
-                Err(Error::new(
+        let verdict = |job: &JobResponse| match &job.status {
+            Some(JobStatus::Cancelled) => Verdict::Done,
+            Some(status) if status.has_started() => Verdict::Failed(
+                Error::new(
                     ErrorKind::NotCancelled,
                     format!("job {job_id:?} was not cancelled: it is {status}, too late to cancel"),
                 )
-                .with_job(job))
+                .with_job(job.clone()),
+            ),
+            _ => Verdict::Pending,
+        };
+        let timed_out = timed_out(job_id, "read cancelled", &options);
+        let watch = wait::watch(options, cancel, || self.get_job(job_id), verdict, timed_out);
+        wait::outcome(watch).await
+    }
+
+    /// Waits until the scheduled job `job_id` completes, and returns it.
+    ///
+    /// Polls [`get_job`](Self::get_job) with growing pauses, all within `options`' timeout.
+    /// A job that fails ends the wait with [`ErrorKind::JobFailed`] ([`Error::failure_reason`]
+    /// says why), one that is cancelled with [`ErrorKind::JobCancelled`], and a job that does
+    /// not settle in time with [`ErrorKind::WaitTimedOut`]; each carries the job as last seen in
+    /// [`Error::job`]. [`watch_job`](Self::watch_job) shows every state on the way.
+    pub async fn wait_for_job(
+        &self,
+        job_id: &str,
+        options: WaitOptions,
+    ) -> Result<JobResponse, Error> {
+        wait::outcome(self.watch_job(job_id, options)).await
+    }
+
+    /// Every state of the scheduled job `job_id` seen while waiting for it to complete, as
+    /// [`wait_for_job`](Self::wait_for_job) polls them: the last item is the completed job or
+    /// the error that ended the wait.
+    ///
+    /// ```no_run
+    /// # async fn run(client: iothub_jobs::JobsClient) -> Result<(), iothub_jobs::Error> {
+    /// use futures::StreamExt as _;
+    ///
+    /// let mut states = std::pin::pin!(client.watch_job("nightly-reboot", Default::default()));
+    /// while let Some(state) = states.next().await {
+    ///     let job = state?;
+    ///     if let Some(counts) = &job.device_job_statistics {
+    ///         eprintln!("{:?}: {:?} of {:?} devices done", job.status, counts.succeeded_count, counts.device_count);
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn watch_job(
+        &self,
+        job_id: &str,
+        options: WaitOptions,
+    ) -> impl Stream<Item = Result<JobResponse, Error>> + Send + 'static {
+        let (client, id) = (self.clone(), job_id.to_owned());
+        let first = {
+            let (client, id) = (client.clone(), id.clone());
+            async move { client.get_job(&id).await }
+        };
+        let poll = {
+            let id = id.clone();
+            move || {
+                let (client, id) = (client.clone(), id.clone());
+                async move { client.get_job(&id).await }
             }
-            Waited::TimedOut(job) => {
-                let error = Error::new(
-                    ErrorKind::WaitTimedOut,
-                    format!(
-                        "job {job_id:?} did not read cancelled within {:?} (WaitOptions::with_timeout)",
-                        options.timeout()
-                    ),
-                );
-                Err(match job {
-                    Some(job) => error.with_job(job),
-                    None => error,
-                })
+        };
+        let timed_out = timed_out(&id, "finish", &options);
+        let verdict = move |job: &JobResponse| {
+            let failed = |kind, what: &str| {
+                let reason = job.failure_reason.as_deref().unwrap_or("no reason given");
+                Verdict::Failed(
+                    Error::new(kind, format!("job {id:?} {what}: {reason}")).with_job(job.clone()),
+                )
+            };
+            match &job.status {
+                Some(JobStatus::Completed) => Verdict::Done,
+                Some(JobStatus::Failed) => failed(ErrorKind::JobFailed, "failed"),
+                Some(JobStatus::Cancelled) => failed(ErrorKind::JobCancelled, "was cancelled"),
+                _ => Verdict::Pending,
             }
-            Waited::Failed(error) => Err(error),
+        };
+        wait::watch(options, first, poll, verdict, timed_out)
+    }
+}
+
+/// The error that ends a wait for `job_id` to `goal` without it, carrying the job as last seen.
+fn timed_out(
+    job_id: &str,
+    goal: &str,
+    options: &WaitOptions,
+) -> impl Fn(Option<JobResponse>) -> Error + Send + use<> {
+    let message = format!(
+        "job {job_id:?} did not {goal} within {:?} (WaitOptions::with_timeout)",
+        options.timeout()
+    );
+    move |job| {
+        let error = Error::new(ErrorKind::WaitTimedOut, message.clone());
+        match job {
+            Some(job) => error.with_job(job),
+            None => error,
         }
     }
 }

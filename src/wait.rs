@@ -1,9 +1,13 @@
-//! Waiting for a job to settle: the options, and a poller that takes what it needs as closures
-//! (the first request, the next poll, when to stop) so it knows nothing of the client.
+//! Waiting for a job to settle: the options, and a watcher that takes what it needs as
+//! closures (the first request, the next poll, what a state means) so it knows nothing of the
+//! client.
 
 use std::time::{Duration, Instant};
 
-use crate::{Error, retry};
+use futures_core::Stream;
+use futures_util::StreamExt as _;
+
+use crate::{Error, ErrorKind, retry};
 
 /// How a wait polls, and for how long. Start from `WaitOptions::default()`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,54 +75,111 @@ impl WaitOptions {
     }
 }
 
-/// How a wait ended.
-pub(crate) enum Waited<J, S> {
-    /// `settled` said `S` of the job, as last seen.
-    Settled(J, S),
-    /// The timeout passed; the job as last seen, if any answer came in time.
-    TimedOut(Option<J>),
-    /// A request failed.
+/// What a watch concludes from one observed state.
+pub(crate) enum Verdict {
+    /// Not settled yet: poll again.
+    Pending,
+    /// Settled as hoped: the state is the last item.
+    Done,
+    /// Settled otherwise: this error, with the state attached, is the last item.
     Failed(Error),
 }
 
-/// Asks `first`, then `poll`s with growing pauses until `settled` says something of the job,
-/// all within `options`' timeout, requests included: a poll that stalls ends the wait too.
-pub(crate) async fn until_settled<J, S, Fut>(
-    options: &WaitOptions,
-    first: impl Future<Output = Result<J, Error>>,
-    mut poll: impl FnMut() -> Fut,
-    mut settled: impl FnMut(&J) -> Option<S>,
-) -> Waited<J, S>
+/// Where a watch is.
+struct Watch<F, P, V, T, J> {
+    options: WaitOptions,
+    deadline: Instant,
+    first: Option<F>,
+    poll: P,
+    verdict: V,
+    /// How a timeout reads, and the state last seen attached to it.
+    timed_out: T,
+    last_seen: Option<J>,
+    pause: Duration,
+    done: bool,
+}
+
+/// The states `first` and then `poll` return, with growing pauses between polls, until
+/// `verdict` settles one or `options`' timeout passes; every request is bounded by that
+/// timeout too, so a stalled poll ends the watch. Yields each state as `Ok`; ends after a
+/// [`Verdict::Done`] state, or with one `Err`: a failed request, a [`Verdict::Failed`], or
+/// `timed_out(last state seen)`.
+pub(crate) fn watch<J, F, P, Fut>(
+    options: WaitOptions,
+    first: F,
+    poll: P,
+    verdict: impl FnMut(&J) -> Verdict,
+    timed_out: impl Fn(Option<J>) -> Error,
+) -> impl Stream<Item = Result<J, Error>>
 where
+    J: Clone,
+    F: Future<Output = Result<J, Error>>,
+    P: FnMut() -> Fut,
     Fut: Future<Output = Result<J, Error>>,
 {
-    let deadline = retry::deadline(Instant::now(), options.timeout);
-    let mut last_seen = None;
-    let polled = tokio::time::timeout_at(deadline.into(), async {
-        let mut job = first.await?;
-        let mut pause = options.first_pause();
-        loop {
-            let verdict = settled(&job);
-            last_seen = Some(job);
-            if let Some(verdict) = verdict {
-                return Ok(Some(verdict));
-            }
-            // A pause that would end past the deadline cannot be followed by a poll.
-            if pause >= deadline.saturating_duration_since(Instant::now()) {
-                return Ok(None);
-            }
-            tokio::time::sleep(pause).await;
-            pause = options.next_pause(pause);
-            job = poll().await?;
+    let start = Watch {
+        deadline: retry::deadline(Instant::now(), options.timeout),
+        pause: options.first_pause(),
+        options,
+        first: Some(first),
+        poll,
+        verdict,
+        timed_out,
+        last_seen: None,
+        done: false,
+    };
+    futures_util::stream::unfold(start, |mut watch| async move {
+        if watch.done {
+            return None;
         }
+        let deadline = tokio::time::Instant::from_std(watch.deadline);
+        let answer = match watch.first.take() {
+            Some(first) => tokio::time::timeout_at(deadline, first).await,
+            None => {
+                tokio::time::sleep(watch.pause).await;
+                watch.pause = watch.options.next_pause(watch.pause);
+                tokio::time::timeout_at(deadline, (watch.poll)()).await
+            }
+        };
+        let item = match answer {
+            Err(_elapsed) => Err((watch.timed_out)(watch.last_seen.take())),
+            Ok(Err(error)) => Err(error),
+            Ok(Ok(state)) => match (watch.verdict)(&state) {
+                Verdict::Done => {
+                    watch.done = true;
+                    return Some((Ok(state), watch));
+                }
+                Verdict::Failed(error) => Err(error),
+                // A pause that would end past the deadline cannot be followed by a poll.
+                Verdict::Pending
+                    if watch.pause >= watch.deadline.saturating_duration_since(Instant::now()) =>
+                {
+                    Err((watch.timed_out)(Some(state)))
+                }
+                Verdict::Pending => {
+                    watch.last_seen = Some(state.clone());
+                    Ok(state)
+                }
+            },
+        };
+        watch.done = item.is_err();
+        Some((item, watch))
     })
-    .await;
-    match (polled, last_seen) {
-        (Ok(Err(error)), _) => Waited::Failed(error),
-        (Ok(Ok(Some(verdict))), Some(job)) => Waited::Settled(job, verdict),
-        // Out of time, sleeping or in a request.
-        (_, job) => Waited::TimedOut(job),
+}
+
+/// The last item of a watch: the settled state, or the error that ended it.
+pub(crate) async fn outcome<J>(watch: impl Stream<Item = Result<J, Error>>) -> Result<J, Error> {
+    let mut watch = std::pin::pin!(watch);
+    let mut last = None;
+    while let Some(item) = watch.next().await {
+        last = Some(item);
     }
+    last.unwrap_or_else(|| {
+        Err(Error::new(
+            ErrorKind::InvalidResponse,
+            "a watch ended without a state or an error",
+        ))
+    })
 }
 
 #[cfg(test)]

@@ -68,9 +68,14 @@ pub enum ErrorKind {
     /// [`JobsClient::cancel_job_and_wait`](crate::JobsClient::cancel_job_and_wait): the job ran
     /// or finished before it could be cancelled; [`Error::job`] has it.
     NotCancelled,
-    /// [`JobsClient::cancel_job_and_wait`](crate::JobsClient::cancel_job_and_wait): the job did
-    /// not read `cancelled` in time; [`Error::job`] has it as last seen, if the cancel itself
-    /// answered in time.
+    /// A wait ended because the job failed; [`Error::job`] has it, and
+    /// [`Error::failure_reason`] says why.
+    JobFailed,
+    /// A wait for a job to complete ended because it was cancelled; [`Error::job`] has it.
+    JobCancelled,
+    /// A wait did not see the job settle within its timeout
+    /// ([`WaitOptions::with_timeout`](crate::WaitOptions::with_timeout)); [`Error::job`] has it
+    /// as last seen, if any answer came in time.
     WaitTimedOut,
     /// The answer is larger than the configured cap
     /// ([`JobsClientOptions::with_max_response_bytes`](crate::JobsClientOptions::with_max_response_bytes)).
@@ -158,9 +163,16 @@ impl Error {
         self.0.request_id.as_deref()
     }
 
-    /// The job as last seen, for [`ErrorKind::NotCancelled`] and [`ErrorKind::WaitTimedOut`].
+    /// The job as last seen, for the errors that end a wait: [`ErrorKind::NotCancelled`],
+    /// [`ErrorKind::JobFailed`], [`ErrorKind::JobCancelled`] and [`ErrorKind::WaitTimedOut`].
     pub fn job(&self) -> Option<&JobResponse> {
         self.0.job.as_ref()
+    }
+
+    /// Why the job failed, as the service reports it (`failureReason`), for
+    /// [`ErrorKind::JobFailed`].
+    pub fn failure_reason(&self) -> Option<&str> {
+        self.0.job.as_ref()?.failure_reason.as_deref()
     }
 
     /// How many attempts were made (0 when the call was refused before any, such as for an

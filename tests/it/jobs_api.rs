@@ -344,3 +344,91 @@ async fn cancel_and_wait_reports_a_job_that_ran_or_never_settles() {
         Some(JobStatus::UnknownValue("cancelling".into()))
     );
 }
+
+#[tokio::test]
+async fn waiting_for_a_job_follows_it_to_completion() {
+    let hub = LocalHub::builder()
+        .job_run_time(Duration::from_secs(60))
+        .start()
+        .await
+        .unwrap();
+    let now = std::time::SystemTime::now();
+    hub.set_time(now);
+    let client = hub.client().unwrap();
+    let start = chrono::DateTime::<chrono::Utc>::from(now) + chrono::Duration::seconds(10);
+    client
+        .schedule_twin_update(twin_update("rollout").with_start_time(start))
+        .await
+        .unwrap();
+    let watch = tokio::spawn({
+        let client = client.clone();
+        async move {
+            let states: Vec<_> = pin!(client.watch_job("rollout", quick())).collect().await;
+            states
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    hub.advance_time(Duration::from_secs(11));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    hub.advance_time(Duration::from_secs(60));
+    let states = watch.await.unwrap();
+    let statuses: Vec<_> = states
+        .iter()
+        .map(|state| state.as_ref().unwrap().status.clone().unwrap())
+        .collect();
+    assert_eq!(
+        statuses.first(),
+        Some(&JobStatus::Scheduled),
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&JobStatus::Running), "{statuses:?}");
+    assert_eq!(statuses.last(), Some(&JobStatus::Completed), "{statuses:?}");
+    let done = client.wait_for_job("rollout", quick()).await.unwrap();
+    assert_eq!(done.status, Some(JobStatus::Completed));
+}
+
+#[tokio::test]
+async fn a_failed_or_cancelled_job_ends_the_wait_with_a_typed_error() {
+    let hub = LocalHub::start().await.unwrap();
+    hub.insert_job_json(
+        json!({"jobId": "broken", "status": "failed", "failureReason": "device quota exceeded"}),
+    );
+    hub.insert_job_json(json!({"jobId": "stopped", "status": "cancelled"}));
+    let client = hub.client().unwrap();
+    let failed = client.wait_for_job("broken", quick()).await.unwrap_err();
+    assert_eq!(failed.kind(), &ErrorKind::JobFailed);
+    assert_eq!(failed.failure_reason(), Some("device quota exceeded"));
+    assert!(
+        failed.to_string().contains("device quota exceeded"),
+        "{failed}"
+    );
+    let cancelled = client.wait_for_job("stopped", quick()).await.unwrap_err();
+    assert_eq!(cancelled.kind(), &ErrorKind::JobCancelled);
+    assert_eq!(cancelled.job().unwrap().status, Some(JobStatus::Cancelled));
+    assert_eq!(
+        client
+            .wait_for_job("a/b", quick())
+            .await
+            .unwrap_err()
+            .kind(),
+        &ErrorKind::InvalidJobId
+    );
+}
+
+#[tokio::test]
+async fn a_job_that_never_settles_times_out_with_its_last_state() {
+    let hub = LocalHub::start().await.unwrap();
+    hub.schedule_job("later");
+    let client = hub.client().unwrap();
+    let options = quick().with_timeout(Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    let error = client.wait_for_job("later", options).await.unwrap_err();
+    assert_eq!(error.kind(), &ErrorKind::WaitTimedOut, "{error}");
+    assert_eq!(error.job().unwrap().status, Some(JobStatus::Scheduled));
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(hub.requests().len() >= 2, "it polled");
+}
