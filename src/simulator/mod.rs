@@ -26,6 +26,8 @@
 //! Jobs are kept as JSON exactly as inserted, so tests can serve values this crate does not
 //! know (a status of `cancelling`, timestamps without an offset, `null` maps).
 
+mod import_export;
+mod scheduled;
 mod server;
 
 use std::{
@@ -124,6 +126,7 @@ impl Default for LocalHubBuilder {
                 max_active_jobs: 100,
                 job_run_time: Duration::from_secs(60),
                 max_page_size: 3,
+                import_export_run_time: Duration::from_secs(3),
             },
         }
     }
@@ -165,6 +168,14 @@ impl LocalHubBuilder {
         self
     }
 
+    /// How long an import or export job takes on the hub's clock, from its creation until it
+    /// completes (default 3 s): `enqueued` for the first tenth, then `running` with its
+    /// progress rising.
+    pub fn import_export_run_time(mut self, run_time: Duration) -> Self {
+        self.limits.import_export_run_time = run_time;
+        self
+    }
+
     /// The most jobs a query page holds (default 3, small so that paging is exercised).
     pub fn max_page_size(mut self, jobs: usize) -> Self {
         self.limits.max_page_size = jobs.max(1);
@@ -182,6 +193,7 @@ impl LocalHubBuilder {
             signing_key: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &self.key),
             key: self.key,
             jobs: Mutex::default(),
+            transfers: Mutex::default(),
             requests: Mutex::default(),
             frozen_time: Mutex::default(),
             limits: self.limits,
@@ -300,7 +312,7 @@ impl LocalHub {
             "maxExecutionTimeInSeconds": 3600,
             "updateTwin": {"etag": "*", "tags": {"maintenance": {"window": "night"}}},
         });
-        let job = server::created_job(job_id, request, start, now);
+        let job = scheduled::created_job(job_id, request, start, now);
         self.insert_job_json(job.clone());
         job
     }
@@ -321,6 +333,11 @@ impl LocalHub {
     /// The job `job_id` as the hub now holds it.
     pub fn job(&self, job_id: &str) -> Option<Value> {
         util::lock(&self.state.jobs).get(job_id).cloned()
+    }
+
+    /// The import or export job `job_id` as the hub would return it now.
+    pub fn import_export_job(&self, job_id: &str) -> Option<Value> {
+        self.state.import_export_job(job_id)
     }
 
     /// Every request received so far, oldest first.

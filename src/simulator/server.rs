@@ -1,4 +1,5 @@
-//! The local hub's HTTP side: the front end (411, recording), auth, and the jobs routes.
+//! The local hub's HTTP side: the front end (recording, 411, api-version, auth), the routes,
+//! and the service's error answers. The jobs themselves are in `scheduled` and `import_export`.
 
 use std::{
     collections::BTreeMap,
@@ -10,7 +11,7 @@ use aws_lc_rs::hmac;
 use axum::{
     Router,
     body::{Body, to_bytes},
-    extract::{Path, Request, State},
+    extract::{Request, State},
     http::{HeaderMap, HeaderValue, Method, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
@@ -20,11 +21,8 @@ use base64::Engine as _;
 use percent_encoding::percent_decode_str;
 use serde_json::{Value, json};
 
-use super::RecordedRequest;
-use crate::{
-    models::{JobStatus, Timestamp},
-    util, validate,
-};
+use super::{RecordedRequest, import_export, scheduled};
+use crate::util;
 
 /// The api-versions of the jobs API the hub answers; others get `400 InvalidProtocolVersion`.
 const SUPPORTED_API_VERSIONS: &[&str] = &[
@@ -49,7 +47,10 @@ pub(super) struct HubState {
     pub key: Vec<u8>,
     /// `key`, prepared once for checking signatures.
     pub signing_key: hmac::Key,
+    /// Scheduled jobs by id, as JSON.
     pub jobs: Mutex<BTreeMap<String, Value>>,
+    /// Import and export jobs, oldest first.
+    pub transfers: Mutex<Vec<import_export::Transfer>>,
     pub requests: Mutex<Vec<RecordedRequest>>,
     /// The time tests set, or `None` for the real clock.
     pub frozen_time: Mutex<Option<SystemTime>>,
@@ -65,13 +66,24 @@ pub(super) struct Limits {
     pub job_run_time: Duration,
     /// The most jobs a query page holds, whatever the client asks for.
     pub max_page_size: usize,
+    /// How long an import or export job takes, from its creation until it completes.
+    pub import_export_run_time: Duration,
 }
 
 pub(super) fn router(state: Arc<HubState>) -> Router {
     Router::new()
-        .route("/jobs/v2/query", get(query_jobs))
-        .route("/jobs/v2/{id}", get(get_job).put(create_job))
-        .route("/jobs/v2/{id}/cancel", post(cancel_job))
+        .route("/jobs/v2/query", get(scheduled::query_jobs))
+        .route(
+            "/jobs/v2/{id}",
+            get(scheduled::get_job).put(scheduled::create_job),
+        )
+        .route("/jobs/v2/{id}/cancel", post(scheduled::cancel_job))
+        .route("/jobs/create", post(import_export::create))
+        .route("/jobs", get(import_export::list))
+        .route(
+            "/jobs/{id}",
+            get(import_export::get).delete(import_export::cancel),
+        )
         .fallback(|| async {
             service_error(
                 StatusCode::NOT_FOUND,
@@ -234,38 +246,7 @@ fn decode(text: &str) -> String {
     percent_decode_str(text).decode_utf8_lossy().into_owned()
 }
 
-impl HubState {
-    /// The jobs, moved along by the hub's clock: a job whose start time has come is `running`,
-    /// and `completed` once it has run for the configured time.
-    fn jobs_now(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Value>> {
-        let now = chrono::DateTime::<chrono::Utc>::from(self.now());
-        // A run time too long for the calendar means the job never completes.
-        let run_time = chrono::TimeDelta::from_std(self.limits.job_run_time).ok();
-        let mut jobs = util::lock(&self.jobs);
-        for job in jobs.values_mut() {
-            let Some(start) = job["startTime"]
-                .as_str()
-                .and_then(|t| t.parse::<Timestamp>().ok())
-            else {
-                continue;
-            };
-            let start = start.as_datetime();
-            if !is_active(job) || start > now {
-                continue;
-            }
-            match run_time.and_then(|run_time| start.checked_add_signed(run_time)) {
-                Some(end) if end <= now => {
-                    job["status"] = json!("completed");
-                    job["endTime"] = json!(end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-                }
-                _ => job["status"] = json!("running"),
-            }
-        }
-        jobs
-    }
-}
-
-fn not_found(id: &str) -> Response {
+pub(super) fn not_found(id: &str) -> Response {
     service_error(
         StatusCode::NOT_FOUND,
         "JobNotFound",
@@ -273,183 +254,12 @@ fn not_found(id: &str) -> Response {
     )
 }
 
-fn argument_invalid(message: &str) -> Response {
+pub(super) fn argument_invalid(message: &str) -> Response {
     service_error(StatusCode::BAD_REQUEST, "ArgumentInvalid", message)
 }
 
-async fn get_job(State(hub): State<Arc<HubState>>, Path(id): Path<String>) -> Response {
-    match hub.jobs_now().get(&id) {
-        Some(job) => axum::Json(job.clone()).into_response(),
-        None => not_found(&id),
-    }
-}
-
-async fn cancel_job(State(hub): State<Arc<HubState>>, Path(id): Path<String>) -> Response {
-    let mut jobs = hub.jobs_now();
-    let Some(job) = jobs.get_mut(&id) else {
-        return not_found(&id);
-    };
-    match status_of(job) {
-        Some(status) if status.can_be_cancelled() => job["status"] = json!("cancelled"),
-        Some(status) if status.has_started() => {
-            return service_error(
-                StatusCode::BAD_REQUEST,
-                "OperationNotAllowedInCurrentState",
-                &format!("Job '{id}' is {status} and cannot be cancelled"),
-            );
-        }
-        // Already cancelled, or a state this simulator does not model: answered as it is.
-        _ => {}
-    }
-    axum::Json(job.clone()).into_response()
-}
-
-/// Creates a job as the service does: validated, refused when the id is taken or too many
-/// jobs are active, then `scheduled` (or `queued` when its start time has come).
-async fn create_job(
-    State(hub): State<Arc<HubState>>,
-    Path(id): Path<String>,
-    body: axum::body::Bytes,
-) -> Response {
-    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
-        return argument_invalid("The request body is not JSON");
-    };
-    if validate::job_id(&id).is_err() {
-        return argument_invalid(&format!("Invalid job id '{id}'"));
-    }
-    if request
-        .get("jobId")
-        .is_some_and(|body_id| body_id != id.as_str())
-    {
-        return argument_invalid("The jobId in the body differs from the one in the path");
-    }
-    let job_type = request["type"].as_str().unwrap_or_default();
-    if request["queryCondition"]
-        .as_str()
-        .is_none_or(|q| q.trim().is_empty())
-    {
-        return argument_invalid("queryCondition is required");
-    }
-    let Some(start) = request["startTime"]
-        .as_str()
-        .and_then(|t| t.parse::<Timestamp>().ok())
-    else {
-        return argument_invalid("startTime is required and must be a date-time");
-    };
-    match job_type {
-        "scheduleUpdateTwin" if request["updateTwin"]["etag"] != "*" => {
-            return argument_invalid("A scheduled twin update needs updateTwin with etag '*'");
-        }
-        "scheduleDeviceMethod"
-            if request["cloudToDeviceMethod"]["methodName"]
-                .as_str()
-                .is_none_or(str::is_empty) =>
-        {
-            return argument_invalid(
-                "A scheduled device method needs cloudToDeviceMethod.methodName",
-            );
-        }
-        "scheduleUpdateTwin" | "scheduleDeviceMethod" => {}
-        other => return argument_invalid(&format!("Job type '{other}' cannot be scheduled")),
-    }
-    let mut jobs = hub.jobs_now();
-    if jobs.contains_key(&id) {
-        return service_error(
-            StatusCode::CONFLICT,
-            "JobAlreadyExists",
-            &format!("A job with id '{id}' already exists"),
-        );
-    }
-    let active = jobs.values().filter(|job| is_active(job)).count();
-    if active >= hub.limits.max_active_jobs {
-        return service_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "ThrottlingMaxActiveJobCountExceeded",
-            &format!("The hub already has {active} active jobs"),
-        );
-    }
-    let job = created_job(&id, request, start, hub.now());
-    jobs.insert(id, job.clone());
-    axum::Json(job).into_response()
-}
-
-/// A new job as the service returns it: the request with its id, creation time, initial
-/// status (`scheduled` until `start`, else `queued`) and empty statistics.
-pub(super) fn created_job(id: &str, request: Value, start: Timestamp, now: SystemTime) -> Value {
-    let now = chrono::DateTime::<chrono::Utc>::from(now);
-    let mut job = request;
-    job["jobId"] = json!(id);
-    job["createdTime"] = json!(now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
-    job["status"] = json!(if start.as_datetime() > now {
-        "scheduled"
-    } else {
-        "queued"
-    });
-    job["deviceJobStatistics"] = json!({"deviceCount": 0, "failedCount": 0, "succeededCount": 0, "runningCount": 0, "pendingCount": 0});
-    job
-}
-
-/// The status of a job as the hub keeps it (JSON, as inserted).
-fn status_of(job: &Value) -> Option<JobStatus> {
-    job["status"].as_str().map(JobStatus::from)
-}
-
-/// Whether `job` counts against the hub's active-job limit: waiting or running.
-fn is_active(job: &Value) -> bool {
-    status_of(job).is_some_and(|status| status.can_be_cancelled() || status == JobStatus::Running)
-}
-
-/// Lists jobs as the service does: filtered by type and status, a JSON array per page, the
-/// next page's token in `x-ms-continuation`.
-async fn query_jobs(
-    State(hub): State<Arc<HubState>>,
-    axum::extract::Query(filter): axum::extract::Query<BTreeMap<String, String>>,
-    headers: HeaderMap,
-) -> Response {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let page_size = header("x-ms-max-item-count")
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|size| *size > 0)
-        .map_or(hub.limits.max_page_size, |size| {
-            size.min(hub.limits.max_page_size)
-        });
-    let after = header("x-ms-continuation").unwrap_or_default().to_owned();
-    let matches = |job: &Value, field: &str, wanted: Option<&String>| {
-        wanted.is_none_or(|wanted| {
-            job[field]
-                .as_str()
-                .is_some_and(|value| value.eq_ignore_ascii_case(wanted))
-        })
-    };
-    let jobs = hub.jobs_now();
-    let mut selected = jobs
-        .iter()
-        .filter(|(id, _)| after.is_empty() || id.as_str() > after.as_str())
-        .filter(|(_, job)| {
-            matches(job, "type", filter.get("jobType"))
-                && matches(job, "status", filter.get("jobStatus"))
-        });
-    let page: Vec<(&String, &Value)> = selected.by_ref().take(page_size).collect();
-    let more = selected.next().is_some();
-    let mut response = axum::Json(
-        page.iter()
-            .map(|(_, job)| (*job).clone())
-            .collect::<Vec<_>>(),
-    )
-    .into_response();
-    let headers = response.headers_mut();
-    headers.insert("x-ms-item-type", HeaderValue::from_static("JobResponse"));
-    if more
-        && let Some((last, _)) = page.last()
-        && let Ok(token) = HeaderValue::from_str(last)
-    {
-        headers.insert("x-ms-continuation", token);
-    }
-    response
-}
-
 /// An error as the service writes it: the classic body and the `iothub-errorcode` header.
-fn service_error(status: StatusCode, code: &str, message: &str) -> Response {
+pub(super) fn service_error(status: StatusCode, code: &str, message: &str) -> Response {
     let now = chrono::Utc::now();
     let body = json!({
         "Message": format!("ErrorCode:{code};{message}"),

@@ -225,6 +225,12 @@ async fn every_operation(hub: &LocalHub) -> Vec<u16> {
             .header("x-ms-max-item-count", "1000000"),
         http.post(url("/jobs/v2/j/cancel"))
             .header("content-length", "0"),
+        http.post(url("/jobs/create"))
+            .json(&json!({"type": "export",
+            "outputBlobContainerUri": "https://a.blob.core.windows.net/c?sig=x"})),
+        http.get(url("/jobs")),
+        http.get(url("/jobs/some-id")),
+        http.delete(url("/jobs/some-id")),
     ];
     let mut statuses = Vec::new();
     for request in requests {
@@ -249,6 +255,14 @@ async fn every_builder_option_at_its_extremes_still_answers() {
         (
             "run time 0",
             LocalHub::builder().job_run_time(Duration::ZERO),
+        ),
+        (
+            "transfer MAX",
+            LocalHub::builder().import_export_run_time(Duration::MAX),
+        ),
+        (
+            "transfer 0",
+            LocalHub::builder().import_export_run_time(Duration::ZERO),
         ),
         ("no active jobs", LocalHub::builder().max_active_jobs(0)),
         (
@@ -288,4 +302,164 @@ async fn every_builder_option_at_its_extremes_still_answers() {
         let statuses = every_operation(&hub).await;
         assert!(statuses.iter().all(|s| *s < 500), "{what}: {statuses:?}");
     }
+}
+
+/// Sends `method` to `path` on the hub with a valid token and an optional JSON body; returns
+/// the status, the `iothub-errorcode` header and the body (`null` when empty).
+async fn send(
+    hub: &LocalHub,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Option<String>, Value) {
+    let mut request = reqwest::Client::new()
+        .request(method, support::hub_url(hub, path))
+        .header("authorization", support::hub_token(hub));
+    request = match body {
+        Some(body) => request.json(&body),
+        None => request.header("content-length", "0"),
+    };
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let code = response
+        .headers()
+        .get("iothub-errorcode")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let bytes = response.bytes().await.unwrap();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap()
+    };
+    (status, code, body)
+}
+
+const SAS_CONTAINER: &str =
+    "https://backups.blob.core.windows.net/devices?sv=2024-01-01&sig=c2VjcmV0LXNhcw%3D";
+
+#[tokio::test]
+async fn an_export_job_runs_on_the_hubs_clock_one_at_a_time() {
+    use reqwest::Method;
+    let hub = LocalHub::builder()
+        .import_export_run_time(Duration::from_secs(100))
+        .start()
+        .await
+        .unwrap();
+    let now = std::time::SystemTime::now();
+    hub.set_time(now);
+    let export = json!({"type": "export", "outputBlobContainerUri": SAS_CONTAINER, "excludeKeysInExport": true});
+    let (status, _, created) = send(&hub, Method::POST, "/jobs/create", Some(export.clone())).await;
+    assert_eq!(status, 200, "{created}");
+    assert_eq!(
+        (&created["status"], &created["progress"], &created["type"]),
+        (&json!("enqueued"), &json!(0), &json!("export"))
+    );
+    let id = created["jobId"].as_str().unwrap().to_owned();
+    assert_eq!(
+        created["outputBlobContainerUri"], SAS_CONTAINER,
+        "echoed like the service"
+    );
+
+    let (status, code, _) = send(&hub, Method::POST, "/jobs/create", Some(export.clone())).await;
+    assert_eq!((status, code.as_deref()), (403, Some("JobQuotaExceeded")));
+
+    hub.advance_time(Duration::from_secs(55));
+    let (_, _, running) = send(&hub, Method::GET, &format!("/jobs/{id}"), None).await;
+    assert_eq!(
+        (&running["status"], &running["progress"]),
+        (&json!("running"), &json!(50))
+    );
+    assert!(running["startTimeUtc"].is_string() && running.get("endTimeUtc").is_none());
+
+    hub.advance_time(Duration::from_secs(45));
+    let (_, _, done) = send(&hub, Method::GET, &format!("/jobs/{id}"), None).await;
+    assert_eq!(
+        (&done["status"], &done["progress"]),
+        (&json!("completed"), &json!(100))
+    );
+    assert!(done["endTimeUtc"].is_string());
+
+    let (status, _, second) = send(&hub, Method::POST, "/jobs/create", Some(export)).await;
+    assert_eq!(status, 200, "the hub is free again: {second}");
+    let (_, _, all) = send(&hub, Method::GET, "/jobs", None).await;
+    assert_eq!(all.as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn an_unusable_container_fails_the_job_with_a_reason_and_no_secret() {
+    use reqwest::Method;
+    let hub = LocalHub::builder()
+        .import_export_run_time(Duration::from_secs(10))
+        .start()
+        .await
+        .unwrap();
+    hub.set_time(std::time::SystemTime::now());
+    for (request, reason) in [
+        (
+            json!({"type": "export", "outputBlobContainerUri": "https://backups.blob.core.windows.net/devices"}),
+            "SAS",
+        ),
+        (
+            json!({"type": "export", "outputBlobContainerUri": "http://backups.blob.core.windows.net/d?sig=c2VjcmV0"}),
+            "https",
+        ),
+        (
+            json!({"type": "import", "inputBlobContainerUri": "https://gone.invalid/in?sig=c2VjcmV0", "outputBlobContainerUri": SAS_CONTAINER}),
+            "reached",
+        ),
+    ] {
+        let (status, _, created) =
+            send(&hub, Method::POST, "/jobs/create", Some(request.clone())).await;
+        assert_eq!(status, 200, "{created}");
+        let id = created["jobId"].as_str().unwrap().to_owned();
+        hub.advance_time(Duration::from_secs(1));
+        let (_, _, failed) = send(&hub, Method::GET, &format!("/jobs/{id}"), None).await;
+        assert_eq!(failed["status"], "failed", "{request}");
+        let why = failed["failureReason"].as_str().unwrap();
+        assert!(why.contains(reason) && !why.contains("c2VjcmV0"), "{why}");
+    }
+}
+
+#[tokio::test]
+async fn import_export_jobs_are_checked_cancelled_and_found_like_the_service() {
+    use reqwest::Method;
+    let hub = LocalHub::start().await.unwrap();
+    for (request, complaint) in [
+        (
+            json!({"outputBlobContainerUri": SAS_CONTAINER}),
+            "'export' or 'import'",
+        ),
+        (json!({"type": "export"}), "outputBlobContainerUri"),
+        (
+            json!({"type": "import", "outputBlobContainerUri": SAS_CONTAINER}),
+            "inputBlobContainerUri",
+        ),
+        (
+            json!({"type": "export", "outputBlobContainerUri": SAS_CONTAINER, "storageAuthenticationType": "password"}),
+            "storageAuthenticationType",
+        ),
+    ] {
+        let (status, code, body) = send(&hub, Method::POST, "/jobs/create", Some(request)).await;
+        assert_eq!(
+            (status, code.as_deref()),
+            (400, Some("ArgumentInvalid")),
+            "{body}"
+        );
+        assert!(
+            body["Message"].as_str().unwrap().contains(complaint),
+            "{body}"
+        );
+    }
+    let identity = json!({"type": "export", "outputBlobContainerUri": "https://backups.blob.core.windows.net/devices",
+        "storageAuthenticationType": "IdentityBased", "identity": {"userAssignedIdentity": "/subscriptions/s/x"}});
+    let (status, _, created) = send(&hub, Method::POST, "/jobs/create", Some(identity)).await;
+    assert_eq!(status, 200);
+    let id = created["jobId"].as_str().unwrap().to_owned();
+    let (status, _, _) = send(&hub, Method::DELETE, &format!("/jobs/{id}"), None).await;
+    assert_eq!(status, 204);
+    assert_eq!(hub.import_export_job(&id).unwrap()["status"], "cancelled");
+    let (status, code, _) = send(&hub, Method::DELETE, "/jobs/no-such-job", None).await;
+    assert_eq!((status, code.as_deref()), (404, Some("JobNotFound")));
+    let (status, code, _) = send(&hub, Method::GET, "/jobs/no-such-job", None).await;
+    assert_eq!((status, code.as_deref()), (404, Some("JobNotFound")));
 }
