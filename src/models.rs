@@ -205,6 +205,71 @@ extensible_enum! {
     }
 }
 
+extensible_enum! {
+    /// How the hub authenticates to the storage account of an import or export job's
+    /// containers (`JobProperties.storageAuthenticationType`).
+    StorageAuthenticationType {
+        /// `keyBased`: a SAS token in each container URI.
+        KeyBased = "keyBased",
+        /// `identityBased`: the hub's managed identity; no SAS in the URIs.
+        IdentityBased = "identityBased",
+    }
+}
+
+/// A blob container's URI as an import or export job carries it (`inputBlobContainerUri`,
+/// `outputBlobContainerUri`). For key-based jobs it holds a SAS token, a secret: `Debug` and
+/// `Display` show only its scheme, host and path, and [`expose_secret`](Self::expose_secret)
+/// gives the whole URI.
+///
+/// Read as the service sends it, whatever it holds (an empty string included): the checks on
+/// container URIs apply to the jobs this crate sends.
+#[derive(Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct BlobContainerUri(String);
+
+impl BlobContainerUri {
+    /// The whole URI, SAS token included: never log it.
+    pub fn expose_secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for BlobContainerUri {
+    fn from(uri: String) -> Self {
+        Self(uri)
+    }
+}
+
+impl fmt::Display for BlobContainerUri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&crate::validate::redacted_url(&self.0))
+    }
+}
+
+impl fmt::Debug for BlobContainerUri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "BlobContainerUri({:?})",
+            crate::validate::redacted_url(&self.0)
+        )
+    }
+}
+
+impl schemars::JsonSchema for BlobContainerUri {
+    fn schema_name() -> String {
+        "BlobContainerUri".to_owned()
+    }
+
+    fn json_schema(_: &mut schemars::r#gen::SchemaGenerator) -> schemars::schema::Schema {
+        schemars::schema::SchemaObject {
+            instance_type: Some(schemars::schema::InstanceType::String.into()),
+            ..Default::default()
+        }
+        .into()
+    }
+}
+
 fn string_enum_schema(values: &[&str]) -> schemars::schema::Schema {
     schemars::schema::SchemaObject {
         instance_type: Some(schemars::schema::InstanceType::String.into()),
@@ -342,6 +407,31 @@ mod tests {
             assert_eq!(parsed.to_string(), written);
             assert_eq!(written.parse::<Timestamp>().unwrap(), parsed);
         }
+    }
+
+    #[test]
+    fn a_container_uri_never_shows_its_sas() {
+        let uri: BlobContainerUri = serde_json::from_str(
+            r#""https://acct.blob.core.windows.net/devices?sv=2024&sig=c2VjcmV0%3D""#,
+        )
+        .unwrap();
+        let shown = format!("{uri} {uri:?}");
+        assert!(
+            !shown.contains("sig") && !shown.contains("c2VjcmV0"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("acct.blob.core.windows.net/devices"),
+            "{shown}"
+        );
+        assert!(uri.expose_secret().ends_with("sig=c2VjcmV0%3D"));
+        assert_eq!(
+            serde_json::to_string(&uri).unwrap(),
+            r#""https://acct.blob.core.windows.net/devices?sv=2024&sig=c2VjcmV0%3D""#,
+            "written back unchanged"
+        );
+        let empty: BlobContainerUri = serde_json::from_str(r#""""#).unwrap();
+        assert_eq!(empty.expose_secret(), "");
     }
 
     #[test]

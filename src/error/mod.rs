@@ -215,6 +215,18 @@ impl Error {
         self.code() == Some("OperationNotAllowedInCurrentState")
     }
 
+    /// The hub already runs an import or export job (`403 JobQuotaExceeded`): it runs one at a
+    /// time, whatever its tier. Not retried, since the running job may take many minutes: wait
+    /// for it ([`JobsClient::wait_for_import_export_job`](crate::JobsClient::wait_for_import_export_job),
+    /// after [`JobsClient::list_import_export_jobs`](crate::JobsClient::list_import_export_jobs)
+    /// to find it), then start this one again.
+    pub fn is_job_quota_exceeded(&self) -> bool {
+        self.0
+            .service
+            .as_ref()
+            .is_some_and(ServiceError::is_job_quota_exceeded)
+    }
+
     /// Trying the same call again later may succeed: throttling, a server-side failure, a
     /// timeout or a broken connection.
     pub fn is_transient(&self) -> bool {
@@ -300,6 +312,21 @@ mod tests {
             assert!(!Error::service(route).is_not_found());
         }
         assert!(of(404).to_string().contains("with_endpoint"), "{}", of(404));
+        let quota = Error::service(ServiceError::parse(
+            403,
+            None,
+            br#"{"Message":"ErrorCode:JobQuotaExceeded;Job quota has been exceeded","ExceptionMessage":""}"#,
+        ));
+        assert!(quota.is_job_quota_exceeded() && !quota.is_transient());
+        assert!(
+            quota
+                .to_string()
+                .contains("one import or export job at a time"),
+            "{quota}"
+        );
+        let by_number = br#"{"errorCode":403003,"trackingId":"t","message":"m"}"#;
+        assert!(Error::service(ServiceError::parse(403, None, by_number)).is_job_quota_exceeded());
+        assert!(!of(403).is_job_quota_exceeded() && !of(429).is_job_quota_exceeded());
         assert!(of(429).is_throttled() && of(429).is_transient());
         assert!(of(503).is_transient() && of(408).is_transient());
         assert!(of(401).is_unauthorized() && !of(401).is_transient());

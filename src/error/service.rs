@@ -19,6 +19,14 @@ pub struct ServiceError {
 }
 
 impl ServiceError {
+    /// `403 JobQuotaExceeded`: by name, or by number (Microsoft documents `403003`; a newer
+    /// SDK's list says `403001`).
+    pub(super) fn is_job_quota_exceeded(&self) -> bool {
+        self.status == 403
+            && (self.code.as_deref() == Some("JobQuotaExceeded")
+                || matches!(self.numeric_code, Some(403001 | 403003)))
+    }
+
     /// `404 JobNotFound`, by name or by number.
     pub(super) fn is_job_not_found(&self) -> bool {
         self.status == 404
@@ -147,6 +155,9 @@ fn advice(service: &ServiceError) -> Option<&'static str> {
         }
         (401, _) => {
             "check the shared access key and policy name, that the token has not expired, and the clock"
+        }
+        (403, _) if service.is_job_quota_exceeded() => {
+            "the hub runs one import or export job at a time: wait for the active one to finish, then start this one again"
         }
         (403, _) => {
             "the policy or identity lacks the permission; jobs need the registry write and service connect rights"
