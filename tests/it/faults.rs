@@ -413,22 +413,9 @@ fn nothing_secret_reaches_the_logs_at_trace() {
     );
 }
 
-/// Runs the example against `endpoint`; `cargo test` builds it next to this test's binary.
+/// Runs the example against `endpoint`.
 fn run_example(endpoint: String) -> std::process::Output {
-    let example = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join("cancel_job");
-    assert!(
-        example.exists(),
-        "{} is built by `cargo test`",
-        example.display()
-    );
-    Command::new(&example)
+    Command::new(support::example("cancel_job"))
         .arg("j")
         .env("IOTHUB_CONNECTION_STRING", connection_string())
         .env("IOTHUB_ENDPOINT", endpoint)

@@ -2,7 +2,11 @@
 //! independently of the crate's own signing code, requests to the local hub by hand, and
 //! captured logs.
 
-use std::sync::{Arc, Mutex};
+use std::{
+    path::PathBuf,
+    process::Command,
+    sync::{Arc, Mutex},
+};
 
 use base64::Engine as _;
 use hmac::{Hmac, KeyInit, Mac};
@@ -141,4 +145,40 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
     fn make_writer(&'a self) -> Self::Writer {
         self.clone()
     }
+}
+
+/// The example `name`, built now if it is missing or older than its sources (`cargo test --test
+/// it` alone does not build examples): a test never runs a stale one.
+pub fn example(name: &str) -> PathBuf {
+    // This binary is target/<profile dir>/deps/it-…; examples go to target/<profile dir>/examples.
+    let profile_dir = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_owned();
+    let profile = match profile_dir.file_name().and_then(|name| name.to_str()) {
+        Some("debug") | None => "dev",
+        Some(other) => other,
+    }
+    .to_owned();
+    let built = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--quiet",
+            "--all-features",
+            "--profile",
+            &profile,
+            "--example",
+            name,
+        ])
+        .arg("--manifest-path")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+        .status()
+        .expect("cargo runs");
+    assert!(built.success(), "the example {name} builds");
+    profile_dir
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
 }
