@@ -55,6 +55,7 @@ pub struct LocalHub {
 /// Settings for a [`LocalHub`] before it starts.
 #[derive(Clone)]
 pub struct LocalHubBuilder {
+    port: u16,
     host_name: String,
     policy_name: String,
     key: Vec<u8>,
@@ -119,6 +120,7 @@ impl Default for LocalHubBuilder {
         let mut key = vec![0; 32];
         aws_lc_rs::rand::fill(&mut key).expect("the system's random source is available");
         Self {
+            port: 0,
             host_name: LocalHub::DEFAULT_HOST_NAME.to_owned(),
             policy_name: LocalHub::DEFAULT_POLICY_NAME.to_owned(),
             key,
@@ -133,6 +135,13 @@ impl Default for LocalHubBuilder {
 }
 
 impl LocalHubBuilder {
+    /// The port to listen on, on `127.0.0.1` (default 0: a free one, see
+    /// [`LocalHub::endpoint`]). The hub answers plain HTTP, so it listens on loopback only.
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
     /// The host name tokens must be scoped to (default [`LocalHub::DEFAULT_HOST_NAME`]).
     pub fn host_name(mut self, host_name: impl Into<String>) -> Self {
         self.host_name = host_name.into();
@@ -182,9 +191,9 @@ impl LocalHubBuilder {
         self
     }
 
-    /// Starts the hub on a free port of `127.0.0.1`.
+    /// Starts the hub on `127.0.0.1`, on the configured port or a free one.
     pub async fn start(self) -> std::io::Result<LocalHub> {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await?;
         let address = listener.local_addr()?;
         let state = Arc::new(server::HubState {
             resource: self.host_name.to_ascii_lowercase(),

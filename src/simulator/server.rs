@@ -95,9 +95,18 @@ pub(super) fn router(state: Arc<HubState>) -> Router {
         .with_state(state)
 }
 
-/// What every request meets before a route: recording, the front end's length check, the
-/// api-version check and authentication.
+/// What every request meets: the checks before a route, and a log line at INFO with the
+/// method, path and status (never a header or the query, which may hold a token).
 async fn front_end(State(hub): State<Arc<HubState>>, request: Request, next: Next) -> Response {
+    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    let response = checked(hub, request, next).await;
+    tracing::info!(%method, path, status = response.status().as_u16(), "local hub answered");
+    response
+}
+
+/// Recording, the front end's length check, the api-version check and authentication, then
+/// the route.
+async fn checked(hub: Arc<HubState>, request: Request, next: Next) -> Response {
     let (parts, body) = request.into_parts();
     let Ok(body) = to_bytes(body, MAX_BODY).await else {
         return service_error(

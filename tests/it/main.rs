@@ -8,6 +8,7 @@ mod contract_responses;
 mod contract_schema_parity;
 #[cfg(feature = "entra")]
 mod entra;
+mod examples;
 mod faults;
 mod jobs_api;
 mod prism;

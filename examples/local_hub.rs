@@ -1,0 +1,92 @@
+//! The local hub as a server any client can use, in any language: it answers the IoT Hub jobs
+//! API (scheduled and import/export jobs) on `127.0.0.1` until Ctrl-C.
+//!
+//! ```text
+//! cargo run --example local_hub -- [--port PORT] [--host-name NAME] [--policy-name NAME] [--policy-key BASE64]
+//! ```
+//!
+//! On start it prints two lines on stdout: the service connection string, then the endpoint URL
+//! to send requests to (the host name in the connection string is what tokens are scoped to; it
+//! need not resolve). Each request is logged on stderr (`RUST_LOG` changes the level). Without
+//! `--policy-key`, the key is random for each start.
+
+use std::process::ExitCode;
+
+use iothub_jobs::simulator::LocalHub;
+
+const USAGE: &str =
+    "usage: local_hub [--port PORT] [--host-name NAME] [--policy-name NAME] [--policy-key BASE64]";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "iothub_jobs=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let hub = match configured(std::env::args().skip(1).collect()) {
+        Ok(builder) => builder.start().await,
+        Err(problem) => {
+            eprintln!("{problem}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let hub = match hub {
+        Ok(hub) => hub,
+        Err(error) => {
+            eprintln!("error: the local hub could not listen: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("{}", hub.connection_string());
+    println!("{}", hub.endpoint());
+    eprintln!(
+        "local hub {} listening on {}; Ctrl-C stops it",
+        hub.host_name(),
+        hub.endpoint()
+    );
+    if let Err(error) = tokio::signal::ctrl_c().await {
+        eprintln!("error: cannot wait for Ctrl-C: {error}");
+        return ExitCode::FAILURE;
+    }
+    eprintln!("stopped");
+    ExitCode::SUCCESS
+}
+
+/// The hub the command line describes.
+fn configured(args: Vec<String>) -> Result<iothub_jobs::simulator::LocalHubBuilder, String> {
+    let mut builder = LocalHub::builder();
+    let mut policy_name = LocalHub::DEFAULT_POLICY_NAME.to_owned();
+    let mut policy_key = None;
+    let mut args = args.into_iter();
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--port" => {
+                let port = value()?;
+                builder = builder.port(
+                    port.parse()
+                        .map_err(|_| format!("--port {port:?} is not a port number"))?,
+                );
+            }
+            "--host-name" => builder = builder.host_name(value()?),
+            "--policy-name" => policy_name = value()?,
+            "--policy-key" => policy_key = Some(value()?),
+            "--help" | "-h" => {
+                return Err("the IoT Hub jobs API on 127.0.0.1, until Ctrl-C".to_owned());
+            }
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    if let Some(key) = policy_key {
+        builder = builder
+            .policy(policy_name, &key)
+            .map_err(|e| e.to_string())?;
+    } else if policy_name != LocalHub::DEFAULT_POLICY_NAME {
+        return Err("--policy-name needs --policy-key".to_owned());
+    }
+    Ok(builder)
+}

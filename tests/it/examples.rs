@@ -1,0 +1,82 @@
+//! The examples, run as their users run them: as processes, over real HTTP.
+
+use std::{
+    io::{BufRead as _, BufReader},
+    process::{Command, Stdio},
+};
+
+use iothub_jobs::{JobsClient, JobsClientOptions, models::JobStatus};
+
+use crate::support;
+
+/// `local_hub` prints a connection string and an endpoint, answers any client at that
+/// endpoint, logs each request on stderr, and stops cleanly on Ctrl-C (SIGINT).
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_hub_example_serves_until_interrupted() {
+    let mut hub = Command::new(support::example("local_hub"))
+        .args(["--port", "0", "--host-name", "testhub.azure-devices.net"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(hub.stdout.take().unwrap()).lines();
+    let connection_string = stdout.next().unwrap().unwrap();
+    let endpoint = stdout.next().unwrap().unwrap();
+    assert!(
+        connection_string.starts_with(
+            "HostName=testhub.azure-devices.net;SharedAccessKeyName=iothubowner;SharedAccessKey="
+        ),
+        "{connection_string}"
+    );
+    assert!(endpoint.starts_with("http://127.0.0.1:"), "{endpoint}");
+
+    let options = JobsClientOptions::default().with_endpoint(&endpoint);
+    let client =
+        JobsClient::from_connection_string_with_options(&connection_string, options).unwrap();
+    let job = iothub_jobs::TwinUpdateJob::new("served", "deviceId IN ['d']")
+        .with_tags(support::object(serde_json::json!({"site": "b"})))
+        .with_start_time(chrono::Utc::now() + chrono::Duration::hours(1));
+    client.schedule_twin_update(job).await.unwrap();
+    let cancelled = client.cancel_job("served").await.unwrap();
+    assert_eq!(cancelled.status, Some(JobStatus::Cancelled));
+
+    let interrupted = Command::new("kill")
+        .args(["-INT", &hub.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let output = tokio::task::spawn_blocking(move || hub.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(output.status.success(), "{:?}", output.status);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for line in [
+        "method=PUT path=\"/jobs/v2/served\" status=200",
+        "method=POST path=\"/jobs/v2/served/cancel\" status=200",
+    ] {
+        assert!(stderr.contains(line), "{line} in {stderr}");
+    }
+    assert!(!stderr.contains("SharedAccessSignature"), "{stderr}");
+}
+
+#[test]
+fn the_local_hub_example_refuses_bad_arguments() {
+    for args in [
+        &["--port", "http"][..],
+        &["--policy-key"],
+        &["--bogus"],
+        &["--policy-name", "p"],
+    ] {
+        let output = Command::new(support::example("local_hub"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains("usage:"),
+            "{args:?}"
+        );
+    }
+}
