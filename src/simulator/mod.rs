@@ -26,6 +26,7 @@
 //! Jobs are kept as JSON exactly as inserted, so tests can serve values this crate does not
 //! know (a status of `cancelling`, timestamps without an offset, `null` maps).
 
+mod device_jobs;
 mod import_export;
 mod scheduled;
 mod server;
@@ -203,6 +204,7 @@ impl LocalHubBuilder {
             key: self.key,
             jobs: Mutex::default(),
             transfers: Mutex::default(),
+            devices: Mutex::default(),
             requests: Mutex::default(),
             frozen_time: Mutex::default(),
             limits: self.limits,
@@ -342,6 +344,22 @@ impl LocalHub {
     /// The job `job_id` as the hub now holds it.
     pub fn job(&self, job_id: &str) -> Option<Value> {
         util::lock(&self.state.jobs).get(job_id).cloned()
+    }
+
+    /// Makes device `device_id` answer direct methods with `status` and `payload` (by default a
+    /// device answers `200` with `{}`): its row of a direct-method job then reads `completed`
+    /// with that outcome.
+    pub fn set_method_response(&self, device_id: &str, status: u16, payload: Value) {
+        util::lock(&self.state.devices).insert(
+            device_id.to_owned(),
+            device_jobs::Device::Answers { status, payload },
+        );
+    }
+
+    /// Makes device `device_id` never connect: its row of a direct-method job reads `failed`,
+    /// with error `DeviceNotOnline`.
+    pub fn set_device_offline(&self, device_id: &str) {
+        util::lock(&self.state.devices).insert(device_id.to_owned(), device_jobs::Device::Offline);
     }
 
     /// The import or export job `job_id` as the hub would return it now.

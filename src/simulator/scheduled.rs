@@ -5,12 +5,15 @@ use std::{collections::BTreeMap, sync::Arc, time::SystemTime};
 
 use axum::{
     extract::{Path, State},
-    http::{HeaderMap, HeaderValue, StatusCode},
+    http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
 use serde_json::{Value, json};
 
-use super::server::{HubState, argument_invalid, not_found, service_error};
+use super::{
+    device_jobs,
+    server::{HubState, argument_invalid, not_found, page, service_error},
+};
 use crate::{
     models::{JobStatus, Timestamp},
     util, validate,
@@ -19,11 +22,12 @@ use crate::{
 impl HubState {
     /// The jobs, moved along by the hub's clock: a job whose start time has come is `running`,
     /// and `completed` once it has run for the configured time.
-    fn jobs_now(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Value>> {
+    pub(super) fn jobs_now(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Value>> {
         let now = chrono::DateTime::<chrono::Utc>::from(self.now());
         // A run time too long for the calendar means the job never completes.
         let run_time = chrono::TimeDelta::from_std(self.limits.job_run_time).ok();
         let mut jobs = util::lock(&self.jobs);
+        let devices = util::lock(&self.devices);
         for job in jobs.values_mut() {
             let Some(start) = job["startTime"]
                 .as_str()
@@ -42,6 +46,7 @@ impl HubState {
                 }
                 _ => job["status"] = json!("running"),
             }
+            job["deviceJobStatistics"] = device_jobs::statistics(job, &devices);
         }
         jobs
     }
@@ -158,7 +163,7 @@ pub(super) fn created_job(id: &str, request: Value, start: Timestamp, now: Syste
     } else {
         "queued"
     });
-    job["deviceJobStatistics"] = json!({"deviceCount": 0, "failedCount": 0, "succeededCount": 0, "runningCount": 0, "pendingCount": 0});
+    job["deviceJobStatistics"] = device_jobs::statistics(&job, &BTreeMap::new());
     job
 }
 
@@ -179,14 +184,6 @@ pub(super) async fn query_jobs(
     axum::extract::Query(filter): axum::extract::Query<BTreeMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let page_size = header("x-ms-max-item-count")
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|size| *size > 0)
-        .map_or(hub.limits.max_page_size, |size| {
-            size.min(hub.limits.max_page_size)
-        });
-    let after = header("x-ms-continuation").unwrap_or_default().to_owned();
     let matches = |job: &Value, field: &str, wanted: Option<&String>| {
         wanted.is_none_or(|wanted| {
             job[field]
@@ -194,29 +191,14 @@ pub(super) async fn query_jobs(
                 .is_some_and(|value| value.eq_ignore_ascii_case(wanted))
         })
     };
-    let jobs = hub.jobs_now();
-    let mut selected = jobs
+    let selected = hub
+        .jobs_now()
         .iter()
-        .filter(|(id, _)| after.is_empty() || id.as_str() > after.as_str())
         .filter(|(_, job)| {
             matches(job, "type", filter.get("jobType"))
                 && matches(job, "status", filter.get("jobStatus"))
-        });
-    let page: Vec<(&String, &Value)> = selected.by_ref().take(page_size).collect();
-    let more = selected.next().is_some();
-    let mut response = axum::Json(
-        page.iter()
-            .map(|(_, job)| (*job).clone())
-            .collect::<Vec<_>>(),
-    )
-    .into_response();
-    let headers = response.headers_mut();
-    headers.insert("x-ms-item-type", HeaderValue::from_static("JobResponse"));
-    if more
-        && let Some((last, _)) = page.last()
-        && let Ok(token) = HeaderValue::from_str(last)
-    {
-        headers.insert("x-ms-continuation", token);
-    }
-    response
+        })
+        .map(|(id, job)| (id.clone(), job.clone()))
+        .collect();
+    page(&hub, &headers, selected, "JobResponse")
 }

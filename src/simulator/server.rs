@@ -21,7 +21,7 @@ use base64::Engine as _;
 use percent_encoding::percent_decode_str;
 use serde_json::{Value, json};
 
-use super::{RecordedRequest, import_export, scheduled};
+use super::{RecordedRequest, device_jobs, import_export, scheduled};
 use crate::util;
 
 /// The api-versions of the jobs API the hub answers; others get `400 InvalidProtocolVersion`.
@@ -51,6 +51,8 @@ pub(super) struct HubState {
     pub jobs: Mutex<BTreeMap<String, Value>>,
     /// Import and export jobs, oldest first.
     pub transfers: Mutex<Vec<import_export::Transfer>>,
+    /// How devices answer direct methods, where a test said.
+    pub devices: Mutex<BTreeMap<String, device_jobs::Device>>,
     pub requests: Mutex<Vec<RecordedRequest>>,
     /// The time tests set, or `None` for the real clock.
     pub frozen_time: Mutex<Option<SystemTime>>,
@@ -78,6 +80,7 @@ pub(super) fn router(state: Arc<HubState>) -> Router {
             get(scheduled::get_job).put(scheduled::create_job),
         )
         .route("/jobs/v2/{id}/cancel", post(scheduled::cancel_job))
+        .route("/devices/query", post(device_jobs::query))
         .route("/jobs/create", post(import_export::create))
         .route("/jobs", get(import_export::list))
         .route(
@@ -265,6 +268,41 @@ pub(super) fn not_found(id: &str) -> Response {
 
 pub(super) fn argument_invalid(message: &str) -> Response {
     service_error(StatusCode::BAD_REQUEST, "ArgumentInvalid", message)
+}
+
+/// One page of `items` (sorted by their keys) as the service pages queries: a JSON array of
+/// at most `x-ms-max-item-count` items (and the hub's own limit), after the key named by
+/// `x-ms-continuation`, the next page's token in the same response header, and the items'
+/// type in `x-ms-item-type`.
+pub(super) fn page(
+    hub: &HubState,
+    headers: &HeaderMap,
+    mut items: Vec<(String, Value)>,
+    item_type: &'static str,
+) -> Response {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let page_size = header("x-ms-max-item-count")
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|size| *size > 0)
+        .map_or(hub.limits.max_page_size, |size| {
+            size.min(hub.limits.max_page_size)
+        });
+    let after = header("x-ms-continuation").unwrap_or_default();
+    items.sort_by(|(a, _), (b, _)| a.cmp(b));
+    let mut selected = items
+        .into_iter()
+        .filter(|(key, _)| after.is_empty() || key.as_str() > after);
+    let page: Vec<(String, Value)> = selected.by_ref().take(page_size).collect();
+    let more = selected.next().is_some();
+    let next = page.last().map(|(key, _)| key.clone());
+    let mut response =
+        axum::Json(page.into_iter().map(|(_, item)| item).collect::<Vec<_>>()).into_response();
+    let headers = response.headers_mut();
+    headers.insert("x-ms-item-type", HeaderValue::from_static(item_type));
+    if more && let Some(token) = next.and_then(|key| HeaderValue::from_str(&key).ok()) {
+        headers.insert("x-ms-continuation", token);
+    }
+    response
 }
 
 /// An error as the service writes it: the classic body and the `iothub-errorcode` header.

@@ -463,3 +463,100 @@ async fn import_export_jobs_are_checked_cancelled_and_found_like_the_service() {
     let (status, code, _) = send(&hub, Method::GET, "/jobs/no-such-job", None).await;
     assert_eq!((status, code.as_deref()), (404, Some("JobNotFound")));
 }
+
+#[tokio::test]
+async fn a_direct_method_job_yields_a_row_per_device_moving_with_the_job() {
+    use reqwest::Method;
+    let hub = LocalHub::builder()
+        .job_run_time(Duration::from_secs(30))
+        .start()
+        .await
+        .unwrap();
+    let now = std::time::SystemTime::now();
+    hub.set_time(now);
+    hub.set_device_offline("d2");
+    hub.set_method_response("d3", 500, json!({"error": "disk full"}));
+    let start = chrono::DateTime::<chrono::Utc>::from(now) + chrono::Duration::seconds(10);
+    let create = json!({"type": "scheduleDeviceMethod", "queryCondition": "deviceId IN ['d1', 'd2', 'd3']",
+        "startTime": start.to_rfc3339(), "cloudToDeviceMethod": {"methodName": "reboot"}});
+    let (status, _, created) = send(&hub, Method::PUT, "/jobs/v2/reboot", Some(create)).await;
+    assert_eq!(status, 200, "{created}");
+    assert_eq!(created["deviceJobStatistics"]["pendingCount"], 3);
+    let query = |text: &str| json!({"query": text});
+    let all = "SELECT * FROM devices.jobs WHERE devices.jobs.jobId = 'reboot'";
+    let (_, _, rows) = send(&hub, Method::POST, "/devices/query", Some(query(all))).await;
+    let statuses: Vec<_> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].clone())
+        .collect();
+    assert_eq!(
+        statuses,
+        [json!("scheduled"), json!("scheduled"), json!("scheduled")]
+    );
+
+    hub.advance_time(Duration::from_secs(15));
+    let (_, _, rows) = send(&hub, Method::POST, "/devices/query", Some(query(all))).await;
+    assert!(
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["status"] == "running"),
+        "{rows}"
+    );
+
+    hub.advance_time(Duration::from_secs(30));
+    let (_, _, job) = send(&hub, Method::GET, "/jobs/v2/reboot", None).await;
+    assert_eq!(job["status"], "completed");
+    assert_eq!(
+        job["deviceJobStatistics"],
+        json!({"deviceCount": 3, "failedCount": 1, "succeededCount": 2, "runningCount": 0, "pendingCount": 0})
+    );
+    let (status, _, rows) = send(&hub, Method::POST, "/devices/query", Some(query(all))).await;
+    assert_eq!(status, 200);
+    let rows = rows.as_array().unwrap();
+    assert_eq!(
+        rows.len(),
+        3,
+        "the hub pages three rows at a time, and there are three"
+    );
+    assert_eq!(
+        (
+            &rows[0]["deviceId"],
+            &rows[0]["status"],
+            &rows[0]["outcome"]
+        ),
+        (
+            &json!("d1"),
+            &json!("completed"),
+            &json!({"deviceMethodResponse": {"status": 200, "payload": {}}})
+        )
+    );
+    assert_eq!(
+        (&rows[1]["status"], &rows[1]["error"]["code"]),
+        (&json!("failed"), &json!("DeviceNotOnline"))
+    );
+    assert_eq!(rows[2]["outcome"]["deviceMethodResponse"]["status"], 500);
+    for field in [
+        "jobId",
+        "jobType",
+        "createdDateTimeUtc",
+        "startTimeUtc",
+        "endTimeUtc",
+        "lastUpdatedDateTimeUtc",
+    ] {
+        assert!(rows[0][field].is_string(), "{field}: {}", rows[0]);
+    }
+    let failed = "select * from devices.jobs where devices.jobs.jobId = 'reboot' and devices.jobs.status = 'failed'";
+    let (_, _, rows) = send(&hub, Method::POST, "/devices/query", Some(query(failed))).await;
+    assert_eq!(rows.as_array().unwrap().len(), 1);
+    let (status, code, _) = send(
+        &hub,
+        Method::POST,
+        "/devices/query",
+        Some(query("SELECT * FROM devices")),
+    )
+    .await;
+    assert_eq!((status, code.as_deref()), (400, Some("ArgumentInvalid")));
+}
