@@ -46,6 +46,8 @@ pub mod models;
 mod options;
 mod query;
 mod retry;
+#[cfg(test)]
+mod secret_forms;
 #[cfg(feature = "simulator")]
 pub mod simulator;
 pub mod spec;

@@ -410,6 +410,21 @@ mod tests {
     }
 
     #[test]
+    fn timestamps_outside_years_0000_to_9999_in_utc_are_refused() {
+        // Four-digit years that leave the range only once the offset is applied: the range
+        // check is the only one that can refuse these.
+        for text in ["0000-01-01T00:00:00+00:01", "9999-12-31T23:59:59-00:01"] {
+            assert!(text.parse::<Timestamp>().is_err(), "{text}");
+        }
+        for text in ["0000-01-01T00:00:00Z", "9999-12-31T23:59:59Z"] {
+            assert!(text.parse::<Timestamp>().is_ok(), "{text}");
+        }
+        let year_10000 = "+10000-01-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        assert!(Timestamp::try_from(year_10000).is_err());
+        assert!(Timestamp::try_from(DateTime::<Utc>::MIN_UTC).is_err());
+    }
+
+    #[test]
     fn a_container_uri_never_shows_its_sas() {
         let uri: BlobContainerUri = serde_json::from_str(
             r#""https://acct.blob.core.windows.net/devices?sv=2024&sig=c2VjcmV0%3D""#,

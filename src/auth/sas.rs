@@ -229,6 +229,7 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
+    use crate::secret_forms::assert_hidden;
 
     fn decode(key: &str) -> Vec<u8> {
         base64::engine::general_purpose::STANDARD
@@ -303,6 +304,24 @@ mod tests {
     }
 
     #[test]
+    fn invalidating_mints_a_fresh_token_at_once() {
+        let (now, clock) = manual_clock(1_000_000);
+        let credential = SasKeyCredential::new("h", "p", "cGFzc3dvcmQ=")
+            .unwrap()
+            .with_clock(clock);
+        let first = token_of(&credential);
+        *now.lock().unwrap() += 1;
+        assert_eq!(token_of(&credential), first, "still cached a second later");
+        assert!(credential.invalidate(), "a key can always mint another");
+        let fresh = token_of(&credential);
+        assert_ne!(fresh, first, "the rejected token is not sent again");
+        assert!(
+            fresh.contains(&format!("&se={}", 1_000_001 + 3600)),
+            "{fresh}"
+        );
+    }
+
+    #[test]
     fn short_lifetimes_renew_after_four_fifths() {
         let (now, clock) = manual_clock(50);
         let credential = SasKeyCredential::new("h", "p", "cGFzc3dvcmQ=")
@@ -325,17 +344,28 @@ mod tests {
 
     #[test]
     fn secrets_stay_out_of_debug_and_errors() {
-        let credential = SasKeyCredential::new("h", "p", "c2VjcmV0").unwrap();
-        let shown = format!("{credential:?} {:?}", credential.current().unwrap());
-        assert!(
-            !shown.contains("c2VjcmV0") && !shown.contains("sig="),
-            "{shown}"
-        );
-        let error = SasKeyCredential::new("h", "p", "c2VjcmV0*").unwrap_err();
-        assert!(!format!("{error} {error:?}").contains("c2VjcmV0"));
-        let token =
-            SasTokenCredential::new("SharedAccessSignature sr=h&sig=c2VjcmV0&se=1&skn=p").unwrap();
-        assert!(!format!("{token:?}").contains("c2VjcmV0"));
+        // "secret-key-material", in base64.
+        const KEY: &str = "c2VjcmV0LWtleS1tYXRlcmlhbA==";
+        let credential = SasKeyCredential::new("h", "p", KEY).unwrap();
+        let token = credential.current().unwrap();
+        let header = token.header_value().to_str().unwrap().to_owned();
+        let signature = header
+            .split("sig=")
+            .nth(1)
+            .unwrap()
+            .split('&')
+            .next()
+            .unwrap();
+        let shown = format!("{credential:?} {token:?}");
+        assert_hidden(&shown, KEY);
+        assert_hidden(&shown, signature);
+        assert_hidden(&shown, "SharedAccessSignature");
+        let error = SasKeyCredential::new("h", "p", &format!("{KEY}*")).unwrap_err();
+        assert_hidden(&format!("{error} {error:?}"), KEY);
+        let given =
+            SasTokenCredential::new(&format!("SharedAccessSignature sr=h&sig={KEY}&se=1&skn=p"))
+                .unwrap();
+        assert_hidden(&format!("{given:?}"), KEY);
         assert!(SasTokenCredential::new("Bearer x").is_err());
     }
 }

@@ -12,5 +12,7 @@ mod examples;
 mod faults;
 mod jobs_api;
 mod prism;
+#[path = "../../src/secret_forms.rs"]
+mod secret_forms;
 mod simulator_fidelity;
 mod support;
