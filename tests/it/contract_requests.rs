@@ -210,7 +210,8 @@ fn violations(spec: &OpenAPI, request: &Sent, job_id: &str) -> Vec<String> {
                     .trim_start_matches("#/components/schemas/");
                 match serde_json::from_slice::<serde_json::Value>(&request.body) {
                     Ok(sent) => {
-                        let problems = support::violations(&support::validator_for(name), &sent);
+                        let problems =
+                            support::violations(&support::strict_validator_for(name), &sent);
                         if !problems.is_empty() {
                             found.push(format!("the body is not a valid {name}: {problems}"));
                         }
@@ -254,70 +255,86 @@ fn violations(spec: &OpenAPI, request: &Sent, job_id: &str) -> Vec<String> {
     found
 }
 
-#[tokio::test]
-async fn every_request_matches_its_operation_in_spec() {
-    let spec = openapi();
-    let hub = LocalHub::start().await.unwrap();
-    let client = hub.client().unwrap();
-    hub.insert_job_json(json!({"jobId": "busy", "status": "running"}));
-    // Each operation, with ids of every allowed character class, in success and failure alike:
-    // the requests are what is checked, and each is expected to carry `id` in its path.
-    let mut expected_ids = Vec::new();
-    for id in [
-        "a",
-        "Z",
-        "0",
-        "-",
-        "Mixed-Case-123",
-        &"x".repeat(64),
-        "busy",
-        "not-there",
-    ] {
-        let start = chrono::Utc::now() + chrono::Duration::hours(1);
-        let desired = json!({"firmware": {"version": "2.4"}})
-            .as_object()
-            .unwrap()
-            .clone();
-        let _ = client
-            .schedule_twin_update(
-                TwinUpdateJob::new(id, "deviceId IN ['d']")
-                    .with_desired_properties(desired)
-                    .with_start_time(start),
-            )
-            .await;
-        let _ = client.get_job(id).await;
-        let _ = client.cancel_job(id).await;
-        expected_ids.extend(std::iter::repeat_n(id.to_owned(), 3));
-    }
-    let method = DirectMethodJob::new("method-job", "tags.site = 'b'", "reboot")
-        .with_payload(json!({"delay": 1}))
-        .with_connect_timeout(Duration::from_secs(5))
-        .with_response_timeout(Duration::from_secs(10))
-        .with_max_execution_time(Duration::from_secs(600));
-    let _ = client.schedule_direct_method(method).await;
-    expected_ids.push("method-job".to_owned());
-    let query = JobQuery::default()
-        .with_status(JobStatus::Cancelled)
-        .with_type(JobType::ScheduleUpdateTwin)
-        .with_page_size(2);
-    let jobs: Vec<_> = std::pin::pin!(client.query_jobs(query)).collect().await;
-    assert!(
-        jobs.len() > 2,
-        "more jobs than one page of 2 holds, so several pages were asked for"
-    );
-    let requests = hub.requests();
-    expected_ids.resize(requests.len(), String::new());
-    for (request, id) in requests.iter().zip(&expected_ids) {
-        let request = Sent {
+/// Runs `call` and returns its outcome with the requests the hub received meanwhile.
+async fn sent_by<T>(hub: &LocalHub, call: impl Future<Output = T>) -> (T, Vec<Sent>) {
+    let before = hub.requests().len();
+    let outcome = call.await;
+    let sent = hub.requests()[before..]
+        .iter()
+        .map(|request| Sent {
             method: request.method.clone(),
             path: request.path.clone(),
             query: request.query.clone(),
             headers: request.headers.clone(),
             body: request.body.clone(),
-        };
-        let problems = violations(&spec, &request, id);
+        })
+        .collect();
+    (outcome, sent)
+}
+
+/// Each of `sent` is a `method` request for `id` that spec/ allows, and there is at least one.
+fn assert_allowed(spec: &OpenAPI, sent: &[Sent], method: &str, id: &str) {
+    assert!(!sent.is_empty(), "{method} for {id:?} sent nothing");
+    for request in sent {
+        assert_eq!(request.method, method, "{request:?}");
+        let problems = violations(spec, request, id);
         assert!(problems.is_empty(), "{request:?}:\n{}", problems.join("\n"));
     }
+}
+
+#[tokio::test]
+async fn every_request_matches_its_operation_in_spec() {
+    let spec = openapi();
+    let hub = LocalHub::start().await.unwrap();
+    let client = hub.client().unwrap();
+    // Each operation, with ids of every allowed character class, in success and failure alike.
+    for id in ["a", "Z", "0", "-", "Mixed-Case-123", &"x".repeat(64)] {
+        let start = chrono::Utc::now() + chrono::Duration::hours(1);
+        let desired = support::object(json!({"firmware": {"version": "2.4"}}));
+        let job = TwinUpdateJob::new(id, "deviceId IN ['d']")
+            .with_desired_properties(desired)
+            .with_start_time(start);
+        let (created, sent) = sent_by(&hub, client.schedule_twin_update(job)).await;
+        created.unwrap();
+        assert_allowed(&spec, &sent, "PUT", id);
+        let (got, sent) = sent_by(&hub, client.get_job(id)).await;
+        assert_eq!(got.unwrap().job_id.as_deref(), Some(id));
+        assert_allowed(&spec, &sent, "GET", id);
+        let (cancelled, sent) = sent_by(&hub, client.cancel_job(id)).await;
+        assert_eq!(cancelled.unwrap().status, Some(JobStatus::Cancelled));
+        assert_allowed(&spec, &sent, "POST", id);
+    }
+    hub.insert_job_json(json!({"jobId": "busy", "status": "running"}));
+    let (refused, sent) = sent_by(&hub, client.cancel_job("busy")).await;
+    assert!(refused.unwrap_err().is_operation_not_allowed());
+    assert_allowed(&spec, &sent, "POST", "busy");
+    let (missing, sent) = sent_by(&hub, client.get_job("not-there")).await;
+    assert!(missing.unwrap_err().is_not_found());
+    assert_allowed(&spec, &sent, "GET", "not-there");
+
+    let method = DirectMethodJob::new("method-job", "tags.site = 'b'", "reboot")
+        .with_payload(json!({"delay": 1}))
+        .with_connect_timeout(Duration::from_secs(5))
+        .with_response_timeout(Duration::from_secs(10))
+        .with_max_execution_time(Duration::from_secs(600));
+    let (created, sent) = sent_by(&hub, client.schedule_direct_method(method)).await;
+    assert_eq!(created.unwrap().type_, Some(JobType::ScheduleDeviceMethod));
+    assert_allowed(&spec, &sent, "PUT", "method-job");
+
+    let query = JobQuery::default()
+        .with_status(JobStatus::Cancelled)
+        .with_type(JobType::ScheduleUpdateTwin)
+        .with_page_size(2);
+    let (jobs, sent) = sent_by(&hub, async {
+        std::pin::pin!(client.query_jobs(query))
+            .collect::<Vec<_>>()
+            .await
+    })
+    .await;
+    assert_eq!(jobs.len(), 6, "every cancelled twin update: {jobs:?}");
+    assert!(jobs.iter().all(Result::is_ok));
+    assert!(sent.len() > 1, "more jobs than one page of 2 holds");
+    assert_allowed(&spec, &sent, "GET", "");
 }
 
 #[test]
@@ -382,5 +399,60 @@ fn the_checks_catch_a_request_the_spec_does_not_allow() {
         violations(&spec, &good, "j2")
             .iter()
             .any(|v| v.contains("path parameter id"))
+    );
+    let no_accept = Sent::new(
+        "/jobs/v2/j1/cancel",
+        Some("api-version=2021-04-12"),
+        &[("content-length", "0"), ("authorization", "x")],
+    );
+    assert!(
+        violations(&spec, &no_accept, "j1")
+            .iter()
+            .any(|v| v.contains("Accept is None"))
+    );
+    let anonymous = Sent::new(
+        "/jobs/v2/j1/cancel",
+        Some("api-version=2021-04-12"),
+        &[("accept", "application/json"), ("content-length", "0")],
+    );
+    assert_eq!(
+        violations(&spec, &anonymous, "j1"),
+        ["no Authorization header"]
+    );
+    let create = |content_type: &str, body: serde_json::Value| Sent {
+        method: "PUT".into(),
+        body: serde_json::to_vec(&body).unwrap(),
+        ..Sent::new(
+            "/jobs/v2/j1",
+            Some("api-version=2021-04-12"),
+            &[
+                ("accept", "application/json"),
+                ("authorization", "x"),
+                ("content-type", content_type),
+            ],
+        )
+    };
+    let job = json!({"jobId": "j1", "type": "scheduleUpdateTwin", "queryCondition": "q",
+        "startTime": "2030-01-01T00:00:00Z", "updateTwin": {"etag": "*", "tags": {"site": {"name": "b"}}}});
+    assert_eq!(
+        violations(&spec, &create("application/json", job.clone()), "j1"),
+        Vec::<String>::new()
+    );
+    let misspelled = json!({"jobId": "j1", "type": "scheduleUpdateTwin", "querycondition": "q"});
+    assert!(
+        violations(&spec, &create("application/json", misspelled), "j1")
+            .iter()
+            .any(|v| v.contains("not a valid JobRequest") && v.contains("querycondition"))
+    );
+    let wrong_type = json!({"jobId": "j1", "maxExecutionTimeInSeconds": "long"});
+    assert!(
+        violations(&spec, &create("application/json", wrong_type), "j1")
+            .iter()
+            .any(|v| v.contains("not a valid JobRequest"))
+    );
+    assert!(
+        violations(&spec, &create("text/plain", job), "j1")
+            .iter()
+            .any(|v| v.contains("Content-Type \"text/plain\""))
     );
 }

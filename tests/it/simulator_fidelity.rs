@@ -45,19 +45,52 @@ async fn cancel(hub: &LocalHub, job_id: &str, authorization: &str) -> (u16, Opti
 
 #[tokio::test]
 async fn success_bodies_are_valid_against_spec() {
-    let hub = LocalHub::start().await.unwrap();
-    hub.schedule_job("j");
-    let scheduled = hub.job("j").unwrap();
-    let validator = support::validator_for("JobResponse");
-    assert_eq!(
-        support::violations(&validator, &scheduled),
-        "",
-        "{scheduled}"
-    );
+    use reqwest::Method;
+    let hub = LocalHub::builder()
+        .job_run_time(Duration::from_secs(10))
+        .start()
+        .await
+        .unwrap();
+    hub.set_time(std::time::SystemTime::now());
+    // Strict: no field the spec does not declare, so a misspelled one in the hub fails here.
+    let validator = support::strict_validator_for("JobResponse");
+    let mut bodies = vec![hub.schedule_job("j")];
     let (status, _, body) = cancel(&hub, "j", &support::hub_token(&hub)).await;
-    assert_eq!(status, 200);
-    assert_eq!(support::violations(&validator, &body), "", "{body}");
-    assert_eq!(body["status"], "cancelled");
+    assert_eq!((status, &body["status"]), (200, &json!("cancelled")));
+    bodies.push(body);
+    let now = chrono::Utc::now().to_rfc3339();
+    for (id, job) in [
+        (
+            "twin",
+            json!({"type": "scheduleUpdateTwin", "queryCondition": "deviceId IN ['a', 'b']",
+            "startTime": now, "maxExecutionTimeInSeconds": 60,
+            "updateTwin": {"etag": "*", "tags": {"site": {"name": "b"}}}}),
+        ),
+        (
+            "method",
+            json!({"type": "scheduleDeviceMethod", "queryCondition": "deviceId = 'a'",
+            "startTime": now, "cloudToDeviceMethod": {"methodName": "reboot", "payload": {"delay": 1},
+            "responseTimeoutInSeconds": 30, "connectTimeoutInSeconds": 5}}),
+        ),
+    ] {
+        let (status, _, created) =
+            send(&hub, Method::PUT, &format!("/jobs/v2/{id}"), Some(job)).await;
+        assert_eq!(status, 200, "{created}");
+        bodies.push(created);
+    }
+    hub.advance_time(Duration::from_secs(5));
+    bodies.push(send(&hub, Method::GET, "/jobs/v2/twin", None).await.2);
+    hub.advance_time(Duration::from_secs(10));
+    bodies.push(send(&hub, Method::GET, "/jobs/v2/method", None).await.2);
+    let (_, _, page) = send(&hub, Method::GET, "/jobs/v2/query", None).await;
+    bodies.extend(page.as_array().unwrap().iter().cloned());
+    let statuses: Vec<_> = bodies.iter().map(|b| b["status"].clone()).collect();
+    for wanted in ["scheduled", "cancelled", "running", "completed"] {
+        assert!(statuses.contains(&json!(wanted)), "{statuses:?}");
+    }
+    for body in &bodies {
+        assert_eq!(support::violations(&validator, body), "", "{body}");
+    }
 }
 
 #[tokio::test]

@@ -31,6 +31,33 @@ pub fn validator_for(name: &str) -> jsonschema::Validator {
         .expect("spec/'s schemas are valid JSON Schema")
 }
 
+/// As [`validator_for`], but every object schema with declared properties allows no others:
+/// spec/ keeps upstream's open schemas (a newer service adds fields), while what this crate
+/// and the local hub write must not carry a misspelled or invented field.
+pub fn strict_validator_for(name: &str) -> jsonschema::Validator {
+    fn close(schema: &mut Value) {
+        match schema {
+            Value::Object(object) => {
+                if object.contains_key("properties") && !object.contains_key("additionalProperties")
+                {
+                    object.insert("additionalProperties".into(), Value::Bool(false));
+                }
+                object.values_mut().for_each(close);
+            }
+            Value::Array(items) => items.iter_mut().for_each(close),
+            _ => {}
+        }
+    }
+    let mut components = spec()["components"].clone();
+    close(&mut components);
+    let root = json!({ "$ref": format!("#/components/schemas/{name}"), "components": components });
+    jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft7)
+        .should_validate_formats(true)
+        .build(&root)
+        .expect("spec/'s schemas are valid JSON Schema")
+}
+
 /// Every violation of `validator` by `instance`, one per line; empty when valid.
 pub fn violations(validator: &jsonschema::Validator, instance: &Value) -> String {
     violations_except_enums(validator, instance, false)
