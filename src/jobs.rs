@@ -288,7 +288,7 @@ mod tests {
 
     #[test]
     fn a_twin_update_is_sent_with_etag_star_and_its_type() {
-        let start = Utc::now();
+        let start = "2026-12-01T10:30:00.25+01:00".parse().unwrap();
         let request = TwinUpdateJob::new("j-1", "deviceId IN ['a']")
             .with_tags(object(json!({"site": "berlin"})))
             .with_desired_properties(object(json!({"fw": "2.4"})))
@@ -307,8 +307,8 @@ mod tests {
         );
         assert_eq!(sent["maxExecutionTimeInSeconds"], 600);
         assert_eq!(
-            sent["startTime"],
-            Timestamp::try_from(start).unwrap().to_string()
+            sent["startTime"], "2026-12-01T09:30:00.250Z",
+            "RFC 3339, in UTC"
         );
     }
 

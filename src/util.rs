@@ -1,6 +1,8 @@
 //! Two small helpers the client and the local hub share.
 
-use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+#[cfg(feature = "simulator")]
+use std::sync::{Mutex, MutexGuard};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// A random UUID, for request and tracking ids: unique, not secret, so a fast
 /// non-cryptographic source spares a syscall per call.
@@ -10,6 +12,7 @@ pub(crate) fn random_uuid() -> uuid::Uuid {
 
 /// Locks `mutex`, even if a thread panicked while holding it: every value guarded in this
 /// crate (a cache, a job table, a clock) stays usable after any single update.
+#[cfg(feature = "simulator")]
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()

@@ -19,21 +19,10 @@ pub fn spec() -> Value {
     serde_json::from_str(iothub_jobs::spec::OPENAPI_JSON).expect("spec/ is JSON")
 }
 
-/// A JSON Schema validator for `#/components/schemas/<name>` of spec/, formats checked.
-pub fn validator_for(name: &str) -> jsonschema::Validator {
-    let spec = spec();
-    let root =
-        json!({ "$ref": format!("#/components/schemas/{name}"), "components": spec["components"] });
-    jsonschema::options()
-        .with_draft(jsonschema::Draft::Draft7)
-        .should_validate_formats(true)
-        .build(&root)
-        .expect("spec/'s schemas are valid JSON Schema")
-}
-
-/// As [`validator_for`], but every object schema with declared properties allows no others:
-/// spec/ keeps upstream's open schemas (a newer service adds fields), while what this crate
-/// and the local hub write must not carry a misspelled or invented field.
+/// A validator for `#/components/schemas/<name>` of spec/ in which every object schema with
+/// declared properties allows no others: spec/ keeps upstream's open schemas (a newer service
+/// adds fields), while what this crate and the local hub write must not carry a misspelled or
+/// invented field.
 pub fn strict_validator_for(name: &str) -> jsonschema::Validator {
     fn close(schema: &mut Value) {
         match schema {
@@ -50,6 +39,32 @@ pub fn strict_validator_for(name: &str) -> jsonschema::Validator {
     }
     let mut components = spec()["components"].clone();
     close(&mut components);
+    validator_over(components, name)
+}
+
+/// A validator for `#/components/schemas/<name>` of spec/ in which map values may be any
+/// JSON: spec/ follows upstream, which describes twin tags and properties as maps of objects,
+/// while real twins hold scalars there (`"$version": 4`) and the model keeps them.
+pub fn lenient_validator_for(name: &str) -> jsonschema::Validator {
+    fn open_maps(schema: &mut Value) {
+        match schema {
+            Value::Object(object) => {
+                if object.get("additionalProperties") == Some(&json!({"type": "object"})) {
+                    object.insert("additionalProperties".into(), Value::Bool(true));
+                }
+                object.values_mut().for_each(open_maps);
+            }
+            Value::Array(items) => items.iter_mut().for_each(open_maps),
+            _ => {}
+        }
+    }
+    let mut components = spec()["components"].clone();
+    open_maps(&mut components);
+    validator_over(components, name)
+}
+
+/// A validator for `#/components/schemas/<name>` of `components`, formats checked.
+fn validator_over(components: Value, name: &str) -> jsonschema::Validator {
     let root = json!({ "$ref": format!("#/components/schemas/{name}"), "components": components });
     jsonschema::options()
         .with_draft(jsonschema::Draft::Draft7)
