@@ -260,7 +260,8 @@ fn job_responses() -> BoxedStrategy<Case> {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 3000,
+        // PROPTEST_CASES lowers this where time is short (each mutant of a mutation run).
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|cases| cases.parse().ok()).unwrap_or(3000),
         failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
         ..ProptestConfig::default()
     })]
