@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::json::{Operation, as_object};
+use crate::json::{self, Operation, as_object};
 
 /// Deviation 1 (spec/README.md): inline enums become named schemas so the generator can
 /// replace them with extensible enums. These are the names of the ones we know; an enum not
@@ -124,22 +124,17 @@ pub fn import(
         path_item[&method] = converted;
     }
 
-    let mut schemas = Map::new();
-    let mut pending: Vec<String> = converter.definitions.iter().cloned().collect();
-    let mut seen: BTreeSet<String> = pending.iter().cloned().collect();
-    while let Some(name) = pending.pop() {
-        let definition = doc["definitions"].get(&name).ok_or_else(|| {
-            format!("{source_name}: #/definitions/{name} is referenced but not defined")
-        })?;
-        let mut found = BTreeSet::new();
-        collect_refs(definition, &mut found);
-        for reference in found {
-            if seen.insert(reference.clone()) {
-                pending.push(reference);
-            }
-        }
-        schemas.insert(name, schema(definition));
+    let closure = json::schema_closure(as_object(&doc["definitions"]), converter.definitions);
+    if let Some(name) = closure.missing.first() {
+        return Err(format!(
+            "{source_name}: #/definitions/{name} is referenced but not defined"
+        ));
     }
+    let mut schemas: Map<String, Value> = closure
+        .found
+        .into_iter()
+        .map(|(name, definition)| (name, schema(definition)))
+        .collect();
     deviations.extend(hoist_enums(&mut schemas, as_object(&doc["definitions"]))?);
     deviations.sort();
 
@@ -282,7 +277,7 @@ impl Converter<'_> {
                     .unwrap_or_else(|| json!("")),
             );
             if let Some(schema_value) = response.get("schema") {
-                collect_refs(schema_value, &mut self.definitions);
+                json::referenced_schemas(schema_value, &mut self.definitions);
                 let content: Map<String, Value> = produces
                     .iter()
                     .map(|media| (media.clone(), json!({ "schema": schema(schema_value) })))
@@ -352,14 +347,14 @@ impl Converter<'_> {
             parameter.insert("required".into(), json!(true));
         }
         let converted = schema(&Value::Object(value_schema));
-        collect_refs(&converted, &mut self.definitions);
+        json::referenced_schemas(&converted, &mut self.definitions);
         parameter.insert("schema".into(), converted);
         Ok(Value::Object(parameter))
     }
 
     fn request_body(&mut self, source: &Value, consumes: &[String]) -> Value {
         let body_schema = schema(&source["schema"]);
-        collect_refs(&source["schema"], &mut self.definitions);
+        json::referenced_schemas(&source["schema"], &mut self.definitions);
         let content: Map<String, Value> = consumes
             .iter()
             .map(|media| (media.clone(), json!({ "schema": body_schema })))
@@ -437,26 +432,6 @@ fn schema(source: &Value) -> Value {
                 Value::Object(converted)
             }
         }
-    }
-}
-
-/// Every `#/definitions/…` name `value` refers to.
-fn collect_refs(value: &Value, found: &mut BTreeSet<String>) {
-    match value {
-        Value::Object(object) => {
-            for (key, inner) in object {
-                match (key.as_str(), inner.as_str()) {
-                    ("$ref", Some(reference)) => {
-                        if let Some(name) = reference.rsplit_once('/').map(|(_, name)| name) {
-                            found.insert(name.to_owned());
-                        }
-                    }
-                    _ => collect_refs(inner, found),
-                }
-            }
-        }
-        Value::Array(items) => items.iter().for_each(|item| collect_refs(item, found)),
-        _ => {}
     }
 }
 
