@@ -103,8 +103,13 @@ const JSON_OBJECT: &str = "::serde_json::Map<::std::string::String, ::serde_json
 /// they are; `cargo xtask generate` formats them for review (formatting is the only
 /// difference, and a formatter in build.rs would cost every user's build).
 pub fn generate(spec_json: &str) -> Result<proc_macro2::TokenStream, String> {
-    let mut spec: openapiv3::OpenAPI = serde_json::from_str(spec_json)
+    let spec = serde_json::from_str(spec_json)
         .map_err(|e| format!("{SPEC_PATH} is not OpenAPI 3.0: {e}"))?;
+    generate_from(spec)
+}
+
+/// [`generate`], for a document already parsed (the xtask parses spec/ once for all its checks).
+pub fn generate_from(mut spec: openapiv3::OpenAPI) -> Result<proc_macro2::TokenStream, String> {
     let api_version = api_version(&spec)?;
     use_stable_method_names(&mut spec)?;
     let mut tokens = Generator::new(&settings(&spec))

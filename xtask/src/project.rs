@@ -43,6 +43,10 @@ impl Project {
         json::read_json(&self.path(codegen::SPEC_PATH))
     }
 
+    fn spec_document(&self) -> Result<SpecDocument, String> {
+        SpecDocument::parse(self.read(codegen::SPEC_PATH)?)
+    }
+
     /// The operations spec/ ships now: what `import` keeps unless told otherwise.
     pub fn shipped_operations(&self) -> Result<Vec<Operation>, String> {
         Ok(json::operations_of(&self.spec()?))
@@ -86,7 +90,7 @@ impl Project {
 
     /// Writes the reviewable copy of the generated client.
     pub fn generate(&self) -> Result<(), String> {
-        let code = review_copy(&self.read(codegen::SPEC_PATH)?)?;
+        let code = review_copy(&self.spec_document()?)?;
         self.write(REVIEW_COPY_PATH, &code)
     }
 
@@ -121,11 +125,11 @@ impl Project {
     /// Every way the checked-in files can disagree; empty when all is in step.
     pub fn check(&self, upstream: Option<&Path>) -> Vec<String> {
         let mut problems = Vec::new();
-        let spec_text = match self.read(codegen::SPEC_PATH) {
-            Ok(text) => text,
+        let spec = match self.spec_document() {
+            Ok(spec) => spec,
             Err(problem) => return vec![problem],
         };
-        let code = match review_copy(&spec_text) {
+        let code = match review_copy(&spec) {
             Ok(code) => code,
             Err(problem) => return vec![problem],
         };
@@ -136,8 +140,7 @@ impl Project {
             )),
             Err(problem) => problems.push(format!("{problem}; run `cargo xtask generate`")),
         }
-        let spec: Value = serde_json::from_str(&spec_text).expect("generate parsed it");
-        let version = match api_version(&spec) {
+        let version = match codegen::api_version(&spec.openapi) {
             Ok(version) => version,
             Err(problem) => return [problems, vec![problem]].concat(),
         };
@@ -167,7 +170,11 @@ impl Project {
             Err(problem) => problems.push(problem),
         }
         if let Some(upstream) = upstream {
-            problems.extend(self.check_upstream(upstream, &spec_text, json::operations_of(&spec)));
+            problems.extend(self.check_upstream(
+                upstream,
+                &spec.text,
+                json::operations_of(&spec.json),
+            ));
         }
         problems
     }
@@ -218,9 +225,32 @@ impl Project {
     }
 }
 
+/// spec/'s document, read and parsed once for everything that looks at it.
+struct SpecDocument {
+    /// The text as committed, which an import must reproduce byte for byte.
+    text: String,
+    json: Value,
+    /// What the generator takes.
+    openapi: openapiv3::OpenAPI,
+}
+
+impl SpecDocument {
+    fn parse(text: String) -> Result<Self, String> {
+        let not_openapi =
+            |e: serde_json::Error| format!("{} is not OpenAPI 3.0: {e}", codegen::SPEC_PATH);
+        let json: Value = serde_json::from_str(&text).map_err(not_openapi)?;
+        let openapi = serde_json::from_value(json.clone()).map_err(not_openapi)?;
+        Ok(Self {
+            text,
+            json,
+            openapi,
+        })
+    }
+}
+
 /// What build.rs generates, formatted for review.
-fn review_copy(spec_json: &str) -> Result<String, String> {
-    let tokens = codegen::generate(spec_json)?;
+fn review_copy(spec: &SpecDocument) -> Result<String, String> {
+    let tokens = codegen::generate_from(spec.openapi.clone())?;
     let file: syn::File =
         syn::parse2(tokens).map_err(|e| format!("the generated code does not parse: {e}"))?;
     Ok(format!(
