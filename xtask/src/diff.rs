@@ -12,7 +12,10 @@ use std::{
 
 use serde_json::Value;
 
-use crate::json::{self, Operation, as_object};
+use crate::{
+    import,
+    json::{self, Operation, as_object},
+};
 
 /// How a change affects users.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -54,9 +57,12 @@ impl fmt::Display for Change {
 /// importer applies them (enum hoisting is no difference to the model below either), so
 /// comparing upstream with spec/ shows nothing but real changes.
 pub fn diff(old: &Value, new: &Value, operations: &[Operation]) -> Vec<Change> {
-    let (old, new) = (as_shipped(old), as_shipped(new));
-    let (old, new) = (Model::read(&old, operations), Model::read(&new, operations));
     let mut changes = Vec::new();
+    let (old, new) = (
+        as_shipped(old, operations, &mut changes),
+        as_shipped(new, operations, &mut changes),
+    );
+    let (old, new) = (Model::read(&old, operations), Model::read(&new, operations));
     if old.api_version != new.api_version {
         push(
             &mut changes,
@@ -74,10 +80,16 @@ pub fn diff(old: &Value, new: &Value, operations: &[Operation]) -> Vec<Change> {
     changes
 }
 
-fn as_shipped(doc: &Value) -> Value {
+/// `doc` with the importer's deviations applied if it is Swagger 2.0. One that cannot be
+/// applied is a change of its own: the importer will refuse that document.
+fn as_shipped(doc: &Value, operations: &[Operation], changes: &mut Vec<Change>) -> Value {
     let mut doc = doc.clone();
-    if doc["swagger"] == "2.0" {
-        crate::import::page_like_the_twin_query(&mut doc);
+    if doc["swagger"] == "2.0"
+        && import::ships_the_jobs_query(operations)
+        && let Err(refused) = import::page_the_jobs_query(&mut doc)
+    {
+        let what = format!("{refused}; `cargo xtask import` refuses this document");
+        push(changes, Breaking, Breaking, what);
     }
     doc
 }
