@@ -14,7 +14,7 @@ pub const SPEC_PATH: &str = "spec/iothub-jobs.openapi.json";
 /// operationIds, which upstream renamed twice (`Service_CancelJob`, `JobClient_CancelJob`,
 /// `Jobs_CancelScheduledJob`); the hand-written layer calls these names instead, so a rename
 /// upstream changes nothing in Rust. spec/ keeps upstream's operationIds.
-const METHOD_NAMES: &[(&str, &str, &str)] = &[
+pub const METHOD_NAMES: &[(&str, &str, &str)] = &[
     ("POST", "/jobs/v2/{id}/cancel", "cancel_job"),
     ("GET", "/jobs/v2/{id}", "get_job"),
     ("PUT", "/jobs/v2/{id}", "create_job"),
@@ -235,7 +235,7 @@ fn map_of_objects() -> SchemaObject {
 }
 
 /// The names of the component schemas that are string enums.
-fn enum_schemas(spec: &openapiv3::OpenAPI) -> impl Iterator<Item = &String> {
+pub fn enum_schemas(spec: &openapiv3::OpenAPI) -> impl Iterator<Item = &String> {
     spec.components.iter().flat_map(|c| &c.schemas).filter_map(|(name, schema)| {
         let enumerated = schema.as_item().is_some_and(|s| {
             matches!(&s.schema_kind, openapiv3::SchemaKind::Type(openapiv3::Type::String(t)) if !t.enumeration.is_empty())

@@ -429,19 +429,8 @@ impl<'a> Reader<'a> {
         schema.get("enum").is_some() && schema.get("properties").is_none()
     }
 
-    /// The referenced name of `value` if it is `$ref` or a one-item `allOf` of `$ref`.
-    fn reference_name(value: &Value) -> Option<&str> {
-        let reference = value["$ref"].as_str().or_else(|| {
-            match value["allOf"].as_array().map(Vec::as_slice) {
-                Some([only]) => only["$ref"].as_str(),
-                _ => None,
-            }
-        })?;
-        reference.rsplit_once('/').map(|(_, name)| name)
-    }
-
     fn shape(&self, value: &Value) -> Shape {
-        if let Some(name) = Self::reference_name(value) {
+        if let Some(name) = json::single_reference(value) {
             return match json::schemas_of(self.doc).get(name) {
                 Some(target) if Self::is_pure_enum(target) => self.shape(target),
                 _ => Shape {

@@ -102,6 +102,19 @@ pub fn referenced_schemas(value: &Value, found: &mut BTreeSet<String>) {
     }
 }
 
+/// The schema `value` stands for when it is a `$ref`, or a one-item `allOf` of a `$ref` (how
+/// OpenAPI 3.0 keeps a description beside a reference).
+pub fn single_reference(value: &Value) -> Option<&str> {
+    let reference =
+        value["$ref"]
+            .as_str()
+            .or_else(|| match value["allOf"].as_array().map(Vec::as_slice) {
+                Some([only]) => only["$ref"].as_str(),
+                _ => None,
+            })?;
+    reference.rsplit_once('/').map(|(_, name)| name)
+}
+
 fn schema_name(reference: &str) -> Option<&str> {
     reference
         .strip_prefix("#/definitions/")

@@ -9,6 +9,7 @@ use crate::{
     diff::{self, Change},
     import::{self, Imported},
     json::{self, Operation},
+    layer::{self, Finding},
 };
 
 /// The provenance record written beside the spec by `import`.
@@ -88,6 +89,18 @@ impl Project {
         import::import(&bytes, &name, &operations)
     }
 
+    /// What the hand-written layer must change for spec/ as it is now (see [`layer`]).
+    pub fn review(&self) -> Result<Vec<Finding>, String> {
+        Ok(self.review_document(&self.spec_document()?))
+    }
+
+    fn review_document(&self, spec: &SpecDocument) -> Vec<Finding> {
+        match self.read(layer::MODELS_PATH) {
+            Ok(models) => layer::review(&spec.json, &spec.openapi, &models),
+            Err(problem) => vec![Finding::blocking(problem)],
+        }
+    }
+
     /// Writes the reviewable copy of the generated client.
     pub fn generate(&self) -> Result<(), String> {
         let code = review_copy(&self.spec_document()?)?;
@@ -162,6 +175,7 @@ impl Project {
                 Err(problem) => problems.push(problem),
             }
         }
+        problems.extend(self.review_document(&spec).into_iter().map(|f| f.text));
         match self.read(CHANGELOG_PATH) {
             Ok(text) if has_changelog_entry(&text, &version) => {}
             Ok(_) => problems.push(format!(
@@ -387,7 +401,16 @@ mod tests {
 
     /// The files `check` reads.
     fn checked_files(name: &str) -> Scratch {
-        scratch(name, &["spec", "README.md", "src/lib.rs", "CHANGELOG.md"])
+        scratch(
+            name,
+            &[
+                "spec",
+                "README.md",
+                "src/lib.rs",
+                layer::MODELS_PATH,
+                "CHANGELOG.md",
+            ],
+        )
     }
 
     fn edit(project: &Project, relative: &str, change: impl FnOnce(String) -> String) {
