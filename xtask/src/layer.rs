@@ -28,7 +28,7 @@ pub const MODELS_PATH: &str = "src/models.rs";
 // whose values are T) or `[T]` (a list of T).
 
 /// Schemas the layer names, by re-exporting or building them: (schema, file).
-const TYPES_USED: &[(&str, &str)] = &[
+pub const TYPES_USED: &[(&str, &str)] = &[
     ("JobResponse", "src/models.rs"),
     ("JobRequest", "src/jobs.rs"),
     ("CloudToDeviceMethod", "src/models.rs"),
@@ -41,7 +41,7 @@ const TYPES_USED: &[(&str, &str)] = &[
 
 /// Properties the layer reads or sets, with the type it expects: (schema, property, type,
 /// file). The layer expects each to be optional (an `Option` field).
-const FIELDS_USED: &[(&str, &str, &str, &str)] = &[
+pub const FIELDS_USED: &[(&str, &str, &str, &str)] = &[
     (
         "JobResponse",
         "jobId",

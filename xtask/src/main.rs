@@ -13,6 +13,10 @@ mod import;
 mod json;
 mod layer;
 mod project;
+#[cfg(test)]
+mod testing;
+#[cfg(test)]
+mod variants;
 
 use std::{
     path::{Path, PathBuf},

@@ -353,51 +353,13 @@ fn first_difference(actual: &str, expected: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::process::Command;
-
     use serde_json::json;
 
     use super::*;
-    use crate::workspace_root;
-
-    /// A throwaway copy of (parts of) the workspace, removed when dropped.
-    struct Scratch(Project);
-
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0.root);
-        }
-    }
-
-    fn copy_tree(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap() {
-            let entry = entry.unwrap();
-            let target = to.join(entry.file_name());
-            if entry.file_type().unwrap().is_dir() {
-                copy_tree(&entry.path(), &target);
-            } else {
-                std::fs::copy(entry.path(), target).unwrap();
-            }
-        }
-    }
-
-    fn scratch(name: &str, items: &[&str]) -> Scratch {
-        let root =
-            std::env::temp_dir().join(format!("iothub-jobs-xtask-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        let source = workspace_root();
-        for item in items {
-            let (from, to) = (source.join(item), root.join(item));
-            if from.is_dir() {
-                copy_tree(&from, &to);
-            } else {
-                std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-                std::fs::copy(&from, &to).unwrap();
-            }
-        }
-        Scratch(Project { root })
-    }
+    use crate::{
+        testing::{Scratch, scratch, write_fixture},
+        workspace_root,
+    };
 
     /// The files `check` reads.
     fn checked_files(name: &str) -> Scratch {
@@ -532,12 +494,6 @@ mod tests {
             "paths": paths,
             "definitions": definitions,
         })
-    }
-
-    fn write_fixture(project: &Project, name: &str, doc: &Value) -> PathBuf {
-        let path = project.path(name);
-        std::fs::write(&path, doc.to_string()).unwrap();
-        path
     }
 
     #[test]
@@ -708,98 +664,5 @@ mod tests {
                 .unwrap()
                 .contains("api-version=2024-03-31")
         );
-    }
-
-    /// Upstream renamed the cancel operationId twice and adds optional fields with new
-    /// api-versions; neither may change a public Rust name. Imports such documents into a copy
-    /// of the workspace and builds the library and examples there, unchanged.
-    #[test]
-    fn renamed_operation_ids_and_changed_optional_fields_keep_the_public_api() {
-        let scratch = scratch(
-            "stable-names",
-            &[
-                "Cargo.toml",
-                "Cargo.lock",
-                "build.rs",
-                "spec",
-                "src",
-                "examples",
-                "benches",
-                "README.md",
-                "xtask/Cargo.toml",
-                "xtask/src",
-            ],
-        );
-        let project = &scratch.0;
-        let current = as_swagger_2(&project.spec().unwrap());
-        let operation = "/jobs/v2/{id}/cancel";
-
-        let mut newer = current.clone();
-        newer["paths"][operation]["post"]["operationId"] = json!("Jobs_CancelJobV3");
-        newer["definitions"]["Twin"]["properties"]["attributes"] =
-            json!({"type": "object", "additionalProperties": {"type": "object"}});
-        let mut older = current.clone();
-        older["paths"][operation]["post"]["operationId"] = json!("JobClient_CancelJob");
-        older["definitions"]["Twin"]["properties"]
-            .as_object_mut()
-            .unwrap()
-            .remove("parentScopes");
-
-        let target_dir = workspace_root().join("target").join("stable-names");
-        for (name, doc, expected) in [
-            (
-                "newer",
-                newer,
-                [
-                    "operationId Jobs_CancelScheduledJob → Jobs_CancelJobV3",
-                    "property attributes added, optional",
-                ],
-            ),
-            (
-                "older",
-                older,
-                [
-                    "operationId Jobs_CancelScheduledJob → JobClient_CancelJob",
-                    "property parentScopes removed",
-                ],
-            ),
-        ] {
-            let before = project.spec().unwrap();
-            let source = write_fixture(project, &format!("{name}.json"), &doc);
-            project.import(&source, None).unwrap();
-            let after = project.spec().unwrap();
-            let changes: Vec<String> =
-                diff::diff(&before, &after, &project.shipped_operations().unwrap())
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect();
-            assert_eq!(changes.len(), 2, "{name}: {changes:#?}");
-            for (line, wanted) in changes.iter().zip(expected) {
-                assert!(line.contains(wanted), "{name}: {line} lacks {wanted}");
-            }
-            let status = Command::new(env!("CARGO"))
-                .args([
-                    "check",
-                    "--offline",
-                    "--quiet",
-                    "--examples",
-                    "--features",
-                    "simulator",
-                ])
-                .arg("--target-dir")
-                .arg(&target_dir)
-                .current_dir(&project.root)
-                .env_remove("CARGO_TARGET_DIR")
-                .status()
-                .unwrap();
-            assert!(
-                status.success(),
-                "{name}: the crate or its examples no longer build"
-            );
-            // Back to the committed spec before the next variant.
-            project
-                .write(codegen::SPEC_PATH, &json::to_canonical_string(&before))
-                .unwrap();
-        }
     }
 }
