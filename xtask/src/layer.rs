@@ -310,6 +310,41 @@ fn variant(value: &str) -> String {
     format!("/// `{value}`\n{ident} = {value:?},")
 }
 
+/// Every field of a generated model is an `Option`: the crate promises that `null` from the
+/// service reads as absent, and a field that is not one fails the whole response on `null`.
+/// (typify makes maps and lists plain fields with a default; spec/codegen.rs converts the
+/// shapes spec/ has so that they are wrapped.)
+pub fn fields_that_reject_null(generated: &syn::File) -> Vec<Finding> {
+    let models = generated.items.iter().find_map(|item| match item {
+        syn::Item::Mod(m) if m.ident == "types" => m.content.as_ref(),
+        _ => None,
+    });
+    let structs = models
+        .into_iter()
+        .flat_map(|(_, items)| items)
+        .filter_map(|item| match item {
+            syn::Item::Struct(s) => Some(s),
+            _ => None,
+        });
+    let mut findings = Vec::new();
+    for model in structs {
+        for field in &model.fields {
+            let is_option = matches!(&field.ty, syn::Type::Path(p)
+                if p.path.segments.last().is_some_and(|s| s.ident == "Option"));
+            if let (false, Some(name)) = (is_option, &field.ident) {
+                findings.push(Finding::to_do(format!(
+                    "`{}::{name}` is generated as a field that is not an `Option`, so a `null` from \
+                     the service would fail the whole response: in spec/codegen.rs, add a \
+                     conversion for its schema's shape (as for maps of objects), which wraps it \
+                     in an `Option`; see spec/generated.rs",
+                    model.ident
+                )));
+            }
+        }
+    }
+    findings
+}
+
 /// Every operation needs a stable method name, and every name an operation.
 fn method_names(spec: &Value) -> Vec<Finding> {
     let operations: BTreeSet<String> = json::operations_of(spec)
@@ -610,6 +645,26 @@ mod tests {
         assert!(
             text.contains("`JobStatus` in src/models.rs lacks `cancelling`")
                 && text.ends_with("/// `cancelling`\nCancelling = \"cancelling\","),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_generated_field_that_would_reject_null_is_named() {
+        let generate = |spec: &Value| {
+            let tokens = codegen::generate_from(serde_json::from_value(spec.clone()).unwrap());
+            fields_that_reject_null(&syn::parse2(tokens.unwrap()).unwrap())
+        };
+        let mut spec: Value = serde_json::from_str(&committed(codegen::SPEC_PATH)).unwrap();
+        assert!(generate(&spec).is_empty());
+        spec["components"]["schemas"]["Twin"]["properties"]["attributes"] =
+            json!({"type": "object", "additionalProperties": {"type": "string"}});
+        let findings = generate(&spec);
+        let [text] = texts(&findings, false)[..] else {
+            panic!("{findings:#?}")
+        };
+        assert!(
+            text.starts_with("`Twin::attributes` is generated as a field that is not an `Option`"),
             "{text}"
         );
     }
