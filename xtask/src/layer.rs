@@ -41,78 +41,36 @@ pub const TYPES_USED: &[(&str, &str)] = &[
 
 /// Properties the layer reads or sets, with the type it expects: (schema, property, type,
 /// file). The layer expects each to be optional (an `Option` field).
+#[rustfmt::skip]
 pub const FIELDS_USED: &[(&str, &str, &str, &str)] = &[
-    (
-        "JobResponse",
-        "jobId",
-        "string",
-        "examples/schedule_and_cancel.rs",
-    ),
+    ("JobResponse", "jobId", "string", "examples/schedule_and_cancel.rs"),
     ("JobResponse", "status", "JobStatus", "src/client.rs"),
     ("JobResponse", "startTime", "date-time", "src/client.rs"),
     ("JobRequest", "jobId", "string", "src/jobs.rs"),
     ("JobRequest", "type", "JobType", "src/jobs.rs"),
     ("JobRequest", "queryCondition", "string", "src/jobs.rs"),
     ("JobRequest", "startTime", "date-time", "src/jobs.rs"),
-    (
-        "JobRequest",
-        "maxExecutionTimeInSeconds",
-        "int64",
-        "src/jobs.rs",
-    ),
+    ("JobRequest", "maxExecutionTimeInSeconds", "int64", "src/jobs.rs"),
     ("JobRequest", "updateTwin", "Twin", "src/jobs.rs"),
-    (
-        "JobRequest",
-        "cloudToDeviceMethod",
-        "CloudToDeviceMethod",
-        "src/jobs.rs",
-    ),
+    ("JobRequest", "cloudToDeviceMethod", "CloudToDeviceMethod", "src/jobs.rs"),
     ("Twin", "etag", "string", "src/jobs.rs"),
     ("Twin", "tags", "{object}", "src/jobs.rs"),
     ("Twin", "properties", "TwinProperties", "src/jobs.rs"),
     ("TwinProperties", "desired", "{object}", "src/jobs.rs"),
     ("CloudToDeviceMethod", "methodName", "string", "src/jobs.rs"),
     ("CloudToDeviceMethod", "payload", "object", "src/jobs.rs"),
-    (
-        "CloudToDeviceMethod",
-        "connectTimeoutInSeconds",
-        "int32",
-        "src/jobs.rs",
-    ),
-    (
-        "CloudToDeviceMethod",
-        "responseTimeoutInSeconds",
-        "int32",
-        "src/jobs.rs",
-    ),
+    ("CloudToDeviceMethod", "connectTimeoutInSeconds", "int32", "src/jobs.rs"),
+    ("CloudToDeviceMethod", "responseTimeoutInSeconds", "int32", "src/jobs.rs"),
 ];
 
 /// Operations the layer calls through their generated methods, whose arguments are
 /// positional: (operation, parameters as `<in> <name>: <type>` with `?` after an optional
 /// one's name, 200 body, file).
+#[rustfmt::skip]
 const CALLS: &[(&str, &[&str], &str, &str)] = &[
-    (
-        "POST /jobs/v2/{id}/cancel",
-        &["path id: string", "query api-version: string"],
-        "JobResponse",
-        "src/client.rs",
-    ),
-    (
-        "GET /jobs/v2/{id}",
-        &["path id: string", "query api-version: string"],
-        "JobResponse",
-        "src/client.rs",
-    ),
-    (
-        "PUT /jobs/v2/{id}",
-        &[
-            "path id: string",
-            "query api-version: string",
-            "body: JobRequest",
-        ],
-        "JobResponse",
-        "src/client.rs",
-    ),
+    ("POST /jobs/v2/{id}/cancel", &["path id: string", "query api-version: string"], "JobResponse", "src/client.rs"),
+    ("GET /jobs/v2/{id}", &["path id: string", "query api-version: string"], "JobResponse", "src/client.rs"),
+    ("PUT /jobs/v2/{id}", &["path id: string", "query api-version: string", "body: JobRequest"], "JobResponse", "src/client.rs"),
     (
         "GET /jobs/v2/query",
         &[
