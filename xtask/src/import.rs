@@ -29,6 +29,8 @@ const PAGE_JOBS_QUERY: &str = "deviation 2 (the jobs query pages like the twin q
 
 /// The jobs query, which upstream describes wrongly (deviation 2).
 const JOBS_QUERY: &str = "/jobs/v2/query";
+/// The continuation header's description, both ways (deviation 2).
+const CONTINUATION: &str = "The continuation token used to get the next page of results.";
 
 /// Deviation 2 (spec/README.md): upstream gives `GET /jobs/v2/query` a `QueryResult` body and
 /// no paging, but the service answers it as it answers the twin query — a JSON array, paged
@@ -74,10 +76,7 @@ pub(crate) fn page_the_jobs_query(doc: &mut Value) -> Result<String, String> {
         .as_array_mut()
         .ok_or_else(|| refuse(format!("the parameters of GET {JOBS_QUERY} are not a list")))?;
     let request_headers = [
-        (
-            "x-ms-continuation",
-            "The continuation token used to get the next page of results.",
-        ),
+        ("x-ms-continuation", CONTINUATION),
         (
             "x-ms-max-item-count",
             "The maximum number of items returned per page. The service may use a different \
@@ -101,10 +100,7 @@ pub(crate) fn page_the_jobs_query(doc: &mut Value) -> Result<String, String> {
         "description": description,
         "schema": { "type": "array", "items": { "$ref": "#/definitions/JobResponse" } },
         "headers": {
-            "x-ms-continuation": {
-                "type": "string",
-                "description": "The continuation token used to get the next page of results.",
-            },
+            "x-ms-continuation": { "type": "string", "description": CONTINUATION },
             "x-ms-item-type": { "type": "string", "description": "The type of list of items." },
         },
     });
@@ -160,7 +156,8 @@ pub fn import(
     let mut paths = Map::new();
     let mut recorded_operations = Vec::new();
     for operation in operations {
-        let (item, source_operation) = find_operation(&doc, operation)?;
+        let (item, source_operation) =
+            find_operation(&doc, operation).map_err(|e| format!("{source_name}: {e}"))?;
         let method = operation.method.to_ascii_lowercase();
         let converted = converter.operation(source_operation, item.get("parameters"))?;
         recorded_operations.push(json!({
