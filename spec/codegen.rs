@@ -14,7 +14,7 @@ pub const SPEC_PATH: &str = "spec/iothub-jobs.openapi.json";
 /// operationIds, which upstream renamed twice (`Service_CancelJob`, `JobClient_CancelJob`,
 /// `Jobs_CancelScheduledJob`); the hand-written layer calls these names instead, so a rename
 /// upstream changes nothing in Rust. spec/ keeps upstream's operationIds.
-const METHOD_NAMES: &[(&str, &str, &str)] = &[
+pub const METHOD_NAMES: &[(&str, &str, &str)] = &[
     ("POST", "/jobs/v2/{id}/cancel", "cancel_job"),
     ("GET", "/jobs/v2/{id}", "get_job"),
     ("PUT", "/jobs/v2/{id}", "create_job"),
@@ -103,8 +103,13 @@ const JSON_OBJECT: &str = "::serde_json::Map<::std::string::String, ::serde_json
 /// they are; `cargo xtask generate` formats them for review (formatting is the only
 /// difference, and a formatter in build.rs would cost every user's build).
 pub fn generate(spec_json: &str) -> Result<proc_macro2::TokenStream, String> {
-    let mut spec: openapiv3::OpenAPI = serde_json::from_str(spec_json)
+    let spec = serde_json::from_str(spec_json)
         .map_err(|e| format!("{SPEC_PATH} is not OpenAPI 3.0: {e}"))?;
+    generate_from(spec)
+}
+
+/// [`generate`], for a document already parsed (the xtask parses spec/ once for all its checks).
+pub fn generate_from(mut spec: openapiv3::OpenAPI) -> Result<proc_macro2::TokenStream, String> {
     let api_version = api_version(&spec)?;
     use_stable_method_names(&mut spec)?;
     let mut tokens = Generator::new(&settings(&spec))
@@ -230,7 +235,7 @@ fn map_of_objects() -> SchemaObject {
 }
 
 /// The names of the component schemas that are string enums.
-fn enum_schemas(spec: &openapiv3::OpenAPI) -> impl Iterator<Item = &String> {
+pub fn enum_schemas(spec: &openapiv3::OpenAPI) -> impl Iterator<Item = &String> {
     spec.components.iter().flat_map(|c| &c.schemas).filter_map(|(name, schema)| {
         let enumerated = schema.as_item().is_some_and(|s| {
             matches!(&s.schema_kind, openapiv3::SchemaKind::Type(openapiv3::Type::String(t)) if !t.enumeration.is_empty())

@@ -3,6 +3,7 @@
 //! Both inputs (Swagger 2.0 or OpenAPI 3.0, mixed) are first read into one neutral model, so
 //! that a format difference is never reported as an API change: `$ref` and `allOf: [$ref]`
 //! are the same, and an enum held in a named schema (our hoisting) is the same as an inline one.
+//! Two versions of each part of the model are then compared by that part's table of checks.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -11,7 +12,10 @@ use std::{
 
 use serde_json::Value;
 
-use crate::json::{Operation, as_object};
+use crate::{
+    import,
+    json::{self, Operation, as_object},
+};
 
 /// How a change affects users.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -20,6 +24,8 @@ pub enum Impact {
     Additive,
     Breaking,
 }
+
+use Impact::*;
 
 impl fmt::Display for Impact {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -51,14 +57,15 @@ impl fmt::Display for Change {
 /// importer applies them (enum hoisting is no difference to the model below either), so
 /// comparing upstream with spec/ shows nothing but real changes.
 pub fn diff(old: &Value, new: &Value, operations: &[Operation]) -> Vec<Change> {
-    let (old, new) = (as_shipped(old), as_shipped(new));
-    let (old, new) = (Model::read(&old, operations), Model::read(&new, operations));
     let mut changes = Vec::new();
-    let mut push = |api, wire, what: String| changes.push(Change { api, wire, what });
-    use Impact::*;
-
+    let (old, new) = (
+        as_shipped(old, operations, &mut changes),
+        as_shipped(new, operations, &mut changes),
+    );
+    let (old, new) = (Model::read(&old, operations), Model::read(&new, operations));
     if old.api_version != new.api_version {
         push(
+            &mut changes,
             Docs,
             Additive,
             format!(
@@ -68,135 +75,21 @@ pub fn diff(old: &Value, new: &Value, operations: &[Operation]) -> Vec<Change> {
             ),
         );
     }
-    for key in union(old.operations.keys(), new.operations.keys()) {
-        match (old.operations.get(key), new.operations.get(key)) {
-            (None, Some(_)) => push(Additive, Additive, format!("operation {key} added")),
-            (Some(_), None) => push(Breaking, Breaking, format!("operation {key} removed")),
-            (Some(a), Some(b)) => {
-                if a.operation_id != b.operation_id {
-                    push(
-                        Docs,
-                        Docs,
-                        format!(
-                            "operation {key}: operationId {} → {} (public names do not follow it)",
-                            show(&a.operation_id),
-                            show(&b.operation_id)
-                        ),
-                    );
-                }
-                if a.description != b.description {
-                    push(Docs, Docs, format!("operation {key}: description changed"));
-                }
-                for name in union(a.parameters.keys(), b.parameters.keys()) {
-                    let at = format!("operation {key}: parameter {name}");
-                    match (a.parameters.get(name), b.parameters.get(name)) {
-                        (None, Some(p)) if p.required => {
-                            push(Breaking, Breaking, format!("{at} added, required"))
-                        }
-                        (None, Some(_)) => {
-                            push(Additive, Additive, format!("{at} added, optional"))
-                        }
-                        (Some(_), None) => push(Breaking, Breaking, format!("{at} removed")),
-                        (Some(p), Some(q)) => {
-                            if p.required != q.required {
-                                let impact = if q.required { Breaking } else { Additive };
-                                push(
-                                    impact,
-                                    impact,
-                                    format!("{at}: required {} → {}", p.required, q.required),
-                                );
-                            }
-                            if p.default != q.default && name != "query api-version" {
-                                push(
-                                    Docs,
-                                    Breaking,
-                                    format!(
-                                        "{at}: default {} → {}",
-                                        show(&p.default),
-                                        show(&q.default)
-                                    ),
-                                );
-                            }
-                            compare_shape(&at, &p.shape, &q.shape, &mut push);
-                            if p.description != q.description {
-                                push(Docs, Docs, format!("{at}: description changed"));
-                            }
-                        }
-                        (None, None) => unreachable!(),
-                    }
-                }
-                for status in union(a.responses.keys(), b.responses.keys()) {
-                    let at = format!("operation {key}: response {status}");
-                    match (a.responses.get(status), b.responses.get(status)) {
-                        (None, Some(_)) => push(Additive, Additive, format!("{at} added")),
-                        (Some(_), None) => push(Breaking, Breaking, format!("{at} removed")),
-                        (Some(r), Some(s)) => {
-                            match (&r.body, &s.body) {
-                                (Some(x), Some(y)) => compare_shape(&at, x, y, &mut push),
-                                (None, None) => {}
-                                _ => {
-                                    push(Breaking, Breaking, format!("{at}: body added or removed"))
-                                }
-                            }
-                            if r.description != s.description {
-                                push(Docs, Docs, format!("{at}: description changed"));
-                            }
-                        }
-                        (None, None) => unreachable!(),
-                    }
-                }
-            }
-            (None, None) => unreachable!(),
-        }
-    }
-    for name in union(old.schemas.keys(), new.schemas.keys()) {
-        match (old.schemas.get(name), new.schemas.get(name)) {
-            (None, Some(_)) => push(Additive, Additive, format!("schema {name} added")),
-            (Some(_), None) => push(Breaking, Breaking, format!("schema {name} removed")),
-            (Some(a), Some(b)) => {
-                compare_shape(&format!("schema {name}"), &a.shape, &b.shape, &mut push);
-                if a.description != b.description {
-                    push(Docs, Docs, format!("schema {name}: description changed"));
-                }
-                for property in union(a.properties.keys(), b.properties.keys()) {
-                    let at = format!("schema {name}: property {property}");
-                    let required = |s: &Schema| s.required.contains(property);
-                    match (a.properties.get(property), b.properties.get(property)) {
-                        (None, Some(_)) if required(b) => {
-                            push(Breaking, Breaking, format!("{at} added, required"))
-                        }
-                        (None, Some(_)) => {
-                            push(Additive, Additive, format!("{at} added, optional"))
-                        }
-                        (Some(_), None) => push(Breaking, Breaking, format!("{at} removed")),
-                        (Some(p), Some(q)) => {
-                            compare_shape(&at, &p.shape, &q.shape, &mut push);
-                            if required(a) != required(b) {
-                                let wire = if required(b) { Breaking } else { Additive };
-                                push(
-                                    Breaking,
-                                    wire,
-                                    format!("{at}: required {} → {}", required(a), required(b)),
-                                );
-                            }
-                            if p.description != q.description {
-                                push(Docs, Docs, format!("{at}: description changed"));
-                            }
-                        }
-                        (None, None) => unreachable!(),
-                    }
-                }
-            }
-            (None, None) => unreachable!(),
-        }
-    }
+    compare_each("", &old.operations, &new.operations, &mut changes);
+    compare_each("", &old.schemas, &new.schemas, &mut changes);
     changes
 }
 
-fn as_shipped(doc: &Value) -> Value {
+/// `doc` with the importer's deviations applied if it is Swagger 2.0. One that cannot be
+/// applied is a change of its own: the importer will refuse that document.
+fn as_shipped(doc: &Value, operations: &[Operation], changes: &mut Vec<Change>) -> Value {
     let mut doc = doc.clone();
-    if doc["swagger"] == "2.0" {
-        crate::import::page_like_the_twin_query(&mut doc);
+    if doc["swagger"] == "2.0"
+        && import::ships_the_jobs_query(operations)
+        && let Err(refused) = import::page_the_jobs_query(&mut doc)
+    {
+        let what = format!("{refused}; `cargo xtask import` refuses this document");
+        push(changes, Breaking, Breaking, what);
     }
     doc
 }
@@ -204,16 +97,13 @@ fn as_shipped(doc: &Value) -> Value {
 /// The one-line summary: counts by impact on the public API, and the semver step it implies.
 pub fn summary(changes: &[Change]) -> String {
     let count = |impact| changes.iter().filter(|c| c.api == impact).count();
-    let wire_breaking = changes
-        .iter()
-        .filter(|c| c.wire == Impact::Breaking)
-        .count();
+    let wire_breaking = changes.iter().filter(|c| c.wire == Breaking).count();
     format!(
         "{} change(s): public API {} breaking, {} additive, {} docs; wire {} breaking; semver: {}",
         changes.len(),
-        count(Impact::Breaking),
-        count(Impact::Additive),
-        count(Impact::Docs),
+        count(Breaking),
+        count(Additive),
+        count(Docs),
         wire_breaking,
         semver_step(changes)
     )
@@ -226,61 +116,227 @@ pub fn semver_step(changes: &[Change]) -> &'static str {
         .iter()
         .map(|c| {
             c.api.max(if c.what.starts_with("api-version") {
-                Impact::Additive
+                Additive
             } else {
-                Impact::Docs
+                Docs
             })
         })
         .max()
     {
-        Some(Impact::Breaking) => "major",
-        Some(Impact::Additive) => "minor",
+        Some(Breaking) => "major",
+        Some(Additive) => "minor",
         _ => "patch",
     }
 }
 
-fn compare_shape(at: &str, a: &Shape, b: &Shape, push: &mut impl FnMut(Impact, Impact, String)) {
-    use Impact::*;
+fn push(changes: &mut Vec<Change>, api: Impact, wire: Impact, what: String) {
+    changes.push(Change { api, wire, what });
+}
+
+/// One comparison of two versions of a `T`, found at `at` (`operation GET /x: parameter …`).
+type Check<T> = fn(at: &str, old: &T, new: &T, changes: &mut Vec<Change>);
+
+/// A part of the model that comes in named collections: how its arrival is rated, and the
+/// checks two versions of it go through. Its removal is always breaking.
+trait Element: Sized + 'static {
+    /// What names it in a change.
+    const KIND: &'static str;
+    const CHECKS: &'static [Check<Self>];
+
+    fn description(&self) -> Option<&str>;
+
+    /// The impact of its arrival (the same for the API and the wire), and how it is worded.
+    fn added(&self) -> (Impact, &'static str) {
+        (Additive, "added")
+    }
+}
+
+/// Compares the elements of two collections found under `at`, by name.
+fn compare_each<T: Element>(
+    at: &str,
+    old: &BTreeMap<String, T>,
+    new: &BTreeMap<String, T>,
+    changes: &mut Vec<Change>,
+) {
+    for key in union(old.keys(), new.keys()) {
+        let at = format!("{at}{} {key}", T::KIND);
+        match (old.get(key), new.get(key)) {
+            (None, Some(added)) => {
+                let (impact, how) = added.added();
+                push(changes, impact, impact, format!("{at} {how}"));
+            }
+            (Some(_), None) => push(changes, Breaking, Breaking, format!("{at} removed")),
+            (Some(a), Some(b)) => T::CHECKS.iter().for_each(|check| check(&at, a, b, changes)),
+            (None, None) => unreachable!(),
+        }
+    }
+}
+
+/// The check every element has.
+fn description<T: Element>(at: &str, a: &T, b: &T, changes: &mut Vec<Change>) {
+    if a.description() != b.description() {
+        push(changes, Docs, Docs, format!("{at}: description changed"));
+    }
+}
+
+/// The key of the api-version parameter, whose default moves with every version: it is
+/// reported once, as the api-version.
+const API_VERSION_PARAMETER: &str = "query api-version";
+
+impl Element for OperationModel {
+    const KIND: &'static str = "operation";
+    const CHECKS: &'static [Check<Self>] = &[
+        |at, a, b, changes| {
+            if a.operation_id != b.operation_id {
+                push(
+                    changes,
+                    Docs,
+                    Docs,
+                    format!(
+                        "{at}: operationId {} → {} (public names do not follow it)",
+                        show(&a.operation_id),
+                        show(&b.operation_id)
+                    ),
+                );
+            }
+        },
+        description,
+        |at, a, b, changes| compare_each(&format!("{at}: "), &a.parameters, &b.parameters, changes),
+        |at, a, b, changes| compare_each(&format!("{at}: "), &a.responses, &b.responses, changes),
+    ];
+
+    fn description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+}
+
+impl Element for Parameter {
+    const KIND: &'static str = "parameter";
+    const CHECKS: &'static [Check<Self>] = &[
+        |at, p, q, changes| {
+            if p.required != q.required {
+                let impact = if q.required { Breaking } else { Additive };
+                let what = format!("{at}: required {} → {}", p.required, q.required);
+                push(changes, impact, impact, what);
+            }
+        },
+        |at, p, q, changes| {
+            if p.default != q.default && !at.ends_with(API_VERSION_PARAMETER) {
+                let what = format!("{at}: default {} → {}", show(&p.default), show(&q.default));
+                push(changes, Docs, Breaking, what);
+            }
+        },
+        |at, p, q, changes| compare_shape(at, &p.shape, &q.shape, changes),
+        description,
+    ];
+
+    fn description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+
+    fn added(&self) -> (Impact, &'static str) {
+        required_or_optional(self.required)
+    }
+}
+
+impl Element for Response {
+    const KIND: &'static str = "response";
+    const CHECKS: &'static [Check<Self>] = &[
+        |at, r, s, changes| match (&r.body, &s.body) {
+            (Some(x), Some(y)) => compare_shape(at, x, y, changes),
+            (None, None) => {}
+            _ => push(
+                changes,
+                Breaking,
+                Breaking,
+                format!("{at}: body added or removed"),
+            ),
+        },
+        description,
+    ];
+
+    fn description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+}
+
+impl Element for Schema {
+    const KIND: &'static str = "schema";
+    const CHECKS: &'static [Check<Self>] = &[
+        |at, a, b, changes| compare_shape(at, &a.shape, &b.shape, changes),
+        description,
+        |at, a, b, changes| compare_each(&format!("{at}: "), &a.properties, &b.properties, changes),
+    ];
+
+    fn description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+}
+
+impl Element for Property {
+    const KIND: &'static str = "property";
+    const CHECKS: &'static [Check<Self>] = &[
+        |at, p, q, changes| compare_shape(at, &p.shape, &q.shape, changes),
+        |at, p, q, changes| {
+            if p.required != q.required {
+                // A field that becomes required is no longer an `Option`.
+                let wire = if q.required { Breaking } else { Additive };
+                let what = format!("{at}: required {} → {}", p.required, q.required);
+                push(changes, Breaking, wire, what);
+            }
+        },
+        description,
+    ];
+
+    fn description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+
+    fn added(&self) -> (Impact, &'static str) {
+        required_or_optional(self.required)
+    }
+}
+
+fn required_or_optional(required: bool) -> (Impact, &'static str) {
+    if required {
+        (Breaking, "added, required")
+    } else {
+        (Additive, "added, optional")
+    }
+}
+
+fn compare_shape(at: &str, a: &Shape, b: &Shape, changes: &mut Vec<Change>) {
     if a.kind != b.kind || a.format != b.format {
-        push(
-            Breaking,
-            Breaking,
-            format!("{at}: type {} → {}", a.describe(), b.describe()),
-        );
+        let what = format!("{at}: type {} → {}", a.describe(), b.describe());
+        push(changes, Breaking, Breaking, what);
     }
     match (&a.map_values, &b.map_values) {
         (Some(x), Some(y)) if x != y => {
-            push(
-                Breaking,
-                Breaking,
-                format!("{at}: map values {} → {}", x.describe(), y.describe()),
-            );
+            let what = format!("{at}: map values {} → {}", x.describe(), y.describe());
+            push(changes, Breaking, Breaking, what);
         }
-        (Some(_), None) | (None, Some(_)) => {
-            push(Breaking, Breaking, format!("{at}: map shape changed"))
-        }
+        (Some(_), None) | (None, Some(_)) => push(
+            changes,
+            Breaking,
+            Breaking,
+            format!("{at}: map shape changed"),
+        ),
         _ => {}
     }
     if let (Some(x), Some(y)) = (&a.items, &b.items) {
-        compare_shape(&format!("{at} items"), x, y, push);
+        compare_shape(&format!("{at} items"), x, y, changes);
     }
     let (old, new): (BTreeSet<_>, BTreeSet<_>) = (
         a.enum_values.iter().collect(),
         b.enum_values.iter().collect(),
     );
     for added in new.difference(&old) {
-        push(
-            Additive,
-            Additive,
-            format!("{at}: enum value {added} added"),
-        );
+        let what = format!("{at}: enum value {added} added");
+        push(changes, Additive, Additive, what);
     }
     for removed in old.difference(&new) {
-        push(
-            Breaking,
-            Breaking,
-            format!("{at}: enum value {removed} removed"),
-        );
+        let what = format!("{at}: enum value {removed} removed");
+        push(changes, Breaking, Breaking, what);
     }
 }
 
@@ -326,11 +382,12 @@ struct Response {
 struct Schema {
     description: Option<String>,
     shape: Shape,
-    required: BTreeSet<String>,
     properties: BTreeMap<String, Property>,
 }
 
 struct Property {
+    /// Listed in its schema's `required`.
+    required: bool,
     description: Option<String>,
     shape: Shape,
 }
@@ -355,18 +412,12 @@ impl Shape {
     }
 }
 
-/// Reads either format; `definitions` (2.0) and `components/schemas` (3.0) are both searched.
+/// Reads either format.
 struct Reader<'a> {
     doc: &'a Value,
 }
 
 impl<'a> Reader<'a> {
-    fn schema_named(&self, name: &str) -> Option<&'a Value> {
-        self.doc["definitions"]
-            .get(name)
-            .or_else(|| self.doc["components"]["schemas"].get(name))
-    }
-
     fn resolve(&self, reference: &str) -> Option<&'a Value> {
         let path = reference.strip_prefix("#/")?;
         path.split('/')
@@ -378,29 +429,15 @@ impl<'a> Reader<'a> {
         schema.get("enum").is_some() && schema.get("properties").is_none()
     }
 
-    /// The referenced name of `value` if it is `$ref` or a one-item `allOf` of `$ref`.
-    fn reference_name(value: &Value) -> Option<&str> {
-        let reference = value["$ref"].as_str().or_else(|| {
-            match value["allOf"].as_array().map(Vec::as_slice) {
-                Some([only]) => only["$ref"].as_str(),
-                _ => None,
-            }
-        })?;
-        reference.rsplit_once('/').map(|(_, name)| name)
-    }
-
-    fn shape(&self, value: &Value, used: &mut BTreeSet<String>) -> Shape {
-        if let Some(name) = Self::reference_name(value) {
-            match self.schema_named(name) {
-                Some(target) if Self::is_pure_enum(target) => return self.shape(target, used),
-                _ => {
-                    used.insert(name.to_owned());
-                    return Shape {
-                        kind: format!("ref {name}"),
-                        ..Shape::default()
-                    };
-                }
-            }
+    fn shape(&self, value: &Value) -> Shape {
+        if let Some(name) = json::single_reference(value) {
+            return match json::schemas_of(self.doc).get(name) {
+                Some(target) if Self::is_pure_enum(target) => self.shape(target),
+                _ => Shape {
+                    kind: format!("ref {name}"),
+                    ..Shape::default()
+                },
+            };
         }
         let kind = value["type"].as_str().unwrap_or("any").to_owned();
         Shape {
@@ -411,18 +448,17 @@ impl<'a> Reader<'a> {
                 .flatten()
                 .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
                 .collect(),
-            items: value
-                .get("items")
-                .map(|items| Box::new(self.shape(items, used))),
+            items: value.get("items").map(|items| Box::new(self.shape(items))),
             map_values: match value.get("additionalProperties") {
                 Some(Value::Bool(false)) | None => None,
                 Some(Value::Bool(true)) => Some(Box::default()),
-                Some(schema) => Some(Box::new(self.shape(schema, used))),
+                Some(schema) => Some(Box::new(self.shape(schema))),
             },
             kind,
         }
     }
 
+    /// A parameter, keyed `<in> <name>`, and the schemas it uses.
     fn parameter(
         &self,
         value: &'a Value,
@@ -432,6 +468,7 @@ impl<'a> Reader<'a> {
             Some(reference) => self.resolve(reference)?,
             None => value,
         };
+        json::referenced_schemas(value, used);
         let location = value["in"].as_str()?;
         let name = value["name"].as_str()?;
         // 3.0 keeps the value's schema under `schema`; 2.0 inline (and `in: body` under `schema`).
@@ -454,11 +491,12 @@ impl<'a> Reader<'a> {
                     .get("default")
                     .map(|d| d.as_str().map_or_else(|| d.to_string(), str::to_owned)),
                 description: text(value, "description"),
-                shape: self.shape(schema, used),
+                shape: self.shape(schema),
             },
         ))
     }
 
+    /// An operation, and (into `used`) the schemas it uses.
     fn operation(
         &self,
         path_item: &'a Value,
@@ -474,6 +512,7 @@ impl<'a> Reader<'a> {
             }
         }
         if let Some(body) = operation.get("requestBody") {
+            json::referenced_schemas(body, used);
             let schema = as_object(&body["content"])
                 .values()
                 .next()
@@ -484,10 +523,11 @@ impl<'a> Reader<'a> {
                     required: body["required"] == true,
                     default: None,
                     description: text(body, "description"),
-                    shape: schema.map(|s| self.shape(s, used)).unwrap_or_default(),
+                    shape: schema.map(|s| self.shape(s)).unwrap_or_default(),
                 },
             );
         }
+        json::referenced_schemas(&operation["responses"], used);
         let responses = as_object(&operation["responses"])
             .iter()
             .map(|(status, response)| {
@@ -501,7 +541,7 @@ impl<'a> Reader<'a> {
                     status.clone(),
                     Response {
                         description: text(response, "description"),
-                        body: schema.map(|s| self.shape(s, used)),
+                        body: schema.map(|s| self.shape(s)),
                     },
                 )
             })
@@ -511,6 +551,31 @@ impl<'a> Reader<'a> {
             description: text(operation, "description"),
             parameters,
             responses,
+        }
+    }
+
+    fn schema(&self, value: &Value) -> Schema {
+        let required: BTreeSet<&str> = value["required"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let properties = as_object(&value["properties"])
+            .iter()
+            .map(|(name, property)| {
+                let read = Property {
+                    required: required.contains(name.as_str()),
+                    description: text(property, "description"),
+                    shape: self.shape(property),
+                };
+                (name.clone(), read)
+            })
+            .collect();
+        Schema {
+            description: text(value, "description"),
+            shape: self.shape(value),
+            properties,
         }
     }
 }
@@ -532,52 +597,20 @@ impl Model {
             let read = reader.operation(path_item, source, &mut used);
             if let Some(version) = read
                 .parameters
-                .get("query api-version")
+                .get(API_VERSION_PARAMETER)
                 .and_then(|p| p.default.clone())
             {
                 model.api_version = Some(version);
             }
             model.operations.insert(operation.to_string(), read);
         }
-        let mut pending: Vec<String> = used.iter().cloned().collect();
-        while let Some(name) = pending.pop() {
-            let Some(value) = reader.schema_named(&name) else {
-                continue;
-            };
-            let mut inner = BTreeSet::new();
-            let properties = as_object(&value["properties"])
-                .iter()
-                .map(|(property, schema)| {
-                    (
-                        property.clone(),
-                        Property {
-                            description: text(schema, "description"),
-                            shape: reader.shape(schema, &mut inner),
-                        },
-                    )
-                })
-                .collect();
-            let shape = reader.shape(value, &mut inner);
-            model.schemas.insert(
-                name.clone(),
-                Schema {
-                    description: text(value, "description"),
-                    shape,
-                    required: value["required"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|r| r.as_str().map(str::to_owned))
-                        .collect(),
-                    properties,
-                },
-            );
-            for found in inner {
-                if used.insert(found.clone()) {
-                    pending.push(found);
-                }
-            }
-        }
+        // Enum schemas are read inline, where they are used (see `Reader::shape`).
+        model.schemas = json::schema_closure(json::schemas_of(doc), used)
+            .found
+            .into_iter()
+            .filter(|(_, value)| !Reader::is_pure_enum(value))
+            .map(|(name, value)| (name, reader.schema(value)))
+            .collect();
         if model.api_version.is_none() {
             model.api_version = text(&doc["info"], "version");
         }

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::json::{Operation, as_object};
+use crate::json::{self, Operation, as_object};
 
 /// Deviation 1 (spec/README.md): inline enums become named schemas so the generator can
 /// replace them with extensible enums. These are the names of the ones we know; an enum not
@@ -24,36 +24,90 @@ const ENUM_NAMES: &[(&str, &str, &str)] = &[
     ("Twin", "authenticationType", "DeviceAuthenticationType"),
 ];
 
+const HOIST_ENUMS: &str = "deviation 1 (inline enums hoisted into named schemas)";
+const PAGE_JOBS_QUERY: &str = "deviation 2 (the jobs query pages like the twin query)";
+
 /// The jobs query, which upstream describes wrongly (deviation 2).
 const JOBS_QUERY: &str = "/jobs/v2/query";
-/// The twin query, which upstream describes as the service pages both.
-const TWIN_QUERY: &str = "/devices/query";
+/// The continuation header's description, both ways (deviation 2).
+const CONTINUATION: &str = "The continuation token used to get the next page of results.";
 
 /// Deviation 2 (spec/README.md): upstream gives `GET /jobs/v2/query` a `QueryResult` body and
 /// no paging, but the service answers it as it answers the twin query — a JSON array, paged
-/// through the `x-ms-max-item-count` / `x-ms-continuation` headers — which is what the C#,
-/// Java and Node SDKs send and read. The twin query's own header parameters and response
-/// headers are copied over, and the body becomes an array of `JobResponse`.
-pub(crate) fn page_like_the_twin_query(doc: &mut Value) -> Option<String> {
-    let twin_query = doc["paths"][TWIN_QUERY]["post"].clone();
-    let headers: Vec<Value> = twin_query["parameters"]
-        .as_array()?
-        .iter()
-        .filter(|p| p["in"] == "header")
-        .cloned()
-        .collect();
-    let jobs_query = doc.get_mut("paths")?.get_mut(JOBS_QUERY)?.get_mut("get")?;
-    if jobs_query["responses"]["200"]["schema"] != json!({ "$ref": "#/definitions/QueryResult" })
-        || headers.is_empty()
-    {
-        return None;
+/// through headers — which is what the C#, Java and Node SDKs send and read. The headers are
+/// written from this definition, never taken from elsewhere in the document: older upstream
+/// versions describe no paging anywhere.
+pub(crate) fn page_the_jobs_query(doc: &mut Value) -> Result<String, String> {
+    let refuse = |reason: String| {
+        format!(
+            "{PAGE_JOBS_QUERY} cannot be applied: {reason}; see spec/README.md and \
+             `page_the_jobs_query` in xtask/src/import.rs"
+        )
+    };
+    if doc["definitions"].get("JobResponse").is_none() {
+        return Err(refuse(
+            "the document defines no JobResponse, the item of each page".into(),
+        ));
     }
-    jobs_query["parameters"].as_array_mut()?.extend(headers);
-    let ok = &mut jobs_query["responses"]["200"];
-    ok["schema"] = json!({ "type": "array", "items": { "$ref": "#/definitions/JobResponse" } });
-    ok["headers"] = twin_query["responses"]["200"]["headers"].clone();
-    Some(format!(
-        "GET {JOBS_QUERY}: pages like POST {TWIN_QUERY} (x-ms-max-item-count, x-ms-continuation) and answers an array of JobResponse"
+    let query = doc
+        .get_mut("paths")
+        .and_then(|paths| paths.get_mut(JOBS_QUERY))
+        .and_then(|item| item.get_mut("get"))
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| refuse(format!("the document has no GET {JOBS_QUERY}")))?;
+    let ok = &query.get("responses").unwrap_or(&Value::Null)["200"];
+    if ok["schema"] != json!({ "$ref": "#/definitions/QueryResult" }) {
+        return Err(refuse(format!(
+            "GET {JOBS_QUERY} answers 200 with {} where upstream had a QueryResult object, which \
+             this deviation replaces (if upstream now describes the paging, drop the deviation)",
+            ok.get("schema")
+                .map_or("no body".to_owned(), Value::to_string)
+        )));
+    }
+    if let Some(headers) = ok.get("headers") {
+        return Err(refuse(format!(
+            "GET {JOBS_QUERY} already declares response headers {headers}"
+        )));
+    }
+    let description = ok["description"].clone();
+    let parameters = query
+        .entry("parameters")
+        .or_insert_with(|| json!([]))
+        .as_array_mut()
+        .ok_or_else(|| refuse(format!("the parameters of GET {JOBS_QUERY} are not a list")))?;
+    let request_headers = [
+        ("x-ms-continuation", CONTINUATION),
+        (
+            "x-ms-max-item-count",
+            "The maximum number of items returned per page. The service may use a different \
+             value if the value specified is not acceptable.",
+        ),
+    ];
+    for (name, description) in request_headers {
+        if parameters
+            .iter()
+            .any(|p| p["in"] == "header" && p["name"] == name)
+        {
+            return Err(refuse(format!(
+                "GET {JOBS_QUERY} already declares the header parameter {name}"
+            )));
+        }
+        parameters.push(
+            json!({ "name": name, "in": "header", "type": "string", "description": description }),
+        );
+    }
+    query["responses"]["200"] = json!({
+        "description": description,
+        "schema": { "type": "array", "items": { "$ref": "#/definitions/JobResponse" } },
+        "headers": {
+            "x-ms-continuation": { "type": "string", "description": CONTINUATION },
+            "x-ms-item-type": { "type": "string", "description": "The type of list of items." },
+        },
+    });
+    Ok(format!(
+        "2. GET {JOBS_QUERY}: paged through the x-ms-max-item-count and x-ms-continuation \
+         headers (x-ms-item-type in the answer), answering an array of JobResponse instead of \
+         QueryResult"
     ))
 }
 
@@ -86,12 +140,12 @@ pub fn import(
     operations.sort();
     operations.dedup();
     let operations = operations.as_slice();
+    for operation in operations {
+        find_operation(&doc, operation).map_err(|e| format!("{source_name}: {e}"))?;
+    }
     let mut deviations = Vec::new();
-    if operations
-        .iter()
-        .any(|o| o.method == "GET" && o.path == JOBS_QUERY)
-    {
-        deviations.extend(page_like_the_twin_query(&mut doc));
+    if ships_the_jobs_query(operations) {
+        deviations.push(page_the_jobs_query(&mut doc).map_err(|e| format!("{source_name}: {e}"))?);
     }
     let doc = doc;
     let mut converter = Converter {
@@ -102,16 +156,9 @@ pub fn import(
     let mut paths = Map::new();
     let mut recorded_operations = Vec::new();
     for operation in operations {
-        let item = doc["paths"]
-            .get(&operation.path)
-            .ok_or_else(|| format!("{source_name}: no path {}", operation.path))?;
+        let (item, source_operation) =
+            find_operation(&doc, operation).map_err(|e| format!("{source_name}: {e}"))?;
         let method = operation.method.to_ascii_lowercase();
-        let source_operation = item.get(&method).ok_or_else(|| {
-            format!(
-                "{source_name}: no {} operation on {}",
-                operation.method, operation.path
-            )
-        })?;
         let converted = converter.operation(source_operation, item.get("parameters"))?;
         recorded_operations.push(json!({
             "method": operation.method,
@@ -124,24 +171,22 @@ pub fn import(
         path_item[&method] = converted;
     }
 
-    let mut schemas = Map::new();
-    let mut pending: Vec<String> = converter.definitions.iter().cloned().collect();
-    let mut seen: BTreeSet<String> = pending.iter().cloned().collect();
-    while let Some(name) = pending.pop() {
-        let definition = doc["definitions"].get(&name).ok_or_else(|| {
-            format!("{source_name}: #/definitions/{name} is referenced but not defined")
-        })?;
-        let mut found = BTreeSet::new();
-        collect_refs(definition, &mut found);
-        for reference in found {
-            if seen.insert(reference.clone()) {
-                pending.push(reference);
-            }
-        }
-        schemas.insert(name, schema(definition));
+    let closure = json::schema_closure(as_object(&doc["definitions"]), converter.definitions);
+    if let Some(name) = closure.missing.first() {
+        return Err(format!(
+            "{source_name}: #/definitions/{name} is referenced but not defined"
+        ));
     }
+    let mut schemas: Map<String, Value> = closure
+        .found
+        .into_iter()
+        .map(|(name, definition)| (name, schema(definition)))
+        .collect();
     deviations.extend(hoist_enums(&mut schemas, as_object(&doc["definitions"]))?);
     deviations.sort();
+    let paths = Value::Object(paths);
+    let schemas = Value::Object(schemas);
+    refuse_enums_left_inline(&paths, &schemas).map_err(|e| format!("{source_name}: {e}"))?;
 
     let api_version = converter
         .parameters
@@ -155,7 +200,7 @@ pub fn import(
             Value::Object(converter.parameters.into_iter().collect()),
         );
     }
-    components.insert("schemas".into(), Value::Object(schemas));
+    components.insert("schemas".into(), schemas);
     let mut info = Map::new();
     for field in ["title", "version", "description"] {
         if let Some(value) = doc["info"].get(field) {
@@ -194,6 +239,27 @@ pub fn import(
         "deviations": deviations,
     });
     Ok(Imported { spec, provenance })
+}
+
+/// Whether `operations` hold the jobs query, which deviation 2 corrects.
+pub(crate) fn ships_the_jobs_query(operations: &[Operation]) -> bool {
+    operations
+        .iter()
+        .any(|o| o.method == "GET" && o.path == JOBS_QUERY)
+}
+
+/// The path item holding `operation`, and the operation.
+fn find_operation<'d>(
+    doc: &'d Value,
+    operation: &Operation,
+) -> Result<(&'d Value, &'d Value), String> {
+    let item = doc["paths"]
+        .get(&operation.path)
+        .ok_or_else(|| format!("no path {}", operation.path))?;
+    let found = item
+        .get(operation.method.to_ascii_lowercase())
+        .ok_or_else(|| format!("no {} operation on {}", operation.method, operation.path))?;
+    Ok((item, found))
 }
 
 /// Converts operations, gathering the shared parameters and definitions they use.
@@ -282,7 +348,7 @@ impl Converter<'_> {
                     .unwrap_or_else(|| json!("")),
             );
             if let Some(schema_value) = response.get("schema") {
-                collect_refs(schema_value, &mut self.definitions);
+                json::referenced_schemas(schema_value, &mut self.definitions);
                 let content: Map<String, Value> = produces
                     .iter()
                     .map(|media| (media.clone(), json!({ "schema": schema(schema_value) })))
@@ -352,14 +418,14 @@ impl Converter<'_> {
             parameter.insert("required".into(), json!(true));
         }
         let converted = schema(&Value::Object(value_schema));
-        collect_refs(&converted, &mut self.definitions);
+        json::referenced_schemas(&converted, &mut self.definitions);
         parameter.insert("schema".into(), converted);
         Ok(Value::Object(parameter))
     }
 
     fn request_body(&mut self, source: &Value, consumes: &[String]) -> Value {
         let body_schema = schema(&source["schema"]);
-        collect_refs(&source["schema"], &mut self.definitions);
+        json::referenced_schemas(&source["schema"], &mut self.definitions);
         let content: Map<String, Value> = consumes
             .iter()
             .map(|media| (media.clone(), json!({ "schema": body_schema })))
@@ -440,26 +506,6 @@ fn schema(source: &Value) -> Value {
     }
 }
 
-/// Every `#/definitions/…` name `value` refers to.
-fn collect_refs(value: &Value, found: &mut BTreeSet<String>) {
-    match value {
-        Value::Object(object) => {
-            for (key, inner) in object {
-                match (key.as_str(), inner.as_str()) {
-                    ("$ref", Some(reference)) => {
-                        if let Some(name) = reference.rsplit_once('/').map(|(_, name)| name) {
-                            found.insert(name.to_owned());
-                        }
-                    }
-                    _ => collect_refs(inner, found),
-                }
-            }
-        }
-        Value::Array(items) => items.iter().for_each(|item| collect_refs(item, found)),
-        _ => {}
-    }
-}
-
 /// Moves each property's inline enum into a named schema (deviation 1) and returns what it did.
 fn hoist_enums(
     schemas: &mut Map<String, Value>,
@@ -496,7 +542,7 @@ fn hoist_enums(
             match hoisted.get(&name) {
                 Some(existing) if *existing != enum_schema => {
                     return Err(format!(
-                        "{owner}.{property}: its enum differs from the one already named {name}"
+                        "{HOIST_ENUMS} cannot be applied: {owner}.{property}: its enum differs from the one already named {name}"
                     ));
                 }
                 _ => {
@@ -508,20 +554,88 @@ fn hoist_enums(
                 json!([{ "$ref": format!("#/components/schemas/{name}") }]),
             );
             record.push(format!(
-                "{owner}.{property}: inline enum hoisted into schema {name}"
+                "1. {owner}.{property}: inline enum hoisted into schema {name}"
             ));
         }
     }
     for (name, enum_schema) in hoisted {
         if schemas.contains_key(&name) || upstream.contains_key(&name) {
             return Err(format!(
-                "cannot hoist an enum into {name}: upstream already defines a schema of that name"
+                "{HOIST_ENUMS} cannot be applied: upstream already defines a schema named {name}; name the enum in ENUM_NAMES (xtask/src/import.rs)"
             ));
         }
         schemas.insert(name, enum_schema);
     }
     record.sort();
     Ok(record)
+}
+
+/// Deviation 1 hoists the enums of schema properties. One anywhere else would become a closed
+/// Rust enum that fails on values the service adds, so the import stops instead.
+fn refuse_enums_left_inline(paths: &Value, schemas: &Value) -> Result<(), String> {
+    fn find(schema: &Value, at: &str, found: &mut Vec<String>) {
+        if schema.get("enum").is_some() {
+            found.push(at.to_owned());
+        }
+        for (name, property) in as_object(&schema["properties"]) {
+            find(property, &format!("{at}.{name}"), found);
+        }
+        for key in ["items", "additionalProperties", "not"] {
+            if let Some(inner) = schema.get(key) {
+                find(inner, &format!("{at} {key}"), found);
+            }
+        }
+        for key in ["allOf", "anyOf", "oneOf"] {
+            for (index, inner) in schema[key].as_array().into_iter().flatten().enumerate() {
+                find(inner, &format!("{at} {key}[{index}]"), found);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    for (name, schema) in as_object(schemas) {
+        // A named enum schema is the hoisted form; only what it contains is inline.
+        let mut inner = schema.clone();
+        inner.as_object_mut().map(|s| s.remove("enum"));
+        find(&inner, name, &mut found);
+    }
+    for (path, item) in as_object(paths) {
+        for (method, operation) in as_object(item) {
+            let at = format!("{} {path}", method.to_ascii_uppercase());
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                let name = parameter["name"].as_str().unwrap_or_default();
+                find(
+                    &parameter["schema"],
+                    &format!("{at} parameter {name}"),
+                    &mut found,
+                );
+            }
+            let bodies = std::iter::once(("request body", &operation["requestBody"])).chain(
+                as_object(&operation["responses"])
+                    .iter()
+                    .map(|(s, r)| (s.as_str(), r)),
+            );
+            for (which, body) in bodies {
+                for media in as_object(&body["content"]).values() {
+                    find(&media["schema"], &format!("{at} {which}"), &mut found);
+                }
+                for (header, value) in as_object(&body["headers"]) {
+                    find(
+                        &value["schema"],
+                        &format!("{at} {which} header {header}"),
+                        &mut found,
+                    );
+                }
+            }
+        }
+    }
+    match found.as_slice() {
+        [] => Ok(()),
+        _ => Err(format!(
+            "{HOIST_ENUMS} cannot be applied: {} hold(s) an enum that is not a schema property, \
+             which the importer cannot hoist; extend `hoist_enums` in xtask/src/import.rs",
+            found.join(", ")
+        )),
+    }
 }
 
 fn pascal(text: &str) -> String {
@@ -698,6 +812,119 @@ mod tests {
         );
         let text = to_canonical_string(&first.spec);
         assert!(text.ends_with("}\n") && text.starts_with("{\n  \"components\""));
+    }
+
+    /// The jobs query as upstream describes it, unpaged, with no other operation to copy
+    /// paging from (as in 2019-06-30).
+    fn unpaged_jobs_query() -> Value {
+        json!({"swagger": "2.0", "info": {"title": "t", "version": "1"},
+            "paths": {"/jobs/v2/query": {"get": {
+                "parameters": [{"name": "jobType", "in": "query", "type": "string"}],
+                "responses": {"200": {"description": "OK.", "schema": {"$ref": "#/definitions/QueryResult"}}}}}},
+            "definitions": {
+                "QueryResult": {"type": "object", "properties": {"items": {"type": "array", "items": {"type": "object"}}}},
+                "JobResponse": {"type": "object", "properties": {"jobId": {"type": "string"}}}}})
+    }
+
+    fn import_jobs_query(doc: &Value) -> Result<Imported, String> {
+        let operations = parse_operations("GET /jobs/v2/query").unwrap();
+        import(doc.to_string().as_bytes(), "f", &operations)
+    }
+
+    #[test]
+    fn deviation_2_pages_the_jobs_query_from_its_own_definition() {
+        let imported = import_jobs_query(&unpaged_jobs_query()).unwrap();
+        let query = &imported.spec["paths"]["/jobs/v2/query"]["get"];
+        let headers: Vec<&Value> = query["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["in"] == "header")
+            .map(|p| &p["name"])
+            .collect();
+        assert_eq!(headers, ["x-ms-continuation", "x-ms-max-item-count"]);
+        let ok = &query["responses"]["200"];
+        assert_eq!(
+            ok["content"]["application/json"]["schema"],
+            json!({"type": "array", "items": {"$ref": "#/components/schemas/JobResponse"}})
+        );
+        let answered: Vec<&String> = ok["headers"].as_object().unwrap().keys().collect();
+        assert_eq!(answered, ["x-ms-continuation", "x-ms-item-type"]);
+        assert!(
+            imported.spec["components"]["schemas"]
+                .get("QueryResult")
+                .is_none()
+        );
+        assert!(
+            imported.provenance["deviations"][0]
+                .as_str()
+                .unwrap()
+                .starts_with("2. GET /jobs/v2/query: paged")
+        );
+    }
+
+    #[test]
+    fn deviation_2_refuses_a_document_it_cannot_correct() {
+        type Edit = fn(&mut Value);
+        let cases: [(&str, Edit); 4] = [
+            ("where upstream had a QueryResult object", |d| {
+                d["paths"]["/jobs/v2/query"]["get"]["responses"]["200"]["schema"] =
+                    json!({"type": "array", "items": {"$ref": "#/definitions/JobResponse"}})
+            }),
+            (
+                "already declares the header parameter x-ms-continuation",
+                |d| {
+                    d["paths"]["/jobs/v2/query"]["get"]["parameters"]
+                        .as_array_mut()
+                        .unwrap()
+                        .push(
+                            json!({"name": "x-ms-continuation", "in": "header", "type": "string"}),
+                        )
+                },
+            ),
+            ("already declares response headers", |d| {
+                d["paths"]["/jobs/v2/query"]["get"]["responses"]["200"]["headers"] =
+                    json!({"x-ms-item-type": {"type": "string"}})
+            }),
+            ("defines no JobResponse", |d| {
+                d["definitions"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("JobResponse");
+            }),
+        ];
+        for (expected, edit) in cases {
+            let mut doc = unpaged_jobs_query();
+            edit(&mut doc);
+            let error = import_jobs_query(&doc).unwrap_err();
+            assert!(
+                error.contains(
+                    "deviation 2 (the jobs query pages like the twin query) cannot be applied"
+                ) && error.contains(expected),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn deviation_1_refuses_an_enum_it_cannot_hoist() {
+        let mut in_a_parameter = unpaged_jobs_query();
+        in_a_parameter["paths"]["/jobs/v2/query"]["get"]["parameters"][0]["enum"] = json!(["a"]);
+        let mut in_array_items = unpaged_jobs_query();
+        in_array_items["definitions"]["JobResponse"]["properties"]["kinds"] =
+            json!({"type": "array", "items": {"type": "string", "enum": ["a"]}});
+        for (doc, at) in [
+            (in_a_parameter, "GET /jobs/v2/query parameter jobType"),
+            (in_array_items, "JobResponse.kinds items"),
+        ] {
+            let error = import_jobs_query(&doc).unwrap_err();
+            assert!(
+                error.contains(
+                    "deviation 1 (inline enums hoisted into named schemas) cannot be applied"
+                ) && error.contains(at),
+                "{error}"
+            );
+        }
     }
 
     #[test]

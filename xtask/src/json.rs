@@ -1,6 +1,11 @@
-//! JSON helpers shared by the commands: canonical output and operation selectors.
+//! JSON helpers shared by the commands: canonical output, operation selectors, and the walk
+//! that finds the schemas a document's operations use.
 
-use std::{fmt, str::FromStr};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fmt,
+    str::FromStr,
+};
 
 use serde_json::{Map, Value};
 
@@ -66,6 +71,85 @@ pub fn operations_of(doc: &Value) -> Vec<Operation> {
         .collect();
     found.sort();
     found
+}
+
+/// A document's named schemas: `definitions` (Swagger 2.0) or `components/schemas` (OpenAPI 3.0).
+pub fn schemas_of(doc: &Value) -> &Map<String, Value> {
+    match doc.get("definitions") {
+        Some(definitions) => as_object(definitions),
+        None => as_object(&doc["components"]["schemas"]),
+    }
+}
+
+/// Adds to `found` the name of every schema `value` refers to (`#/definitions/…` or
+/// `#/components/schemas/…`), at any depth.
+pub fn referenced_schemas(value: &Value, found: &mut BTreeSet<String>) {
+    match value {
+        Value::Object(object) => {
+            for (key, inner) in object {
+                match (key.as_str(), inner.as_str()) {
+                    ("$ref", Some(reference)) => {
+                        found.extend(schema_name(reference).map(str::to_owned))
+                    }
+                    _ => referenced_schemas(inner, found),
+                }
+            }
+        }
+        Value::Array(items) => items
+            .iter()
+            .for_each(|item| referenced_schemas(item, found)),
+        _ => {}
+    }
+}
+
+/// The schema `value` stands for when it is a `$ref`, or a one-item `allOf` of a `$ref` (how
+/// OpenAPI 3.0 keeps a description beside a reference).
+pub fn single_reference(value: &Value) -> Option<&str> {
+    let reference =
+        value["$ref"]
+            .as_str()
+            .or_else(|| match value["allOf"].as_array().map(Vec::as_slice) {
+                Some([only]) => only["$ref"].as_str(),
+                _ => None,
+            })?;
+    reference.rsplit_once('/').map(|(_, name)| name)
+}
+
+fn schema_name(reference: &str) -> Option<&str> {
+    reference
+        .strip_prefix("#/definitions/")
+        .or_else(|| reference.strip_prefix("#/components/schemas/"))
+}
+
+/// What [`schema_closure`] found.
+pub struct SchemaClosure<'a> {
+    /// Every schema reached, by name.
+    pub found: BTreeMap<String, &'a Value>,
+    /// Names referred to that `schemas` does not define.
+    pub missing: BTreeSet<String>,
+}
+
+/// `roots` and every schema they refer to, directly or not, looked up in `schemas`.
+pub fn schema_closure(schemas: &Map<String, Value>, roots: BTreeSet<String>) -> SchemaClosure<'_> {
+    let mut closure = SchemaClosure {
+        found: BTreeMap::new(),
+        missing: BTreeSet::new(),
+    };
+    let mut pending: Vec<String> = roots.into_iter().collect();
+    while let Some(name) = pending.pop() {
+        if closure.found.contains_key(&name) || closure.missing.contains(&name) {
+            continue;
+        }
+        let Some(schema) = schemas.get(&name) else {
+            closure.missing.insert(name);
+            continue;
+        };
+        let mut inner = BTreeSet::new();
+        referenced_schemas(schema, &mut inner);
+        pending.extend(inner);
+        closure.found.insert(name, schema);
+    }
+    closure
 }
 
 /// `value` as an object, or an empty one.

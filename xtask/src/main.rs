@@ -3,11 +3,20 @@
 
 mod build_cost;
 #[path = "../../spec/codegen.rs"]
+#[expect(
+    dead_code,
+    reason = "`generate` is build.rs's entry point; the xtask has parsed spec/ already and calls `generate_from`"
+)]
 mod codegen;
 mod diff;
 mod import;
 mod json;
+mod layer;
 mod project;
+#[cfg(test)]
+mod testing;
+#[cfg(test)]
+mod variants;
 
 use std::{
     path::{Path, PathBuf},
@@ -63,8 +72,10 @@ fn run(args: &[String]) -> Result<(), String> {
                 project::api_version(&imported.spec)?,
                 project::PROVENANCE_PATH
             );
-            println!("next: `cargo xtask generate`, then review `git diff spec/`");
-            Ok(())
+            report_checklist(
+                &project.review()?,
+                "next: `cargo xtask generate`, then review `git diff spec/`",
+            )
         }
         ["diff", old, new] => {
             let old_doc = json::read_json(Path::new(old))?;
@@ -81,9 +92,9 @@ fn run(args: &[String]) -> Result<(), String> {
             Ok(())
         }
         ["generate"] => {
-            project.generate()?;
+            let findings = project.generate()?;
             println!("wrote {}", project::REVIEW_COPY_PATH);
-            Ok(())
+            report_checklist(&findings, "")
         }
         ["bump", source] => {
             let (old, new, changes) = project.bump(Path::new(source))?;
@@ -92,18 +103,22 @@ fn run(args: &[String]) -> Result<(), String> {
             }
             println!("{}", diff::summary(&changes));
             println!(
-                "\nmoved spec/ from api-version {old} to {new}; updated {}, {}, {} and {}.\nnext steps:\n  \
-                 1. review `git diff spec/` — the spec, provenance.json and generated.rs (the code users get)\n  \
-                 2. a new enum schema needs its extensible enum in src/models.rs (the build names it)\n  \
-                 3. cargo test --workspace --all-features && cargo xtask check\n  \
-                 4. release as a {} version (Cargo's 0.x rules: major → bump the minor digit)",
+                "\nmoved spec/ from api-version {old} to {new}; updated {}, {}, {} and {}.",
                 project::REVIEW_COPY_PATH,
                 project::VERSIONED_DOCS.join(", "),
                 project::CHANGELOG_PATH,
                 project::PROVENANCE_PATH,
-                diff::semver_step(&changes),
             );
-            Ok(())
+            report_checklist(
+                &project.review()?,
+                &format!(
+                    "next steps:\n  \
+                     1. review `git diff spec/` — the spec, provenance.json and generated.rs (the code users get)\n  \
+                     2. cargo test --workspace --all-features && cargo xtask check\n  \
+                     3. release as a {} version (Cargo's 0.x rules: major → bump the minor digit)",
+                    diff::semver_step(&changes),
+                ),
+            )
         }
         ["build-cost"] => build_cost::sdk_against_baseline(),
         ["build-cost", "tls"] => build_cost::tls_back_ends(),
@@ -117,9 +132,29 @@ fn run(args: &[String]) -> Result<(), String> {
     }
 }
 
+/// Prints what the hand-written layer must change, then `next`; fails when the crate cannot
+/// build until it does.
+fn report_checklist(findings: &[layer::Finding], next: &str) -> Result<(), String> {
+    let checklist = layer::checklist(findings);
+    if findings.iter().any(|f| f.blocking) {
+        return Err(format!(
+            "{checklist}then run `cargo xtask generate` and `cargo xtask check` (spec/ is written: \
+             `git diff spec/` shows what changed)"
+        ));
+    }
+    print!("{checklist}");
+    if !next.is_empty() {
+        println!("{next}");
+    }
+    Ok(())
+}
+
 fn report(problems: Vec<String>) -> Result<(), String> {
     if problems.is_empty() {
-        println!("ok: spec/ generates, and the review copy, docs and CHANGELOG agree with it");
+        println!(
+            "ok: spec/ generates, the review copy, docs and CHANGELOG agree with it, and the \
+             hand-written layer has what it uses"
+        );
         Ok(())
     } else {
         Err(problems
