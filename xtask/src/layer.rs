@@ -46,6 +46,7 @@ pub const FIELDS_USED: &[(&str, &str, &str, &str)] = &[
     ("JobResponse", "jobId", "string", "examples/schedule_and_cancel.rs"),
     ("JobResponse", "status", "JobStatus", "src/client.rs"),
     ("JobResponse", "startTime", "date-time", "src/client.rs"),
+    ("JobResponse", "failureReason", "string", "src/client.rs"),
     ("JobRequest", "jobId", "string", "src/jobs.rs"),
     ("JobRequest", "type", "JobType", "src/jobs.rs"),
     ("JobRequest", "queryCondition", "string", "src/jobs.rs"),
