@@ -104,6 +104,108 @@ pub mod types {
         )]
         pub succeeded_count: ::std::option::Option<i32>,
     }
+    ///`JobProperties`
+    #[non_exhaustive]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct JobProperties {
+        ///Defaults to configurations.txt. Specifies the name of the blob to use when exporting/importing configurations.
+        #[serde(
+            rename = "configurationsBlobName",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub configurations_blob_name: ::std::option::Option<::std::string::String>,
+        ///System generated. Ignored at creation. The end date and time of the job in UTC.
+        #[serde(
+            rename = "endTimeUtc",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub end_time_utc: ::std::option::Option<crate::models::Timestamp>,
+        ///Optional for export jobs; ignored for other jobs. If not specified, the service defaults to false. If false, authorization keys are included in export output. Keys are exported as null otherwise.
+        #[serde(
+            rename = "excludeKeysInExport",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub exclude_keys_in_export: ::std::option::Option<bool>,
+        ///System genereated.  Ignored at creation. The reason for failure, if a failure occurred.
+        #[serde(
+            rename = "failureReason",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub failure_reason: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub identity: ::std::option::Option<ManagedIdentity>,
+        ///Defaults to false. If true, then configurations are included in the data export/import.
+        #[serde(
+            rename = "includeConfigurations",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub include_configurations: ::std::option::Option<bool>,
+        ///The URI containing SAS token to a blob container that contains registry data to sync.
+        #[serde(
+            rename = "inputBlobContainerUri",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub input_blob_container_uri: ::std::option::Option<
+            crate::models::BlobContainerUri,
+        >,
+        ///The blob name to use when importing from the input blob container.
+        #[serde(
+            rename = "inputBlobName",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub input_blob_name: ::std::option::Option<::std::string::String>,
+        ///The unique identifier of the job.
+        #[serde(
+            rename = "jobId",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub job_id: ::std::option::Option<::std::string::String>,
+        ///The SAS token to access the blob container. This is used to output the status and results of the job.
+        #[serde(
+            rename = "outputBlobContainerUri",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub output_blob_container_uri: ::std::option::Option<
+            crate::models::BlobContainerUri,
+        >,
+        ///The blob name that will be created in the output blob container. This blob will contain the exported device registry information for the IoT Hub.
+        #[serde(
+            rename = "outputBlobName",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub output_blob_name: ::std::option::Option<::std::string::String>,
+        ///System generated. Ignored at creation. The percentage of job completion.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub progress: ::std::option::Option<i32>,
+        ///System generated. Ignored at creation. The start date and time of the job in UTC.
+        #[serde(
+            rename = "startTimeUtc",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub start_time_utc: ::std::option::Option<crate::models::Timestamp>,
+        ///System generated. Ignored at creation. The status of the job.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub status: ::std::option::Option<crate::models::JobStatus>,
+        ///The authentication type used for connecting to the storage account.
+        #[serde(
+            rename = "storageAuthenticationType",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub storage_authentication_type: ::std::option::Option<
+            crate::models::StorageAuthenticationType,
+        >,
+        ///The job type.
+        #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
+        pub type_: ::std::option::Option<crate::models::JobType>,
+    }
     ///`JobRequest`
     #[non_exhaustive]
     #[derive(
@@ -238,6 +340,24 @@ pub mod types {
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub update_twin: ::std::option::Option<Twin>,
+    }
+    ///`ManagedIdentity`
+    #[non_exhaustive]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct ManagedIdentity {
+        #[serde(
+            rename = "userAssignedIdentity",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub user_assigned_identity: ::std::option::Option<::std::string::String>,
     }
     ///The state information for a device or module. This is implicitly created and deleted when the corresponding device/ module identity is created or deleted in the IoT Hub.
     #[non_exhaustive]
@@ -494,6 +614,91 @@ const _: () = {
 };
 #[allow(clippy::all)]
 impl Client {
+    /**Gets the status of all import and export jobs in the IoT Hub. See https://docs.microsoft.com/en-us/azure/iot-hub/iot-hub-devguide-identity-registry#import-and-export-device-identities for more information.
+
+Sends a `GET` request to `/jobs`
+
+Arguments:
+- `api_version`: Version of the Api.
+*/
+    pub async fn list_import_export_jobs<'a>(
+        &'a self,
+        api_version: &'a str,
+    ) -> Result<ResponseValue<::std::vec::Vec<types::JobProperties>>, Error<()>> {
+        let url = format!("{}/jobs", self.baseurl,);
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .get(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .query(&progenitor_client::QueryParam::new("api-version", &api_version))
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "list_import_export_jobs",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /**Creates a new import or export job on the IoT Hub. See https://docs.microsoft.com/en-us/azure/iot-hub/iot-hub-devguide-identity-registry#import-and-export-device-identities for more information.
+
+Sends a `POST` request to `/jobs/create`
+
+Arguments:
+- `api_version`: Version of the Api.
+- `body`: The job specifications.
+*/
+    pub async fn create_import_export_job<'a>(
+        &'a self,
+        api_version: &'a str,
+        body: &'a types::JobProperties,
+    ) -> Result<ResponseValue<types::JobProperties>, Error<()>> {
+        let url = format!("{}/jobs/create", self.baseurl,);
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .post(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .json(&body)
+            .query(&progenitor_client::QueryParam::new("api-version", &api_version))
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "create_import_export_job",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
     /**Gets the information about jobs using an IoT Hub query. See https://docs.microsoft.com/azure/iot-hub/iot-hub-devguide-query-language for more information.
 
 Sends a `GET` request to `/jobs/v2/query`
@@ -689,6 +894,89 @@ Arguments:
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /**Gets the status of an import or export job in the IoT Hub. See https://docs.microsoft.com/en-us/azure/iot-hub/iot-hub-devguide-identity-registry#import-and-export-device-identities for more information.
+
+Sends a `GET` request to `/jobs/{id}`
+
+Arguments:
+- `id`: The unique identifier of the job.
+- `api_version`: Version of the Api.
+*/
+    pub async fn get_import_export_job<'a>(
+        &'a self,
+        id: &'a str,
+        api_version: &'a str,
+    ) -> Result<ResponseValue<types::JobProperties>, Error<()>> {
+        let url = format!("{}/jobs/{}", self.baseurl, encode_path(& id.to_string()),);
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .get(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .query(&progenitor_client::QueryParam::new("api-version", &api_version))
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "get_import_export_job",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /**Cancels an import or export job in the IoT Hub.
+
+Sends a `DELETE` request to `/jobs/{id}`
+
+Arguments:
+- `id`: The unique identifier of the job.
+- `api_version`: Version of the Api.
+*/
+    pub async fn cancel_import_export_job<'a>(
+        &'a self,
+        id: &'a str,
+        api_version: &'a str,
+    ) -> Result<ResponseValue<()>, Error<()>> {
+        let url = format!("{}/jobs/{}", self.baseurl, encode_path(& id.to_string()),);
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .delete(url)
+            .query(&progenitor_client::QueryParam::new("api-version", &api_version))
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "cancel_import_export_job",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => Ok(ResponseValue::empty(response)),
+            204u16 => Ok(ResponseValue::empty(response)),
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }

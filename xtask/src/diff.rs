@@ -84,12 +84,14 @@ pub fn diff(old: &Value, new: &Value, operations: &[Operation]) -> Vec<Change> {
 /// applied is a change of its own: the importer will refuse that document.
 fn as_shipped(doc: &Value, operations: &[Operation], changes: &mut Vec<Change>) -> Value {
     let mut doc = doc.clone();
-    if doc["swagger"] == "2.0"
-        && import::ships_the_jobs_query(operations)
-        && let Err(refused) = import::page_the_jobs_query(&mut doc)
-    {
-        let what = format!("{refused}; `cargo xtask import` refuses this document");
-        push(changes, Breaking, Breaking, what);
+    if doc["swagger"] == "2.0" {
+        for refused in import::deviate(&mut doc, operations)
+            .into_iter()
+            .filter_map(Result::err)
+        {
+            let what = format!("{refused}; `cargo xtask import` refuses this document");
+            push(changes, Breaking, Breaking, what);
+        }
     }
     doc
 }

@@ -22,10 +22,167 @@ const ENUM_NAMES: &[(&str, &str, &str)] = &[
     ("Twin", "status", "DeviceStatus"),
     ("Twin", "connectionState", "DeviceConnectionState"),
     ("Twin", "authenticationType", "DeviceAuthenticationType"),
+    ("JobProperties", "type", "JobType"),
+    ("JobProperties", "status", "JobStatus"),
+    (
+        "JobProperties",
+        "storageAuthenticationType",
+        "StorageAuthenticationType",
+    ),
 ];
 
 const HOIST_ENUMS: &str = "deviation 1 (inline enums hoisted into named schemas)";
 const PAGE_JOBS_QUERY: &str = "deviation 2 (the jobs query pages like the twin query)";
+const NAME_CONTAINER_URIS: &str =
+    "deviation 3 (blob container URIs hoisted into schema BlobContainerUri)";
+
+/// Deviation 3 (spec/README.md): the import/export job's container URIs carry a SAS token, a
+/// secret. They become one named schema so that the generator can replace it with a type whose
+/// `Debug` and `Display` redact the token (the generated structs derive `Debug`).
+const CONTAINER_URIS: &[(&str, &str)] = &[
+    ("JobProperties", "inputBlobContainerUri"),
+    ("JobProperties", "outputBlobContainerUri"),
+];
+const CONTAINER_URI_SCHEMA: &str = "BlobContainerUri";
+
+const ONE_CANCEL_ANSWER: &str =
+    "deviation 4 (cancelling an import/export job answers no body the client reads)";
+/// Deviation 3 (spec/README.md): the container URI properties refer to one named string schema,
+/// `BlobContainerUri`, instead of each being a plain string.
+pub(crate) fn name_container_uris(doc: &mut Value) -> Result<String, String> {
+    let refuse = |reason: String| {
+        format!(
+            "{NAME_CONTAINER_URIS} cannot be applied: {reason}; see spec/README.md and \
+             `name_container_uris` in xtask/src/import.rs"
+        )
+    };
+    let definitions = doc
+        .get_mut("definitions")
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| refuse("the document has no definitions".into()))?;
+    if definitions.contains_key(CONTAINER_URI_SCHEMA) {
+        return Err(refuse(format!(
+            "upstream already defines a schema named {CONTAINER_URI_SCHEMA}"
+        )));
+    }
+    for (owner, property) in CONTAINER_URIS {
+        let value = &mut definitions
+            .get_mut(*owner)
+            .ok_or_else(|| refuse(format!("the document defines no {owner}")))?["properties"]
+            [*property];
+        let plain_string = value.as_object().is_some_and(|o| {
+            o.get("type") == Some(&json!("string"))
+                && o.keys().all(|key| key == "type" || key == "description")
+        });
+        if !plain_string {
+            return Err(refuse(format!(
+                "{owner}.{property} is {value}, not a plain string"
+            )));
+        }
+        let object = value.as_object_mut().expect("checked above");
+        object.remove("type");
+        object.insert(
+            "$ref".into(),
+            json!(format!("#/definitions/{CONTAINER_URI_SCHEMA}")),
+        );
+    }
+    definitions.insert(
+        CONTAINER_URI_SCHEMA.into(),
+        json!({
+            "type": "string",
+            "description": "The URI of a blob container. For key-based storage authentication it \
+                carries a SAS token, a secret.",
+        }),
+    );
+    let properties: Vec<String> = CONTAINER_URIS
+        .iter()
+        .map(|(owner, property)| format!("{owner}.{property}"))
+        .collect();
+    Ok(format!(
+        "3. {}: hoisted into schema {CONTAINER_URI_SCHEMA}, a secret-carrying string",
+        properties.join(", ")
+    ))
+}
+
+/// The import/export job operations, which use `JobProperties` (deviations 3 and 4).
+const IMPORT_EXPORT_OPERATIONS: &[(&str, &str)] = &[
+    ("POST", "/jobs/create"),
+    ("GET", "/jobs"),
+    ("GET", "/jobs/{id}"),
+    ("DELETE", "/jobs/{id}"),
+];
+
+/// Deviations 2, 3 and 4, applied to the Swagger 2.0 document before it is converted, each when
+/// the operations it corrects are shipped and each on its own: for each, what it did or why it
+/// cannot be applied. `cargo xtask diff` reads upstream through this too.
+pub(crate) fn deviate(doc: &mut Value, operations: &[Operation]) -> Vec<Result<String, String>> {
+    let ships = |method: &str, path: &str| {
+        operations
+            .iter()
+            .any(|o| o.method == method && o.path == path)
+    };
+    let mut outcomes = Vec::new();
+    if ships("GET", JOBS_QUERY) {
+        outcomes.push(page_the_jobs_query(doc));
+    }
+    if IMPORT_EXPORT_OPERATIONS
+        .iter()
+        .any(|(method, path)| ships(method, path))
+    {
+        outcomes.push(name_container_uris(doc));
+    }
+    if ships("DELETE", CANCEL_IMPORT_EXPORT) {
+        outcomes.push(one_cancel_answer(doc));
+    }
+    outcomes
+}
+
+/// The import/export job cancel, which deviation 4 corrects.
+const CANCEL_IMPORT_EXPORT: &str = "/jobs/{id}";
+
+/// Deviation 4 (spec/README.md): upstream lets `DELETE /jobs/{id}` answer `200` with an object
+/// it does not describe, or `204`. progenitor generates one success type per operation (and
+/// panics on two), and the object says nothing the client could read, so both answers are
+/// described without a body; the client reads neither.
+pub(crate) fn one_cancel_answer(doc: &mut Value) -> Result<String, String> {
+    let refuse = |reason: String| {
+        format!(
+            "{ONE_CANCEL_ANSWER} cannot be applied: {reason}; see spec/README.md and \
+             `one_cancel_answer` in xtask/src/import.rs"
+        )
+    };
+    let responses = doc
+        .get_mut("paths")
+        .and_then(|paths| paths.get_mut(CANCEL_IMPORT_EXPORT))
+        .and_then(|item| item.get_mut("delete"))
+        .and_then(|operation| operation.get_mut("responses"))
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| refuse(format!("the document has no DELETE {CANCEL_IMPORT_EXPORT}")))?;
+    let successes: Vec<&String> = responses
+        .keys()
+        .filter(|status| status.starts_with('2'))
+        .collect();
+    if successes != ["200", "204"] {
+        return Err(refuse(format!(
+            "DELETE {CANCEL_IMPORT_EXPORT} answers {successes:?}, not 200 and 204"
+        )));
+    }
+    if responses["200"]["schema"] != json!({ "type": "object" })
+        || responses["204"].get("schema").is_some()
+    {
+        return Err(refuse(format!(
+            "DELETE {CANCEL_IMPORT_EXPORT} describes its answers otherwise than upstream did: 200 {}, 204 {}",
+            responses["200"], responses["204"]
+        )));
+    }
+    responses["200"]
+        .as_object_mut()
+        .map(|ok| ok.remove("schema"));
+    Ok(format!(
+        "4. DELETE {CANCEL_IMPORT_EXPORT}: 200 described without its undescribed object body, \
+         like 204"
+    ))
+}
 
 /// The jobs query, which upstream describes wrongly (deviation 2).
 const JOBS_QUERY: &str = "/jobs/v2/query";
@@ -143,10 +300,17 @@ pub fn import(
     for operation in operations {
         find_operation(&doc, operation).map_err(|e| format!("{source_name}: {e}"))?;
     }
-    let mut deviations = Vec::new();
-    if ships_the_jobs_query(operations) {
-        deviations.push(page_the_jobs_query(&mut doc).map_err(|e| format!("{source_name}: {e}"))?);
+    let (applied, refused): (Vec<_>, Vec<_>) = deviate(&mut doc, operations)
+        .into_iter()
+        .partition(Result::is_ok);
+    if !refused.is_empty() {
+        let reasons: Vec<String> = refused.into_iter().filter_map(Result::err).collect();
+        return Err(format!(
+            "{source_name}: {}",
+            reasons.join(&format!("\n{source_name}: "))
+        ));
     }
+    let mut deviations: Vec<String> = applied.into_iter().filter_map(Result::ok).collect();
     let doc = doc;
     let mut converter = Converter {
         doc: &doc,
@@ -239,13 +403,6 @@ pub fn import(
         "deviations": deviations,
     });
     Ok(Imported { spec, provenance })
-}
-
-/// Whether `operations` hold the jobs query, which deviation 2 corrects.
-pub(crate) fn ships_the_jobs_query(operations: &[Operation]) -> bool {
-    operations
-        .iter()
-        .any(|o| o.method == "GET" && o.path == JOBS_QUERY)
 }
 
 /// The path item holding `operation`, and the operation.
@@ -904,6 +1061,145 @@ mod tests {
                 "{error}"
             );
         }
+    }
+
+    /// The import/export operations as upstream describes them, reduced to what deviations 3
+    /// and 4 read.
+    fn import_export_jobs() -> Value {
+        let job = json!({"$ref": "#/definitions/JobProperties"});
+        json!({"swagger": "2.0", "info": {"title": "t", "version": "1"},
+            "paths": {
+                "/jobs/create": {"post": {
+                    "parameters": [{"name": "jobProperties", "in": "body", "required": true, "schema": job}],
+                    "responses": {"200": {"description": "OK.", "schema": job}}}},
+                "/jobs/{id}": {"delete": {
+                    "parameters": [{"name": "id", "in": "path", "required": true, "type": "string"}],
+                    "responses": {"200": {"description": "OK", "schema": {"type": "object"}},
+                        "204": {"description": "No Content."}}}}},
+            "definitions": {"JobProperties": {"type": "object", "properties": {
+                "jobId": {"type": "string"},
+                "inputBlobContainerUri": {"type": "string", "description": "In, with a SAS."},
+                "outputBlobContainerUri": {"type": "string", "description": "Out, with a SAS."}}}}})
+    }
+
+    fn import_import_export_jobs(doc: &Value) -> Result<Imported, String> {
+        let operations = parse_operations("POST /jobs/create,DELETE /jobs/{id}").unwrap();
+        import(doc.to_string().as_bytes(), "f", &operations)
+    }
+
+    #[test]
+    fn deviations_3_and_4_name_the_container_uris_and_describe_one_cancel_answer() {
+        let imported = import_import_export_jobs(&import_export_jobs()).unwrap();
+        let schemas = &imported.spec["components"]["schemas"];
+        assert_eq!(schemas["BlobContainerUri"]["type"], "string");
+        for property in ["inputBlobContainerUri", "outputBlobContainerUri"] {
+            assert_eq!(
+                schemas["JobProperties"]["properties"][property]["allOf"],
+                json!([{"$ref": "#/components/schemas/BlobContainerUri"}]),
+                "{property}"
+            );
+        }
+        assert!(
+            schemas["JobProperties"]["properties"]["outputBlobContainerUri"]["description"]
+                .as_str()
+                .unwrap()
+                .starts_with("Out")
+        );
+        let answers = &imported.spec["paths"]["/jobs/{id}"]["delete"]["responses"];
+        assert!(answers["200"].get("content").is_none() && answers["204"].get("content").is_none());
+        let deviations: Vec<&str> = imported.provenance["deviations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_str().unwrap())
+            .collect();
+        assert!(
+            deviations
+                .iter()
+                .any(|d| d.starts_with("3. JobProperties.inputBlobContainerUri"))
+        );
+        assert!(
+            deviations
+                .iter()
+                .any(|d| d.starts_with("4. DELETE /jobs/{id}"))
+        );
+        // Not shipping them, neither applies.
+        let scheduled = parse_operations("GET /jobs/v2/query").unwrap();
+        let mut doc = unpaged_jobs_query();
+        doc["definitions"]["JobProperties"] =
+            import_export_jobs()["definitions"]["JobProperties"].clone();
+        let imported = import(doc.to_string().as_bytes(), "f", &scheduled).unwrap();
+        assert_eq!(
+            imported.provenance["deviations"].as_array().unwrap().len(),
+            1
+        );
+    }
+
+    #[test]
+    fn deviations_3_and_4_refuse_a_document_they_cannot_correct() {
+        type Edit = fn(&mut Value);
+        let cases: [(&str, &str, Edit); 5] = [
+            ("deviation 3", "inputBlobContainerUri is", |d| {
+                d["definitions"]["JobProperties"]["properties"]["inputBlobContainerUri"]["format"] =
+                    json!("uri")
+            }),
+            ("deviation 3", "defines no JobProperties", |d| {
+                d["definitions"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("JobProperties");
+            }),
+            (
+                "deviation 3",
+                "already defines a schema named BlobContainerUri",
+                |d| d["definitions"]["BlobContainerUri"] = json!({"type": "string"}),
+            ),
+            ("deviation 4", "not 200 and 204", |d| {
+                d["paths"]["/jobs/{id}"]["delete"]["responses"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("204");
+            }),
+            ("deviation 4", "describes its answers otherwise", |d| {
+                d["paths"]["/jobs/{id}"]["delete"]["responses"]["200"]["schema"] =
+                    json!({"$ref": "#/definitions/JobProperties"})
+            }),
+        ];
+        for (deviation, expected, edit) in cases {
+            let mut doc = import_export_jobs();
+            edit(&mut doc);
+            let error = import_import_export_jobs(&doc).unwrap_err();
+            assert!(
+                error.contains(&format!("{deviation} ("))
+                    && error.contains("cannot be applied")
+                    && error.contains(expected),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_document_progenitor_cannot_generate_from_is_refused_with_a_message() {
+        let mut spec = import_import_export_jobs(&import_export_jobs())
+            .unwrap()
+            .spec;
+        spec["components"]["parameters"]["api-version"] = json!({"name": "api-version",
+            "in": "query", "required": true, "schema": {"type": "string", "default": "1"}});
+        let generate = |spec: &Value| {
+            crate::codegen::generate_from(serde_json::from_value(spec.clone()).unwrap())
+        };
+        assert!(generate(&spec).is_ok());
+        // Without deviation 4: two success answers of different types, which progenitor
+        // asserts against.
+        spec["paths"]["/jobs/{id}"]["delete"]["responses"]["200"]["content"] =
+            json!({"application/json": {"schema": {"type": "object"}}});
+        let error = generate(&spec).unwrap_err();
+        assert!(
+            error.starts_with(
+                "progenitor cannot generate a client from spec/iothub-jobs.openapi.json"
+            ) && error.contains("deviation"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -510,6 +510,22 @@ mod tests {
                     "continuationToken": {"type": "string"}}}),
             );
         }
+        // Deviation 3 undone: the container URIs are plain strings.
+        if let Some(job) = definitions.get_mut("JobProperties") {
+            for property in ["inputBlobContainerUri", "outputBlobContainerUri"] {
+                let uri = job["properties"][property].as_object_mut().unwrap();
+                uri.remove("$ref");
+                uri.insert("type".into(), json!("string"));
+            }
+            definitions.remove("BlobContainerUri");
+        }
+        // Deviation 4 undone: upstream's 200 with an undescribed object.
+        if let Some(cancel) = paths
+            .get_mut("/jobs/{id}")
+            .and_then(|item| item.get_mut("delete"))
+        {
+            cancel["responses"]["200"]["schema"] = json!({"type": "object"});
+        }
         json!({
             "swagger": "2.0",
             "info": spec["info"],

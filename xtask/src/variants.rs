@@ -111,13 +111,18 @@ fn variants() -> Vec<Variant> {
         },
         Variant {
             name: "new-enum-value",
+            // Upstream's copies of one service enum change together (a copy that did not
+            // would be refused, the names of the two shown).
             edit: |doc| {
-                push_enum_value(
-                    &mut doc["definitions"]["JobResponse"]["properties"]["status"],
-                    "cancelling",
-                )
+                for schema in ["JobResponse", "JobProperties"] {
+                    push_enum_value(
+                        &mut doc["definitions"][schema]["properties"]["status"],
+                        "cancelling",
+                    )
+                }
             },
             diff: Diff::Exactly(&[
+                "schema JobProperties: property status: enum value cancelling added",
                 "schema JobResponse: property status: enum value cancelling added",
             ]),
             semver: "minor",
