@@ -41,6 +41,7 @@ mod error;
 #[allow(missing_docs, dead_code, clippy::all)]
 mod generated;
 mod hooks;
+mod import_export;
 mod jobs;
 pub mod models;
 mod options;
@@ -58,6 +59,7 @@ mod wait;
 pub use client::JobsClient;
 pub use error::{Error, ErrorKind, ServiceError};
 pub use generated::API_VERSION;
+pub use import_export::{ExportJob, ImportJob, StorageAuthentication};
 pub use jobs::{DirectMethodJob, TwinUpdateJob};
 pub use models::JobResponse;
 pub use options::JobsClientOptions;

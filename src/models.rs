@@ -12,8 +12,8 @@ use chrono::{DateTime, Datelike as _, SecondsFormat, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use crate::generated::types::{
-    CloudToDeviceMethod, DeviceCapabilities, DeviceJobStatistics, JobResponse, Twin,
-    TwinProperties, X509Thumbprint,
+    CloudToDeviceMethod, DeviceCapabilities, DeviceJobStatistics, JobProperties, JobResponse,
+    ManagedIdentity, Twin, TwinProperties, X509Thumbprint,
 };
 
 /// Declares an extensible enum: the values the spec lists, plus `UnknownValue` for any other

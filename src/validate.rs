@@ -163,13 +163,22 @@ pub(crate) fn redacted_url(url: &str) -> String {
 /// The longest job id the service accepts.
 pub const MAX_JOB_ID_LEN: usize = 64;
 
-/// The one id that is also a route: `GET /jobs/v2/query` lists jobs.
-const QUERY: &str = "query";
-
-/// Checks `job_id` against the service's documented rule: 1–64 characters, each a US-ASCII
-/// letter, digit or `-`. Anything else (`..`, `/`, `\`, `?`, spaces) would change the request's
-/// path or query if sent, so it is refused here; so is `query` in any case, a route of its own.
+/// Checks a scheduled job's id against the service's documented rule: 1–64 characters, each a
+/// US-ASCII letter, digit or `-`. Anything else (`..`, `/`, `\`, `?`, spaces) would change the
+/// request's path or query if sent, so it is refused here; so is `query` in any case, the
+/// listing's own route (`GET /jobs/v2/query`).
 pub(crate) fn job_id(job_id: &str) -> Result<(), Error> {
+    checked_id(job_id, "query", "GET /jobs/v2/query, which lists jobs")
+}
+
+/// Checks an import or export job's id (the service gives them, as GUIDs) by the same rule;
+/// `create` in any case is refused, the route that starts them (`POST /jobs/create`).
+pub(crate) fn import_export_job_id(job_id: &str) -> Result<(), Error> {
+    checked_id(job_id, "create", "POST /jobs/create, which starts jobs")
+}
+
+/// `job_id` under the job-id rule, and not `route` (in any case), a path of its own.
+fn checked_id(job_id: &str, route: &str, route_is: &str) -> Result<(), Error> {
     let problem = if job_id.is_empty() {
         "it is empty".to_owned()
     } else if let Some((at, c)) = job_id
@@ -179,8 +188,8 @@ pub(crate) fn job_id(job_id: &str) -> Result<(), Error> {
         format!("{c:?} at byte {at} is not allowed")
     } else if job_id.len() > MAX_JOB_ID_LEN {
         format!("it is {} characters long", job_id.len())
-    } else if job_id.eq_ignore_ascii_case(QUERY) {
-        "it names GET /jobs/v2/query, which lists jobs, so no such job could be read".to_owned()
+    } else if job_id.eq_ignore_ascii_case(route) {
+        format!("it names {route_is}, so no such job could be read")
     } else {
         return Ok(());
     };
@@ -261,6 +270,24 @@ mod tests {
             let err = job_id(id).unwrap_err();
             assert_eq!(err.kind(), &ErrorKind::InvalidJobId);
             assert!(err.to_string().contains(expected), "{id}: {err}");
+        }
+    }
+
+    #[test]
+    fn import_export_ids_take_the_same_rule_and_not_create() {
+        assert!(import_export_job_id("8f560573-97d5-48d3-a524-6a2d536356e9").is_ok());
+        assert!(
+            import_export_job_id("query").is_ok(),
+            "only the scheduled jobs have that route"
+        );
+        for (id, expected) in [
+            ("Create", "POST /jobs/create"),
+            ("a/b", "'/'"),
+            ("", "empty"),
+        ] {
+            let error = import_export_job_id(id).unwrap_err();
+            assert_eq!(error.kind(), &ErrorKind::InvalidJobId);
+            assert!(error.to_string().contains(expected), "{id}: {error}");
         }
     }
 

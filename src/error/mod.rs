@@ -12,7 +12,10 @@ pub use service::ServiceError;
 
 pub(crate) use convert::from_generated;
 
-use crate::{auth::ConnectionStringError, models::JobResponse};
+use crate::{
+    auth::ConnectionStringError,
+    models::{JobProperties, JobResponse},
+};
 use service::service_message;
 
 /// The statuses that say "try again later": timeout, throttling and server failures. The one
@@ -37,8 +40,27 @@ struct Details {
     request_id: Option<String>,
     attempts: u32,
     retry_after: Option<Duration>,
-    job: Option<JobResponse>,
+    job: Option<SeenJob>,
     source: Option<Source>,
+}
+
+/// A job as a wait last saw it, attached to the error that ended the wait.
+#[derive(Debug)]
+pub(crate) enum SeenJob {
+    Scheduled(Box<JobResponse>),
+    ImportExport(Box<JobProperties>),
+}
+
+impl From<JobResponse> for SeenJob {
+    fn from(job: JobResponse) -> Self {
+        Self::Scheduled(Box::new(job))
+    }
+}
+
+impl From<JobProperties> for SeenJob {
+    fn from(job: JobProperties) -> Self {
+        Self::ImportExport(Box::new(job))
+    }
 }
 
 /// The category of an [`Error`].
@@ -124,8 +146,8 @@ impl Error {
         self
     }
 
-    pub(crate) fn with_job(mut self, job: JobResponse) -> Self {
-        self.0.job = Some(job);
+    pub(crate) fn with_job(mut self, job: impl Into<SeenJob>) -> Self {
+        self.0.job = Some(job.into());
         self
     }
 
@@ -163,16 +185,33 @@ impl Error {
         self.0.request_id.as_deref()
     }
 
-    /// The job as last seen, for the errors that end a wait: [`ErrorKind::NotCancelled`],
-    /// [`ErrorKind::JobFailed`], [`ErrorKind::JobCancelled`] and [`ErrorKind::WaitTimedOut`].
+    /// The scheduled job as last seen, for the errors that end a wait for one:
+    /// [`ErrorKind::NotCancelled`], [`ErrorKind::JobFailed`], [`ErrorKind::JobCancelled`] and
+    /// [`ErrorKind::WaitTimedOut`].
     pub fn job(&self) -> Option<&JobResponse> {
-        self.0.job.as_ref()
+        match self.0.job.as_ref()? {
+            SeenJob::Scheduled(job) => Some(job),
+            SeenJob::ImportExport(_) => None,
+        }
+    }
+
+    /// The import or export job as last seen, for the errors that end a wait for one
+    /// ([`ErrorKind::JobFailed`], [`ErrorKind::JobCancelled`], [`ErrorKind::WaitTimedOut`]).
+    /// Its `Debug` output keeps the containers' SAS tokens out.
+    pub fn import_export_job(&self) -> Option<&JobProperties> {
+        match self.0.job.as_ref()? {
+            SeenJob::ImportExport(job) => Some(job),
+            SeenJob::Scheduled(_) => None,
+        }
     }
 
     /// Why the job failed, as the service reports it (`failureReason`), for
     /// [`ErrorKind::JobFailed`].
     pub fn failure_reason(&self) -> Option<&str> {
-        self.0.job.as_ref()?.failure_reason.as_deref()
+        match self.0.job.as_ref()? {
+            SeenJob::Scheduled(job) => job.failure_reason.as_deref(),
+            SeenJob::ImportExport(job) => job.failure_reason.as_deref(),
+        }
     }
 
     /// How many attempts were made (0 when the call was refused before any, such as for an

@@ -30,7 +30,7 @@ const TRACKING: &str =
 
 /// What the server does with request number `n` (from 1).
 #[derive(Clone, Copy)]
-enum Answer {
+pub(crate) enum Answer {
     /// A complete HTTP response, then close.
     Raw(&'static str),
     /// `200` with these extra header lines (each ending in `\r\n`) and this JSON body.
@@ -86,17 +86,17 @@ fn error(status: u16, code: &str, message: &str) -> String {
 
 /// What a server saw.
 #[derive(Default)]
-struct Seen {
+pub(crate) struct Seen {
     requests: usize,
     /// The first line of each request (`POST /jobs/v2/j/cancel?… HTTP/1.1`, `CONNECT …`).
-    request_lines: Vec<String>,
+    pub(crate) request_lines: Vec<String>,
     /// Answers of 100 MB that were written in full: the client read on, or buffers took it.
     huge_bodies_written: usize,
     authorizations: Vec<String>,
 }
 
 /// A loopback server answering request `n` with `answers(n)`.
-async fn serve(answers: fn(usize) -> Answer, elsewhere: u16) -> (u16, Arc<Mutex<Seen>>) {
+pub(crate) async fn serve(answers: fn(usize) -> Answer, elsewhere: u16) -> (u16, Arc<Mutex<Seen>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let seen = Arc::new(Mutex::new(Seen::default()));

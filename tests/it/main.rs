@@ -10,6 +10,7 @@ mod contract_schema_parity;
 mod entra;
 mod examples;
 mod faults;
+mod import_export;
 mod jobs_api;
 mod prism;
 #[path = "../../src/secret_forms.rs"]

@@ -2,11 +2,7 @@
 //! independently of the crate's own signing code, requests to the local hub by hand, and
 //! captured logs.
 
-use std::{
-    path::PathBuf,
-    process::Command,
-    sync::{Arc, Mutex},
-};
+use std::{path::PathBuf, process::Command};
 
 use base64::Engine as _;
 use hmac::{Hmac, KeyInit, Mac};
@@ -157,24 +153,48 @@ pub fn object(value: Value) -> Map<String, Value> {
     value.as_object().expect("a JSON object").clone()
 }
 
-/// Everything a `tracing` subscriber at TRACE writes while `run` runs on this thread.
+/// Everything logged at any level, TRACE included, on this thread while `run` runs.
+///
+/// One global subscriber serves every test; its filter asks each time whether this thread is
+/// capturing. (A subscriber set for one thread is not enough: `tracing` caches, per call site,
+/// whether anyone listens, and a call site another test thread reached first can stay muted.)
 pub fn trace_logs(run: impl FnOnce()) -> String {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(captured.clone())
-        .finish();
-    tracing::subscriber::with_default(subscriber, run);
-    String::from_utf8(captured.0.lock().unwrap().clone()).unwrap()
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        use tracing_subscriber::{Layer as _, layer::SubscriberExt as _};
+        let capturing = tracing_subscriber::filter::filter_fn(|_| {
+            CAPTURED.with(|captured| captured.borrow().is_some())
+        });
+        let layer = tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .with_writer(ThisThread)
+            .with_filter(capturing);
+        tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
+            .expect("no other global subscriber in the tests");
+    });
+    CAPTURED.with(|captured| *captured.borrow_mut() = Some(Vec::new()));
+    // Call sites that other threads reached before the subscriber existed are asked again.
+    tracing::callsite::rebuild_interest_cache();
+    run();
+    let bytes = CAPTURED.with(|captured| captured.borrow_mut().take().unwrap_or_default());
+    String::from_utf8(bytes).unwrap()
 }
 
-/// Collects what a subscriber writes.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
+thread_local! {
+    /// What this thread's events wrote, while it captures.
+    static CAPTURED: std::cell::RefCell<Option<Vec<u8>>> = const { std::cell::RefCell::new(None) };
+}
 
-impl std::io::Write for Captured {
+/// Writes to the capture of the thread that logs.
+struct ThisThread;
+
+impl std::io::Write for ThisThread {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
+        CAPTURED.with(|captured| {
+            if let Some(captured) = captured.borrow_mut().as_mut() {
+                captured.extend_from_slice(bytes);
+            }
+        });
         Ok(bytes.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -182,10 +202,10 @@ impl std::io::Write for Captured {
     }
 }
 
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for ThisThread {
+    type Writer = ThisThread;
     fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
+        ThisThread
     }
 }
 
