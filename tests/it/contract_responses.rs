@@ -1,5 +1,5 @@
-//! Response contract, property-based: JSON instances generated from the response schema in
-//! spec/ — every property present, absent or `null`, every enum value and unknown ones,
+//! Response contract, property-based: JSON instances generated from the response schemas in
+//! spec/ (`JobResponse`, `JobProperties`) — every property present, absent or `null`, every enum value and unknown ones,
 //! integer extremes, date-times with 0–9 fraction digits with and without an offset, nested
 //! free-form maps, fields the spec does not know — must each (a) deserialize into the public
 //! model, (b) serialize back to JSON that spec/'s schema accepts (but for the unlisted enum
@@ -11,7 +11,7 @@
 //! first on every run.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use iothub_jobs::models::JobResponse;
+use iothub_jobs::models::{JobProperties, JobResponse};
 use proptest::{prelude::*, test_runner::FileFailurePersistence};
 use serde_json::{Map, Value, json};
 
@@ -248,15 +248,38 @@ fn free_form_object() -> BoxedStrategy<Value> {
         .boxed()
 }
 
-/// spec/'s JobResponse, with map values as the model takes them: any JSON, not only objects
-/// (spec/README.md says why).
-static VALIDATOR: std::sync::LazyLock<jsonschema::Validator> =
-    std::sync::LazyLock::new(|| support::lenient_validator_for("JobResponse"));
-
-fn job_responses() -> BoxedStrategy<Case> {
-    let generator = Generator::new();
-    generator.value(&json!({"$ref": "#/components/schemas/JobResponse"}))
+/// What spec/ allows for `schema`, as the generator writes it.
+fn responses(schema: &str) -> BoxedStrategy<Case> {
+    Generator::new().value(&json!({"$ref": format!("#/components/schemas/{schema}")}))
 }
+
+/// (a) the model reads `input`, (b) writes it back valid against `validator` (map values as the
+/// model takes them: any JSON, not only objects; spec/README.md says why), (c) with its values
+/// kept.
+fn round_trips<T: serde::de::DeserializeOwned + serde::Serialize>(
+    validator: &jsonschema::Validator,
+    (input, expected): Case,
+) -> Result<(), TestCaseError> {
+    let model: T = serde_json::from_value(input)
+        .map_err(|e| TestCaseError::fail(format!("(a) the model rejects it: {e}")))?;
+    let written = serde_json::to_value(&model).unwrap();
+    // Values outside an enum can only be the unlisted ones generated on purpose, and (c)
+    // checks they come back unchanged; everything else must be as spec/ says.
+    let problems = support::violations_except_enums(validator, &written, true);
+    prop_assert!(
+        problems.is_empty(),
+        "(b) written back, spec/ rejects it:\n{}\n{}",
+        problems,
+        written
+    );
+    prop_assert_eq!(Some(written), expected, "(c) values changed");
+    Ok(())
+}
+
+static JOB_RESPONSE: std::sync::LazyLock<jsonschema::Validator> =
+    std::sync::LazyLock::new(|| support::lenient_validator_for("JobResponse"));
+static JOB_PROPERTIES: std::sync::LazyLock<jsonschema::Validator> =
+    std::sync::LazyLock::new(|| support::lenient_validator_for("JobProperties"));
 
 proptest! {
     #![proptest_config(ProptestConfig {
@@ -267,14 +290,12 @@ proptest! {
     })]
 
     #[test]
-    fn every_response_the_spec_allows_round_trips_through_the_model((input, expected) in job_responses()) {
-        let model: JobResponse = serde_json::from_value(input.clone())
-            .map_err(|e| TestCaseError::fail(format!("(a) the model rejects it: {e}")))?;
-        let written = serde_json::to_value(&model).unwrap();
-        // Values outside an enum can only be the unlisted ones generated on purpose, and (c)
-        // checks they come back unchanged; everything else must be as spec/ says.
-        let problems = support::violations_except_enums(&VALIDATOR, &written, true);
-        prop_assert!(problems.is_empty(), "(b) written back, spec/ rejects it:\n{}\n{}", problems, written);
-        prop_assert_eq!(Some(written), expected, "(c) values changed");
+    fn every_response_the_spec_allows_round_trips_through_the_model(case in responses("JobResponse")) {
+        round_trips::<JobResponse>(&JOB_RESPONSE, case)?;
+    }
+
+    #[test]
+    fn every_import_export_job_the_spec_allows_round_trips_through_the_model(case in responses("JobProperties")) {
+        round_trips::<JobProperties>(&JOB_PROPERTIES, case)?;
     }
 }

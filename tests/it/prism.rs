@@ -15,8 +15,8 @@ use std::{
 
 use futures::StreamExt as _;
 use iothub_jobs::{
-    DirectMethodJob, JobQuery, JobsClient, JobsClientOptions, TwinUpdateJob,
-    auth::SasKeyCredential, models::JobStatus,
+    DirectMethodJob, ExportJob, ImportJob, JobQuery, JobsClient, JobsClientOptions,
+    StorageAuthentication, TwinUpdateJob, auth::SasKeyCredential, models::JobStatus,
 };
 use serde_json::json;
 
@@ -149,7 +149,33 @@ async fn prism_validates_every_request_and_the_client_accepts_every_dynamic_resp
         for page in pages {
             page.unwrap_or_else(|e| fail("query", e));
         }
-        requests += 5;
+        let container = "https://acct.blob.core.windows.net/devices?sv=2024-08-04&sig=c2lnbmF0dXJl";
+        client
+            .export_devices(ExportJob::new(container, StorageAuthentication::KeyBased))
+            .await
+            .unwrap_or_else(|e| fail("export_devices", e));
+        let plain = "https://acct.blob.core.windows.net/devices";
+        client
+            .import_devices(ImportJob::new(
+                plain,
+                plain,
+                StorageAuthentication::SystemAssignedIdentity,
+            ))
+            .await
+            .unwrap_or_else(|e| fail("import_devices", e));
+        client
+            .get_import_export_job(id)
+            .await
+            .unwrap_or_else(|e| fail("get_import_export_job", e));
+        client
+            .list_import_export_jobs()
+            .await
+            .unwrap_or_else(|e| fail("list_import_export_jobs", e));
+        client
+            .cancel_import_export_job(id)
+            .await
+            .unwrap_or_else(|e| fail("cancel_import_export_job", e));
+        requests += 10;
     }
     drop(prism);
 
