@@ -45,6 +45,27 @@ def main(connection_string, endpoint):
     except HttpOperationError as error:
         check("get_scheduled_job of an unknown id", error.response.status_code == 404)
 
+    # Import/export jobs: create, get, list, cancel, and the service's answer to a second one.
+    export = JobProperties(
+        type="export",
+        output_blob_container_uri="https://backups.blob.core.windows.net/devices?sv=2024-08-04&sig=c2lnbmF0dXJl",
+        exclude_keys_in_export=True,
+        storage_authentication_type="keyBased",
+    )
+    created = jobs.create_import_export_job(export)
+    check("create_import_export_job", created.status == "enqueued" and created.job_id, created.status)
+    got = jobs.get_import_export_job(created.job_id)
+    check("get_import_export_job", got.job_id == created.job_id and got.type == "export")
+    listed = jobs.get_import_export_jobs()
+    check("get_import_export_jobs", [job.job_id for job in listed] == [created.job_id])
+    try:
+        jobs.create_import_export_job(export)
+        check("a second concurrent import/export job", False, "answered 200")
+    except HttpOperationError as error:
+        check("a second concurrent import/export job", error.response.status_code == 403)
+    jobs.cancel_import_export_job(created.job_id)
+    check("cancel_import_export_job", jobs.get_import_export_job(created.job_id).status == "cancelled")
+
 
 if __name__ == "__main__":
     if len(sys.argv) != 3:

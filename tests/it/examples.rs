@@ -80,3 +80,27 @@ fn the_local_hub_example_refuses_bad_arguments() {
         );
     }
 }
+
+/// `export_devices` on the embedded hub: progress on stderr, the completed job as JSON on
+/// stdout, and the container's SAS in neither.
+#[test]
+fn the_export_example_prints_a_completed_job_and_no_sas() {
+    let output = Command::new(support::example("export_devices"))
+        .env_remove("IOTHUB_CONNECTION_STRING")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert!(output.status.success(), "{stderr}");
+    let job: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        (&job["status"], &job["progress"]),
+        (&serde_json::json!("completed"), &serde_json::json!(100))
+    );
+    assert!(stderr.contains("running"), "progress shown: {stderr}");
+    for shown in [&stdout, &stderr] {
+        crate::secret_forms::assert_hidden(shown, "ZGVtby1zaWduYXR1cmU%3D");
+    }
+}
