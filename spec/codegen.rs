@@ -23,6 +23,7 @@ pub const METHOD_NAMES: &[(&str, &str, &str)] = &[
     ("GET", "/jobs", "list_import_export_jobs"),
     ("GET", "/jobs/{id}", "get_import_export_job"),
     ("DELETE", "/jobs/{id}", "cancel_import_export_job"),
+    ("POST", "/devices/query", "query_devices"),
 ];
 
 /// Where the hand-written stand-ins for the spec's enum schemas live.

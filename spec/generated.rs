@@ -61,6 +61,114 @@ pub mod types {
         )]
         pub iot_edge: ::std::option::Option<bool>,
     }
+    ///One device's part in a job: a row of `SELECT * FROM devices.jobs`.
+    #[non_exhaustive]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct DeviceJob {
+        ///When this row was created.
+        #[serde(
+            rename = "createdDateTimeUtc",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub created_date_time_utc: ::std::option::Option<crate::models::Timestamp>,
+        ///The device.
+        #[serde(
+            rename = "deviceId",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub device_id: ::std::option::Option<::std::string::String>,
+        ///When the job ended on this device.
+        #[serde(
+            rename = "endTimeUtc",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub end_time_utc: ::std::option::Option<crate::models::Timestamp>,
+        ///Why the job failed on this device.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub error: ::std::option::Option<DeviceJobError>,
+        ///The job.
+        #[serde(
+            rename = "jobId",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub job_id: ::std::option::Option<::std::string::String>,
+        ///The job's type.
+        #[serde(
+            rename = "jobType",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub job_type: ::std::option::Option<crate::models::DeviceJobType>,
+        ///When this row last changed.
+        #[serde(
+            rename = "lastUpdatedDateTimeUtc",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub last_updated_date_time_utc: ::std::option::Option<crate::models::Timestamp>,
+        ///The module, when the job targeted one.
+        #[serde(
+            rename = "moduleId",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub module_id: ::std::option::Option<::std::string::String>,
+        ///What the device answered.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub outcome: ::std::option::Option<DeviceJobOutcome>,
+        ///When the job started on this device.
+        #[serde(
+            rename = "startTimeUtc",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub start_time_utc: ::std::option::Option<crate::models::Timestamp>,
+        ///Where the job is on this device.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub status: ::std::option::Option<crate::models::DeviceJobStatus>,
+    }
+    ///Why a job failed on a device.
+    #[non_exhaustive]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct DeviceJobError {
+        ///The error code, such as DeviceNotOnline.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub code: ::std::option::Option<::std::string::String>,
+        ///What went wrong.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub description: ::std::option::Option<::std::string::String>,
+    }
+    ///What a device answered a job.
+    #[non_exhaustive]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct DeviceJobOutcome {
+        ///The direct method's answer, for a direct-method job.
+        #[serde(
+            rename = "deviceMethodResponse",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub device_method_response: ::std::option::Option<DeviceMethodResponse>,
+    }
     ///The job statistics regarding execution status.
     #[non_exhaustive]
     #[derive(
@@ -103,6 +211,25 @@ pub mod types {
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub succeeded_count: ::std::option::Option<i32>,
+    }
+    ///A device's answer to a direct method.
+    #[non_exhaustive]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct DeviceMethodResponse {
+        ///The payload the device answered with: any JSON.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub payload: ::std::option::Option<::serde_json::Value>,
+        ///The status the device answered with.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub status: ::std::option::Option<i32>,
     }
     ///`JobProperties`
     #[non_exhaustive]
@@ -359,6 +486,22 @@ pub mod types {
         )]
         pub user_assigned_identity: ::std::option::Option<::std::string::String>,
     }
+    ///The Json query request.
+    #[non_exhaustive]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct QuerySpecification {
+        ///The query string.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub query: ::std::option::Option<::std::string::String>,
+    }
     ///The state information for a device or module. This is implicitly created and deleted when the corresponding device/ module identity is created or deleted in the IoT Hub.
     #[non_exhaustive]
     #[derive(
@@ -614,6 +757,67 @@ const _: () = {
 };
 #[allow(clippy::all)]
 impl Client {
+    /**Query an IoT Hub to retrieve information regarding device twins using a SQL-like language. See https://docs.microsoft.com/azure/iot-hub/iot-hub-devguide-query-language for more information. Pagination is supported. This returns information about device twins only.
+
+Sends a `POST` request to `/devices/query`
+
+Arguments:
+- `api_version`: Version of the Api.
+- `x_ms_continuation`: The continuation token used to get the next page of results.
+- `x_ms_max_item_count`: The maximum number of items returned per page. The service may use a different value if the value specified is not acceptable.
+- `body`: The query string. See https://docs.microsoft.com/azure/iot-hub/iot-hub-devguide-query-language for more information.
+*/
+    pub async fn query_devices<'a>(
+        &'a self,
+        api_version: &'a str,
+        x_ms_continuation: Option<&'a str>,
+        x_ms_max_item_count: Option<&'a str>,
+        body: &'a types::QuerySpecification,
+    ) -> Result<
+        ResponseValue<
+            ::std::vec::Vec<
+                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+            >,
+        >,
+        Error<()>,
+    > {
+        let url = format!("{}/devices/query", self.baseurl,);
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(3usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        if let Some(value) = x_ms_continuation {
+            header_map.append("x-ms-continuation", value.to_string().try_into()?);
+        }
+        if let Some(value) = x_ms_max_item_count {
+            header_map.append("x-ms-max-item-count", value.to_string().try_into()?);
+        }
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .post(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .json(&body)
+            .query(&progenitor_client::QueryParam::new("api-version", &api_version))
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "query_devices",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
     /**Gets the status of all import and export jobs in the IoT Hub. See https://docs.microsoft.com/en-us/azure/iot-hub/iot-hub-devguide-identity-registry#import-and-export-device-identities for more information.
 
 Sends a `GET` request to `/jobs`

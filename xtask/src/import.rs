@@ -29,6 +29,8 @@ const ENUM_NAMES: &[(&str, &str, &str)] = &[
         "storageAuthenticationType",
         "StorageAuthenticationType",
     ),
+    ("DeviceJob", "jobType", "DeviceJobType"),
+    ("DeviceJob", "status", "DeviceJobStatus"),
 ];
 
 const HOIST_ENUMS: &str = "deviation 1 (inline enums hoisted into named schemas)";
@@ -104,6 +106,128 @@ pub(crate) fn name_container_uris(doc: &mut Value) -> Result<String, String> {
     ))
 }
 
+const DESCRIBE_DEVICE_QUERY: &str =
+    "deviation 5 (the device query pages like the jobs query and answers device-job rows)";
+/// The device query, which deviation 5 describes.
+const DEVICE_QUERY: &str = "/devices/query";
+/// The row of a device-job query, which deviation 5 adds (with the schemas it refers to).
+pub(crate) const DEVICE_JOB: &str = "DeviceJob";
+
+/// Deviation 5 (spec/README.md): `POST /devices/query` answers any query of the hub, its items
+/// typed by the `x-ms-item-type` header — twins, device jobs, job responses or any JSON for a
+/// projection — and upstream describes only twins (before 2020-03-01, a `QueryResult` object
+/// and no paging). Written from this definition: paging as the jobs query's (deviation 2), a
+/// body of JSON objects, and the device-job row no upstream version describes (`DeviceJob`, as
+/// the official C# and Java SDKs read it), which the hand-written layer reads each item as.
+pub(crate) fn describe_the_device_query(doc: &mut Value) -> Result<String, String> {
+    let refuse = |reason: String| {
+        format!(
+            "{DESCRIBE_DEVICE_QUERY} cannot be applied: {reason}; see spec/README.md and \
+             `describe_the_device_query` in xtask/src/import.rs"
+        )
+    };
+    let rows = device_job_schemas();
+    let definitions = doc
+        .get_mut("definitions")
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| refuse("the document has no definitions".into()))?;
+    if let Some(taken) = rows.keys().find(|name| definitions.contains_key(*name)) {
+        return Err(refuse(format!(
+            "upstream now defines a schema named {taken}: compare it with this deviation's, and \
+             drop the deviation's if they agree"
+        )));
+    }
+    definitions.extend(rows);
+    let query = doc
+        .get_mut("paths")
+        .and_then(|paths| paths.get_mut(DEVICE_QUERY))
+        .and_then(|item| item.get_mut("post"))
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| refuse(format!("the document has no POST {DEVICE_QUERY}")))?;
+    let parameters = query
+        .entry("parameters")
+        .or_insert_with(|| json!([]))
+        .as_array_mut()
+        .ok_or_else(|| {
+            refuse(format!(
+                "the parameters of POST {DEVICE_QUERY} are not a list"
+            ))
+        })?;
+    let asks_a_query = parameters.iter().any(|p| {
+        p["in"] == "body" && p["schema"] == json!({ "$ref": "#/definitions/QuerySpecification" })
+    });
+    if !asks_a_query {
+        return Err(refuse(format!(
+            "POST {DEVICE_QUERY} takes no QuerySpecification body, the query text"
+        )));
+    }
+    // The paging headers upstream declares from 2020-03-01 give way to this definition's.
+    parameters.retain(|p| !(p["in"] == "header" && paging_header(&p["name"])));
+    parameters.extend(paging_parameters());
+    let description = query
+        .get("responses")
+        .and_then(|responses| responses.get("200"))
+        .and_then(|ok| ok.get("description"))
+        .cloned()
+        .unwrap_or(json!("OK."));
+    query.insert(
+        "responses".into(),
+        json!({"200": {
+            "description": description,
+            "schema": {"type": "array", "items": {"type": "object", "description":
+                "One item of the answer: a Twin, a DeviceJob or a JobResponse, as x-ms-item-type \
+                 says, or any JSON object for a query that projects or aggregates."}},
+            "headers": paging_response_headers(),
+        }}),
+    );
+    Ok(format!(
+        "5. POST {DEVICE_QUERY}: paged through the x-ms-max-item-count and x-ms-continuation \
+         headers, answering an array of objects (twins, device jobs, job responses, as \
+         x-ms-item-type says), with the added schemas {DEVICE_JOB}, DeviceJobOutcome, \
+         DeviceMethodResponse and DeviceJobError for device-job rows"
+    ))
+}
+
+/// The device-job row and its parts, as the service writes them (the C# SDK's `DeviceJob`,
+/// Java's `JobsResponseParser`); `moduleId` when the job targeted a module.
+fn device_job_schemas() -> Map<String, Value> {
+    let text = |description: &str| json!({"type": "string", "description": description});
+    let time = |description: &str| json!({"type": "string", "format": "date-time", "description": description});
+    let schemas = json!({
+        DEVICE_JOB: {"type": "object",
+            "description": "One device's part in a job: a row of `SELECT * FROM devices.jobs`.",
+            "properties": {
+                "deviceId": text("The device."),
+                "moduleId": text("The module, when the job targeted one."),
+                "jobId": text("The job."),
+                "jobType": {"type": "string", "description": "The job's type.",
+                    "enum": ["unknown", "scheduleDeviceMethod", "scheduleUpdateTwin"]},
+                "status": {"type": "string", "description": "Where the job is on this device.",
+                    "enum": ["pending", "scheduled", "running", "completed", "failed", "canceled"]},
+                "startTimeUtc": time("When the job started on this device."),
+                "endTimeUtc": time("When the job ended on this device."),
+                "createdDateTimeUtc": time("When this row was created."),
+                "lastUpdatedDateTimeUtc": time("When this row last changed."),
+                "outcome": {"$ref": "#/definitions/DeviceJobOutcome",
+                    "description": "What the device answered."},
+                "error": {"$ref": "#/definitions/DeviceJobError",
+                    "description": "Why the job failed on this device."}}},
+        "DeviceJobOutcome": {"type": "object", "description": "What a device answered a job.",
+            "properties": {"deviceMethodResponse": {"$ref": "#/definitions/DeviceMethodResponse",
+                "description": "The direct method's answer, for a direct-method job."}}},
+        "DeviceMethodResponse": {"type": "object",
+            "description": "A device's answer to a direct method.",
+            "properties": {
+                "status": {"type": "integer", "format": "int32",
+                    "description": "The status the device answered with."},
+                "payload": {"description": "The payload the device answered with: any JSON."}}},
+        "DeviceJobError": {"type": "object", "description": "Why a job failed on a device.",
+            "properties": {"code": text("The error code, such as DeviceNotOnline."),
+                "description": text("What went wrong.")}},
+    });
+    schemas.as_object().cloned().unwrap_or_default()
+}
+
 /// The import/export job operations, which use `JobProperties` (deviations 3 and 4).
 const IMPORT_EXPORT_OPERATIONS: &[(&str, &str)] = &[
     ("POST", "/jobs/create"),
@@ -112,7 +236,7 @@ const IMPORT_EXPORT_OPERATIONS: &[(&str, &str)] = &[
     ("DELETE", "/jobs/{id}"),
 ];
 
-/// Deviations 2, 3 and 4, applied to the Swagger 2.0 document before it is converted, each when
+/// Deviations 2 to 5, applied to the Swagger 2.0 document before it is converted, each when
 /// the operations it corrects are shipped and each on its own: for each, what it did or why it
 /// cannot be applied. `cargo xtask diff` reads upstream through this too.
 pub(crate) fn deviate(doc: &mut Value, operations: &[Operation]) -> Vec<Result<String, String>> {
@@ -133,6 +257,9 @@ pub(crate) fn deviate(doc: &mut Value, operations: &[Operation]) -> Vec<Result<S
     }
     if ships("DELETE", CANCEL_IMPORT_EXPORT) {
         outcomes.push(one_cancel_answer(doc));
+    }
+    if ships("POST", DEVICE_QUERY) {
+        outcomes.push(describe_the_device_query(doc));
     }
     outcomes
 }
@@ -232,40 +359,51 @@ pub(crate) fn page_the_jobs_query(doc: &mut Value) -> Result<String, String> {
         .or_insert_with(|| json!([]))
         .as_array_mut()
         .ok_or_else(|| refuse(format!("the parameters of GET {JOBS_QUERY} are not a list")))?;
-    let request_headers = [
-        ("x-ms-continuation", CONTINUATION),
-        (
-            "x-ms-max-item-count",
-            "The maximum number of items returned per page. The service may use a different \
-             value if the value specified is not acceptable.",
-        ),
-    ];
-    for (name, description) in request_headers {
-        if parameters
-            .iter()
-            .any(|p| p["in"] == "header" && p["name"] == name)
-        {
-            return Err(refuse(format!(
-                "GET {JOBS_QUERY} already declares the header parameter {name}"
-            )));
-        }
-        parameters.push(
-            json!({ "name": name, "in": "header", "type": "string", "description": description }),
-        );
+    if let Some(name) = parameters
+        .iter()
+        .find(|p| p["in"] == "header" && paging_header(&p["name"]))
+        .map(|p| p["name"].clone())
+    {
+        return Err(refuse(format!(
+            "GET {JOBS_QUERY} already declares the header parameter {}",
+            name.as_str().unwrap_or_default()
+        )));
     }
+    parameters.extend(paging_parameters());
     query["responses"]["200"] = json!({
         "description": description,
         "schema": { "type": "array", "items": { "$ref": "#/definitions/JobResponse" } },
-        "headers": {
-            "x-ms-continuation": { "type": "string", "description": CONTINUATION },
-            "x-ms-item-type": { "type": "string", "description": "The type of list of items." },
-        },
+        "headers": paging_response_headers(),
     });
     Ok(format!(
         "2. GET {JOBS_QUERY}: paged through the x-ms-max-item-count and x-ms-continuation \
          headers (x-ms-item-type in the answer), answering an array of JobResponse instead of \
          QueryResult"
     ))
+}
+
+/// The paging request headers of both queries (deviations 2 and 5), as upstream words the twin
+/// query's in 2021-04-12.
+fn paging_parameters() -> [Value; 2] {
+    [
+        json!({"name": "x-ms-continuation", "in": "header", "type": "string",
+            "description": CONTINUATION}),
+        json!({"name": "x-ms-max-item-count", "in": "header", "type": "string",
+            "description": "The maximum number of items returned per page. The service may use \
+                a different value if the value specified is not acceptable."}),
+    ]
+}
+
+/// The paging response headers of both queries (deviations 2 and 5).
+fn paging_response_headers() -> Value {
+    json!({
+        "x-ms-continuation": { "type": "string", "description": CONTINUATION },
+        "x-ms-item-type": { "type": "string", "description": "The type of list of items." },
+    })
+}
+
+fn paging_header(name: &Value) -> bool {
+    name == "x-ms-continuation" || name == "x-ms-max-item-count"
 }
 
 /// The converter's name, recorded in the provenance with the xtask's version.
@@ -335,6 +473,13 @@ pub fn import(
         path_item[&method] = converted;
     }
 
+    // No operation refers to the device-job row (deviation 5), which the layer reads items as.
+    if operations
+        .iter()
+        .any(|o| o.method == "POST" && o.path == DEVICE_QUERY)
+    {
+        converter.definitions.insert(DEVICE_JOB.to_owned());
+    }
     let closure = json::schema_closure(as_object(&doc["definitions"]), converter.definitions);
     if let Some(name) = closure.missing.first() {
         return Err(format!(
@@ -1171,6 +1316,108 @@ mod tests {
             let error = import_import_export_jobs(&doc).unwrap_err();
             assert!(
                 error.contains(&format!("{deviation} ("))
+                    && error.contains("cannot be applied")
+                    && error.contains(expected),
+                "{error}"
+            );
+        }
+    }
+
+    /// The twin query as upstream describes it before 2020-03-01: a QueryResult, no paging.
+    fn unpaged_device_query() -> Value {
+        json!({"swagger": "2.0", "info": {"title": "t", "version": "1"},
+            "paths": {"/devices/query": {"post": {
+                "parameters": [{"name": "querySpecification", "in": "body", "required": true,
+                    "schema": {"$ref": "#/definitions/QuerySpecification"}}],
+                "responses": {"200": {"description": "OK.", "schema": {"$ref": "#/definitions/QueryResult"}}}}}},
+            "definitions": {
+                "QuerySpecification": {"type": "object", "properties": {"query": {"type": "string"}}},
+                "QueryResult": {"type": "object", "properties": {"items": {"type": "array", "items": {"type": "object"}}}}}})
+    }
+
+    fn import_device_query(doc: &Value) -> Result<Imported, String> {
+        let operations = parse_operations("POST /devices/query").unwrap();
+        import(doc.to_string().as_bytes(), "f", &operations)
+    }
+
+    #[test]
+    fn deviation_5_pages_the_device_query_and_adds_the_row_from_its_own_definition() {
+        let imported = import_device_query(&unpaged_device_query()).unwrap();
+        let query = &imported.spec["paths"]["/devices/query"]["post"];
+        let headers: Vec<&Value> = query["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["in"] == "header")
+            .map(|p| &p["name"])
+            .collect();
+        assert_eq!(headers, ["x-ms-continuation", "x-ms-max-item-count"]);
+        let ok = &query["responses"]["200"];
+        assert_eq!(
+            ok["content"]["application/json"]["schema"]["items"]["type"],
+            "object"
+        );
+        let answered: Vec<&String> = ok["headers"].as_object().unwrap().keys().collect();
+        assert_eq!(answered, ["x-ms-continuation", "x-ms-item-type"]);
+        let schemas = imported.spec["components"]["schemas"].as_object().unwrap();
+        for name in [
+            "DeviceJob",
+            "DeviceJobOutcome",
+            "DeviceMethodResponse",
+            "DeviceJobError",
+            "DeviceJobStatus",
+            "DeviceJobType",
+        ] {
+            assert!(schemas.contains_key(name), "{name}");
+        }
+        assert!(!schemas.contains_key("QueryResult"));
+        assert_eq!(
+            schemas["DeviceJob"]["properties"]["status"]["allOf"],
+            json!([{"$ref": "#/components/schemas/DeviceJobStatus"}])
+        );
+        assert!(
+            imported.provenance["deviations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d.as_str().unwrap().starts_with("5. POST /devices/query"))
+        );
+        // A newer upstream's paging headers give way to the deviation's own: the same result.
+        let mut paged = unpaged_device_query();
+        paged["paths"]["/devices/query"]["post"]["parameters"].as_array_mut().unwrap().push(
+            json!({"name": "x-ms-continuation", "in": "header", "type": "string", "description": "upstream's"}));
+        let again = import_device_query(&paged).unwrap();
+        assert_eq!(again.spec["paths"], imported.spec["paths"]);
+    }
+
+    #[test]
+    fn deviation_5_refuses_a_document_it_cannot_correct() {
+        type Edit = fn(&mut Value);
+        let cases: [(&str, Edit); 3] = [
+            ("takes no QuerySpecification body", |d| {
+                d["paths"]["/devices/query"]["post"]["parameters"][0]["schema"] =
+                    json!({"type": "string"})
+            }),
+            ("now defines a schema named DeviceJob", |d| {
+                d["definitions"]["DeviceJob"] = json!({"type": "object"})
+            }),
+            ("no POST /devices/query", |d| {
+                d["paths"]["/devices/query"]["get"] = d["paths"]["/devices/query"]["post"].take();
+                d["paths"]["/devices/query"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("post");
+            }),
+        ];
+        for (expected, edit) in cases {
+            let mut doc = unpaged_device_query();
+            edit(&mut doc);
+            let operations = parse_operations("POST /devices/query").unwrap();
+            let mut deviated = doc.clone();
+            let outcome = deviate(&mut deviated, &operations).remove(0);
+            let error = outcome.unwrap_err();
+            assert!(
+                error.contains("deviation 5 (")
                     && error.contains("cannot be applied")
                     && error.contains(expected),
                 "{error}"

@@ -39,6 +39,11 @@ pub const TYPES_USED: &[(&str, &str)] = &[
     ("X509Thumbprint", "src/models.rs"),
     ("JobProperties", "src/models.rs"),
     ("ManagedIdentity", "src/models.rs"),
+    ("DeviceJob", "src/models.rs"),
+    ("DeviceJobOutcome", "src/models.rs"),
+    ("DeviceMethodResponse", "src/models.rs"),
+    ("DeviceJobError", "src/models.rs"),
+    ("QuerySpecification", "src/query.rs"),
 ];
 
 /// Properties the layer reads or sets, with the type it expects: (schema, property, type,
@@ -76,7 +81,10 @@ pub const FIELDS_USED: &[(&str, &str, &str, &str)] = &[
     ("JobProperties", "identity", "ManagedIdentity", "src/import_export.rs"),
     ("JobProperties", "status", "JobStatus", "src/client.rs"),
     ("JobProperties", "failureReason", "string", "src/client.rs"),
+    ("JobProperties", "jobId", "string", "examples/export_devices.rs"),
+    ("JobProperties", "progress", "int32", "examples/export_devices.rs"),
     ("ManagedIdentity", "userAssignedIdentity", "string", "src/import_export.rs"),
+    ("QuerySpecification", "query", "string", "src/query.rs"),
 ];
 
 /// Operations the layer calls through their generated methods, whose arguments are
@@ -103,6 +111,17 @@ const CALLS: &[(&str, &[&str], &str, &str)] = &[
     ("GET /jobs", &["query api-version: string"], "[JobProperties]", "src/client.rs"),
     ("GET /jobs/{id}", &["path id: string", "query api-version: string"], "JobProperties", "src/client.rs"),
     ("DELETE /jobs/{id}", &["path id: string", "query api-version: string"], "nothing", "src/client.rs"),
+    (
+        "POST /devices/query",
+        &[
+            "query api-version: string",
+            "header x-ms-continuation?: string",
+            "header x-ms-max-item-count?: string",
+            "body: QuerySpecification",
+        ],
+        "[object]",
+        "src/query.rs",
+    ),
 ];
 
 /// One item of the checklist.
