@@ -14,7 +14,7 @@ use crate::{
     generated::{self, types::JobRequest},
     hooks::HookSettings,
     models::{JobProperties, JobResponse, JobStatus},
-    query::{self, JobQuery, QueriedJob},
+    query::{self, DeviceJobQuery, JobQuery, QueriedDeviceJob, QueriedJob},
     retry::Replay,
     validate::{self, HostName},
     wait::{self, Verdict},
@@ -206,6 +206,37 @@ impl JobsClient {
         filter: JobQuery,
     ) -> impl Stream<Item = Result<QueriedJob, Error>> + Send + 'static {
         query::jobs(self.caller.clone(), filter)
+    }
+
+    /// Each device's row of job `job_id` (a scheduled job): which devices failed, and why.
+    ///
+    /// The rows come from the query `SELECT * FROM devices.jobs WHERE devices.jobs.jobId =
+    /// '<job_id>'` (and the status in `filter`), built here from the checked job id, so nothing
+    /// can be injected through it; a job id or status that cannot go into the query is the one
+    /// item, and nothing is sent. Pages are followed like [`query_jobs`](Self::query_jobs)';
+    /// a row of an unexpected shape arrives as [`QueriedDeviceJob::Unrecognized`].
+    ///
+    /// ```no_run
+    /// # async fn run(client: iothub_jobs::JobsClient) -> Result<(), iothub_jobs::Error> {
+    /// use futures::StreamExt as _;
+    /// use iothub_jobs::{DeviceJobQuery, QueriedDeviceJob, models::DeviceJobStatus};
+    ///
+    /// let failed = DeviceJobQuery::default().with_status(DeviceJobStatus::Failed);
+    /// let mut rows = std::pin::pin!(client.query_device_jobs("nightly-reboot", failed));
+    /// while let Some(row) = rows.next().await {
+    ///     if let QueriedDeviceJob::DeviceJob(row) = row? {
+    ///         let error = row.error.as_ref();
+    ///         println!("{:?}: {:?}", row.device_id, error.and_then(|e| e.code.as_deref()));
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn query_device_jobs(
+        &self,
+        job_id: &str,
+        filter: DeviceJobQuery,
+    ) -> impl Stream<Item = Result<QueriedDeviceJob, Error>> + Send + 'static {
+        query::device_jobs(self.caller.clone(), job_id, filter)
     }
 
     /// Cancels `job_id`, then waits until the service reports it `cancelled`, and returns it.

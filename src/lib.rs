@@ -63,7 +63,7 @@ pub use import_export::{ExportJob, ImportJob, StorageAuthentication};
 pub use jobs::{DirectMethodJob, TwinUpdateJob};
 pub use models::JobResponse;
 pub use options::JobsClientOptions;
-pub use query::{JobQuery, MAX_EMPTY_PAGES_IN_A_ROW, QueriedJob};
+pub use query::{DeviceJobQuery, JobQuery, MAX_EMPTY_PAGES_IN_A_ROW, QueriedDeviceJob, QueriedJob};
 pub use retry::RetryOptions;
 pub use validate::MAX_JOB_ID_LEN;
 pub use wait::WaitOptions;

@@ -12,8 +12,9 @@ use chrono::{DateTime, Datelike as _, SecondsFormat, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use crate::generated::types::{
-    CloudToDeviceMethod, DeviceCapabilities, DeviceJobStatistics, JobProperties, JobResponse,
-    ManagedIdentity, Twin, TwinProperties, X509Thumbprint,
+    CloudToDeviceMethod, DeviceCapabilities, DeviceJob, DeviceJobError, DeviceJobOutcome,
+    DeviceJobStatistics, DeviceMethodResponse, JobProperties, JobResponse, ManagedIdentity, Twin,
+    TwinProperties, X509Thumbprint,
 };
 
 /// Declares an extensible enum: the values the spec lists, plus `UnknownValue` for any other
@@ -168,6 +169,37 @@ impl JobStatus {
     /// Done for good: `completed`, `failed` or `cancelled`.
     pub fn is_finished(&self) -> bool {
         matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
+    }
+}
+
+extensible_enum! {
+    /// Where a job is on one device (`DeviceJob.status`). Note `canceled` with one `l`, where
+    /// a job's own status says `cancelled`.
+    DeviceJobStatus {
+        /// `pending`: the job has not reached the device yet.
+        Pending = "pending",
+        /// `scheduled`: the job waits for its start time.
+        Scheduled = "scheduled",
+        /// `running`
+        Running = "running",
+        /// `completed`: for a direct method, the device answered (whatever its status).
+        Completed = "completed",
+        /// `failed`: see the row's `error`.
+        Failed = "failed",
+        /// `canceled`
+        Canceled = "canceled",
+    }
+}
+
+extensible_enum! {
+    /// The type of the job a device-job row belongs to (`DeviceJob.jobType`).
+    DeviceJobType {
+        /// `unknown`
+        Unknown = "unknown",
+        /// `scheduleDeviceMethod`
+        ScheduleDeviceMethod = "scheduleDeviceMethod",
+        /// `scheduleUpdateTwin`
+        ScheduleUpdateTwin = "scheduleUpdateTwin",
     }
 }
 

@@ -177,6 +177,21 @@ pub(crate) fn import_export_job_id(job_id: &str) -> Result<(), Error> {
     checked_id(job_id, "create", "POST /jobs/create, which starts jobs")
 }
 
+/// Checks `value`, which goes into a query's text between quotes, holds only ASCII letters:
+/// nothing in it can end the string or add a condition.
+pub(crate) fn query_word(what: &str, value: &str) -> Result<(), Error> {
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::InvalidJobRequest,
+        format!(
+            "{what} {} is not a word of ASCII letters, so it cannot go into a query",
+            shorten(value)
+        ),
+    ))
+}
+
 /// `job_id` under the job-id rule, and not `route` (in any case), a path of its own.
 fn checked_id(job_id: &str, route: &str, route_is: &str) -> Result<(), Error> {
     let problem = if job_id.is_empty() {

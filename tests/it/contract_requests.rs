@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use futures::StreamExt as _;
 use iothub_jobs::{
-    DirectMethodJob, ExportJob, ImportJob, JobQuery, StorageAuthentication, TwinUpdateJob,
-    models::{JobStatus, JobType},
+    DeviceJobQuery, DirectMethodJob, ExportJob, ImportJob, JobQuery, StorageAuthentication,
+    TwinUpdateJob,
+    models::{DeviceJobStatus, JobStatus, JobType},
     simulator::LocalHub,
 };
 
@@ -367,6 +368,19 @@ async fn every_request_matches_its_operation_in_spec() {
     .with_configurations();
     let (created, sent) = sent_by(&hub, client.import_devices(import)).await;
     created.unwrap();
+    assert_allowed(&spec, &sent, "POST", "");
+
+    // A job's rows per device, two to a page, failed ones only.
+    let filter = DeviceJobQuery::default()
+        .with_status(DeviceJobStatus::Failed)
+        .with_page_size(2);
+    let (rows, sent) = sent_by(&hub, async {
+        std::pin::pin!(client.query_device_jobs("method-job", filter))
+            .collect::<Vec<_>>()
+            .await
+    })
+    .await;
+    assert!(rows.iter().all(Result::is_ok), "{rows:?}");
     assert_allowed(&spec, &sent, "POST", "");
 }
 

@@ -1,5 +1,5 @@
 //! Response contract, property-based: JSON instances generated from the response schemas in
-//! spec/ (`JobResponse`, `JobProperties`) — every property present, absent or `null`, every enum value and unknown ones,
+//! spec/ (`JobResponse`, `JobProperties`, `DeviceJob`) — every property present, absent or `null`, every enum value and unknown ones,
 //! integer extremes, date-times with 0–9 fraction digits with and without an offset, nested
 //! free-form maps, fields the spec does not know — must each (a) deserialize into the public
 //! model, (b) serialize back to JSON that spec/'s schema accepts (but for the unlisted enum
@@ -11,7 +11,7 @@
 //! first on every run.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use iothub_jobs::models::{JobProperties, JobResponse};
+use iothub_jobs::models::{DeviceJob, JobProperties, JobResponse};
 use proptest::{prelude::*, test_runner::FileFailurePersistence};
 use serde_json::{Map, Value, json};
 
@@ -108,6 +108,18 @@ impl Generator {
             ("object", _) => free_form_object()
                 .prop_map(|o| (o.clone(), Some(o)))
                 .boxed(),
+            // Any JSON (a device's method payload): a scalar, a list or an object, kept as is.
+            // (`null` stands for absent, which the property slots generate already.)
+            ("any", _) => prop_oneof![
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                ".{0,8}".prop_map(Value::from),
+                proptest::collection::vec(".{0,4}".prop_map(Value::from), 0..3)
+                    .prop_map(Value::Array),
+                free_form_object(),
+            ]
+            .prop_map(|v| (v.clone(), Some(v)))
+            .boxed(),
             other => panic!("the generator does not know schemas of type {other:?}: {schema}"),
         }
     }
@@ -280,6 +292,8 @@ static JOB_RESPONSE: std::sync::LazyLock<jsonschema::Validator> =
     std::sync::LazyLock::new(|| support::lenient_validator_for("JobResponse"));
 static JOB_PROPERTIES: std::sync::LazyLock<jsonschema::Validator> =
     std::sync::LazyLock::new(|| support::lenient_validator_for("JobProperties"));
+static DEVICE_JOB: std::sync::LazyLock<jsonschema::Validator> =
+    std::sync::LazyLock::new(|| support::lenient_validator_for("DeviceJob"));
 
 proptest! {
     #![proptest_config(ProptestConfig {
@@ -297,5 +311,10 @@ proptest! {
     #[test]
     fn every_import_export_job_the_spec_allows_round_trips_through_the_model(case in responses("JobProperties")) {
         round_trips::<JobProperties>(&JOB_PROPERTIES, case)?;
+    }
+
+    #[test]
+    fn every_device_job_row_the_spec_allows_round_trips_through_the_model(case in responses("DeviceJob")) {
+        round_trips::<DeviceJob>(&DEVICE_JOB, case)?;
     }
 }

@@ -6,6 +6,7 @@ mod cancel_job;
 mod contract_requests;
 mod contract_responses;
 mod contract_schema_parity;
+mod device_jobs;
 #[cfg(feature = "entra")]
 mod entra;
 mod examples;

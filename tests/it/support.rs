@@ -38,6 +38,23 @@ pub fn strict_validator_for(name: &str) -> jsonschema::Validator {
     validator_over(components, name)
 }
 
+/// `value` without the fields that are `null`, at any depth: the service writes `null` for an
+/// absent field (`"failureReason": null`, `"deviceMethodResponse": null`), which the API
+/// description does not allow and the model reads as absent.
+pub fn without_nulls(value: &Value) -> Value {
+    match value {
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .filter(|(_, field)| !field.is_null())
+                .map(|(name, field)| (name.clone(), without_nulls(field)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(without_nulls).collect()),
+        other => other.clone(),
+    }
+}
+
 /// A validator for `#/components/schemas/<name>` of spec/ in which map values may be any
 /// JSON: spec/ follows upstream, which describes twin tags and properties as maps of objects,
 /// while real twins hold scalars there (`"$version": 4`) and the model keeps them.
