@@ -19,8 +19,7 @@ use futures::StreamExt as _;
 use iothub_jobs::{ExportJob, StorageAuthentication, WaitOptions};
 
 /// Where the local hub "exports" to: it reads and writes no storage.
-const DEMO_CONTAINER: &str =
-    "https://demo.blob.core.windows.net/devices?sv=2024-08-04&sr=c&sp=rwl&sig=ZGVtby1zaWduYXR1cmU%3D";
+const DEMO_CONTAINER: &str = "https://demo.blob.core.windows.net/devices?sv=2024-08-04&sr=c&sp=rwl&sig=ZGVtby1zaWduYXR1cmU%3D";
 
 #[tokio::main]
 async fn main() -> ExitCode {

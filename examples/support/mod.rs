@@ -2,13 +2,24 @@
 
 use std::process::ExitCode;
 
-use iothub_jobs::{JobsClient, JobsClientOptions, simulator::LocalHub};
+use iothub_jobs::{
+    JobsClient, JobsClientOptions,
+    simulator::{LocalHub, LocalHubBuilder},
+};
 
 /// A client for the hub in `IOTHUB_CONNECTION_STRING` (with `IOTHUB_ENDPOINT`, if set, as the
 /// base URL), or else for a freshly started local hub, which is returned too: dropping it
 /// stops it.
+#[allow(dead_code)] // each example uses one of the two
 pub async fn client_from_env() -> Result<(JobsClient, Option<LocalHub>), Box<dyn std::error::Error>>
 {
+    client_from_env_or(LocalHub::builder()).await
+}
+
+/// As [`client_from_env`], with `local_hub` as the local hub's settings.
+pub async fn client_from_env_or(
+    local_hub: LocalHubBuilder,
+) -> Result<(JobsClient, Option<LocalHub>), Box<dyn std::error::Error>> {
     match std::env::var("IOTHUB_CONNECTION_STRING") {
         Ok(connection_string) => {
             let mut options = JobsClientOptions::default();
@@ -21,7 +32,7 @@ pub async fn client_from_env() -> Result<(JobsClient, Option<LocalHub>), Box<dyn
             ))
         }
         Err(_) => {
-            let hub = LocalHub::start().await?;
+            let hub = local_hub.start().await?;
             eprintln!(
                 "IOTHUB_CONNECTION_STRING is not set: using the local hub at {}",
                 hub.endpoint()

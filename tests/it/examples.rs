@@ -104,3 +104,43 @@ fn the_export_example_prints_a_completed_job_and_no_sas() {
         crate::secret_forms::assert_hidden(shown, "ZGVtby1zaWduYXR1cmU%3D");
     }
 }
+
+/// `device_results` on the embedded hub: one JSON row per device on stdout, the offline one
+/// failed with its error, the others with the method's answer.
+#[test]
+fn the_device_results_example_prints_a_row_per_device() {
+    let output = Command::new(support::example("device_results"))
+        .env_remove("IOTHUB_CONNECTION_STRING")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let devices: Vec<&str> = rows
+        .iter()
+        .map(|r| r["deviceId"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        devices,
+        [
+            "thermostat-1",
+            "thermostat-2",
+            "thermostat-3",
+            "thermostat-4"
+        ]
+    );
+    assert_eq!(
+        (&rows[2]["status"], &rows[2]["error"]["code"]),
+        (
+            &serde_json::json!("failed"),
+            &serde_json::json!("DeviceNotOnline")
+        )
+    );
+    assert_eq!(rows[3]["outcome"]["deviceMethodResponse"]["status"], 501);
+}

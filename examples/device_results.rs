@@ -1,0 +1,80 @@
+//! Runs a direct method on a few devices as a job, waits for it, and prints each device's row
+//! (which devices failed, and why) as one JSON line each on stdout.
+//!
+//! ```text
+//! cargo run --example device_results -- [METHOD DEVICE_ID...]
+//! ```
+//!
+//! With `IOTHUB_CONNECTION_STRING` set, calls METHOD on the devices named, now. Without it, on
+//! the embedded local hub, calls `ping` on four thermostats, of which `thermostat-3` is offline
+//! and `thermostat-4` answers `501`.
+
+mod support;
+
+use std::{process::ExitCode, time::Duration};
+
+use futures::StreamExt as _;
+use iothub_jobs::{
+    DeviceJobQuery, DirectMethodJob, QueriedDeviceJob, WaitOptions, simulator::LocalHub,
+};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    support::run(async {
+        let local_hub = LocalHub::builder().job_run_time(Duration::from_secs(2));
+        let (client, hub) = support::client_from_env_or(local_hub).await?;
+        let mut args = std::env::args().skip(1);
+        let (method, devices): (String, Vec<String>) = match (args.next(), &hub) {
+            (Some(method), _) => (method, args.collect()),
+            (None, Some(hub)) => {
+                hub.set_device_offline("thermostat-3");
+                hub.set_method_response(
+                    "thermostat-4",
+                    501,
+                    serde_json::json!({"error": "ping is not implemented"}),
+                );
+                let devices = (1..=4).map(|n| format!("thermostat-{n}")).collect();
+                ("ping".to_owned(), devices)
+            }
+            (None, None) => return Err("usage: device_results METHOD DEVICE_ID...".into()),
+        };
+        if devices.is_empty() {
+            return Err("name at least one device".into());
+        }
+        let quoted: Vec<String> = devices
+            .iter()
+            .map(|d| format!("'{}'", d.replace('\'', "\\'")))
+            .collect();
+        let job_id = format!("results-{}", chrono::Utc::now().format("%Y%m%d-%H%M%S"));
+        let job = DirectMethodJob::new(
+            &job_id,
+            format!("deviceId IN [{}]", quoted.join(", ")),
+            method,
+        )
+        .with_response_timeout(Duration::from_secs(30));
+        client.schedule_direct_method(job).await?;
+        eprintln!(
+            "job {job_id} scheduled on {} device(s); waiting",
+            devices.len()
+        );
+        let done = client.wait_for_job(&job_id, WaitOptions::default()).await?;
+        if let Some(counts) = &done.device_job_statistics {
+            eprintln!(
+                "job {job_id} completed: {} succeeded, {} failed",
+                counts.succeeded_count.unwrap_or(0),
+                counts.failed_count.unwrap_or(0)
+            );
+        }
+        let mut rows = std::pin::pin!(client.query_device_jobs(&job_id, DeviceJobQuery::default()));
+        let mut lines = Vec::new();
+        while let Some(row) = rows.next().await {
+            lines.push(match row? {
+                QueriedDeviceJob::DeviceJob(row) => serde_json::to_string(&row)?,
+                QueriedDeviceJob::Unrecognized(raw) => raw.to_string(),
+                other => format!("{other:?}"),
+            });
+        }
+        Ok(lines.join("\n"))
+    })
+    .await
+}
