@@ -237,6 +237,39 @@ mod tests {
     }
 
     #[test]
+    fn a_deadline_is_its_limit_away_capped_at_a_century() {
+        let start = Instant::now();
+        let years = |n: u64| Duration::from_secs(n * 365 * 24 * 60 * 60);
+        assert_eq!(
+            deadline(start, Duration::from_secs(5)),
+            start + Duration::from_secs(5)
+        );
+        assert_eq!(deadline(start, years(50)), start + years(50));
+        assert_eq!(deadline(start, years(100)), start + years(100));
+        assert_eq!(deadline(start, years(101)), start + years(100));
+        assert_eq!(
+            deadline(start, Duration::MAX),
+            start + years(100),
+            "no overflow"
+        );
+    }
+
+    #[test]
+    fn each_reason_to_stop_says_what_it_is() {
+        for (stop, text) in [
+            (Stop::NotTransient, "the failure is not transient"),
+            (
+                Stop::MayHaveTakenEffect,
+                "the request may have taken effect",
+            ),
+            (Stop::AttemptsUsedUp, "the attempts are used up"),
+            (Stop::OutOfTime, "the wait would end past the total timeout"),
+        ] {
+            assert_eq!(stop.to_string(), text);
+        }
+    }
+
+    #[test]
     fn backs_off_exponentially_with_equal_jitter_and_caps() {
         let policy = policy();
         for (attempt, jitter, expected) in [

@@ -32,16 +32,29 @@ impl HostName {
                 "must be {EXAMPLE}: {shown} at byte {at} is not allowed"
             ));
         }
-        let valid_label = |label: &str| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
+        let problem = if host.len() > 253 {
+            Some(format!(
+                "it is {} characters long, more than 253",
+                host.len()
+            ))
+        } else {
+            host.split('.').find_map(|label| {
+                if label.is_empty() {
+                    Some("a label is empty (two dots, or one at an end)".to_owned())
+                } else if label.len() > 63 {
+                    Some(format!(
+                        "a label is {} characters long, more than 63",
+                        label.len()
+                    ))
+                } else if label.starts_with('-') || label.ends_with('-') {
+                    Some("a label starts or ends with '-'".to_owned())
+                } else {
+                    None
+                }
+            })
         };
-        if host.len() > 253 || !host.split('.').all(valid_label) {
-            return Err(format!(
-                "must be {EXAMPLE}: a label is empty, longer than 63 characters or starts or ends with '-'"
-            ));
+        if let Some(problem) = problem {
+            return Err(format!("must be {EXAMPLE}: {problem}"));
         }
         // A URL reads a host whose last label is a number as an IPv4 address (`1.2.3` is
         // 1.2.0.3, `999.1.1.1` none at all): no request could reach the hub named.
@@ -263,6 +276,61 @@ mod tests {
     }
 
     #[test]
+    fn host_names_follow_dns_and_say_what_is_wrong() {
+        let label = |n: usize| "a".repeat(n);
+        let longest = [label(63), label(63), label(63), label(61)].join(".");
+        assert_eq!(longest.len(), 253);
+        for ok in ["hub.azure-devices.net", "a", "a-b.c9", &label(63), &longest] {
+            assert!(HostName::parse(ok).is_ok(), "{ok}");
+        }
+        for (bad, expected) in [
+            ("hub/x", "without scheme or path"),
+            ("https://hub", "without scheme or path"),
+            ("hub name", "' ' at byte 3"),
+            ("hub\tname", "U+0009 at byte 3"),
+            ("a..b", "a label is empty"),
+            (".hub", "a label is empty"),
+            ("hub.", "a label is empty"),
+            (&label(64), "a label is 64 characters long"),
+            ("-hub.net", "starts or ends with '-'"),
+            ("hub-.net", "starts or ends with '-'"),
+            (&format!("{longest}a"), "254 characters long, more than 253"),
+        ] {
+            let problem = HostName::parse(bad).unwrap_err();
+            assert!(problem.contains(expected), "{bad:?}: {problem}");
+        }
+        assert_eq!(
+            format!("{:?}", HostName::parse("hub.example.com").unwrap()),
+            "\"hub.example.com\""
+        );
+    }
+
+    #[test]
+    fn a_redacted_url_keeps_where_it_points_and_hides_the_rest() {
+        for (url, shown) in [
+            (
+                "https://hub.example.com:8443/a/b",
+                "https://hub.example.com:8443/a/b",
+            ),
+            (
+                "https://user@hub.example.com/",
+                "https://<redacted>@hub.example.com/",
+            ),
+            (
+                "https://:pass@hub.example.com/",
+                "https://<redacted>@hub.example.com/",
+            ),
+            (
+                "https://hub.example.com/c?sig=x#f",
+                "https://hub.example.com/c?<redacted>#<redacted>",
+            ),
+            ("no url at all", "<not a URL, 13 characters>"),
+        ] {
+            assert_eq!(redacted_url(url), shown, "{url}");
+        }
+    }
+
+    #[test]
     fn accepts_every_allowed_character_class_up_to_64() {
         for id in ["a", "Z", "7", "-", "job-2024-Z9", &"x".repeat(64)] {
             assert!(job_id(id).is_ok(), "{id}");
@@ -311,6 +379,16 @@ mod tests {
         let err = job_id(&"x".repeat(65)).unwrap_err();
         assert!(err.to_string().contains("65 characters"), "{err}");
         let err = job_id(&"y".repeat(100_000)).unwrap_err();
-        assert!(err.to_string().len() < 300, "{err}");
+        let shown = format!("\"{}\"…:", "y".repeat(MAX_JOB_ID_LEN + 8));
+        assert!(
+            err.to_string().contains(&shown),
+            "the id, cut at 72 characters: {err}"
+        );
+        assert!(
+            job_id("a/b")
+                .unwrap_err()
+                .to_string()
+                .contains("id \"a/b\":")
+        );
     }
 }

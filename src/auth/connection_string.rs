@@ -343,6 +343,29 @@ mod tests {
     }
 
     #[test]
+    fn debug_names_the_hub_and_policy_and_hides_the_secret() {
+        let key = parse(&format!(
+            "HostName=hub.azure-devices.net;SharedAccessKeyName=iothubowner;SharedAccessKey={KEY}"
+        ))
+        .unwrap();
+        assert_eq!(key.shared_access_key_name(), Some("iothubowner"));
+        assert_eq!(
+            format!("{key:?}"),
+            r#"ConnectionString { host_name: "hub.azure-devices.net", access: "Key { key_name: \"iothubowner\", key: <redacted> }" }"#
+        );
+        let signature = parse("HostName=hub.azure-devices.net;SharedAccessSignature=SharedAccessSignature sr=hub&sig=x&se=1&skn=p").unwrap();
+        assert_eq!(
+            signature.shared_access_key_name(),
+            None,
+            "the token names its policy"
+        );
+        assert_eq!(
+            format!("{signature:?}"),
+            r#"ConnectionString { host_name: "hub.azure-devices.net", access: "Signature(<redacted>)" }"#
+        );
+    }
+
+    #[test]
     fn a_byte_order_mark_and_surrounding_whitespace_are_ignored() {
         let plain =
             "HostName=hub.azure-devices.net;SharedAccessKeyName=p;SharedAccessKey=cGFzc3dvcmQ=";

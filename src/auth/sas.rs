@@ -334,12 +334,19 @@ mod tests {
         assert_eq!(token_of(&credential), first);
         *now.lock().unwrap() = 58;
         assert_ne!(token_of(&credential), first);
-        assert!(
+        let with_lifetime = |lifetime| {
             SasKeyCredential::new("h", "p", "cGFzc3dvcmQ=")
                 .unwrap()
-                .with_token_lifetime(Duration::ZERO)
-                .is_err()
+                .with_token_lifetime(lifetime)
+        };
+        assert!(
+            with_lifetime(Duration::from_secs(1)).is_ok(),
+            "one second is enough"
         );
+        for too_short in [Duration::ZERO, Duration::from_millis(999)] {
+            let error = with_lifetime(too_short).unwrap_err();
+            assert!(error.to_string().contains("at least one second"), "{error}");
+        }
     }
 
     #[test]
@@ -367,5 +374,10 @@ mod tests {
                 .unwrap();
         assert_hidden(&format!("{given:?}"), KEY);
         assert!(SasTokenCredential::new("Bearer x").is_err());
+        assert_eq!(format!("{given:?}"), "SasTokenCredential(<redacted>)");
+        assert_eq!(
+            format!("{credential:?}"),
+            r#"SasKeyCredential { resource: "h", key_name: "p", key: "<redacted>", lifetime: 3600s }"#
+        );
     }
 }
