@@ -353,6 +353,13 @@ mod tests {
             (&serde_json::json!(true), &serde_json::json!("configs.txt"))
         );
         assert_eq!(sent["outputBlobName"], "d.txt");
+        let identity = "/subscriptions/s/resourceGroups/g/providers/Microsoft.ManagedIdentity/userAssignedIdentities/e";
+        let by_identity = ExportJob::new(
+            PLAIN,
+            StorageAuthentication::UserAssignedIdentity(identity.into()),
+        );
+        let sent = serde_json::to_value(by_identity.into_request().unwrap()).unwrap();
+        assert_eq!(sent["identity"]["userAssignedIdentity"], identity);
     }
 
     #[test]
@@ -383,6 +390,16 @@ mod tests {
         assert!(
             sent.get("configurationsBlobName").is_none()
                 && sent.get("excludeKeysInExport").is_none()
+        );
+        let named = ImportJob::new(PLAIN, PLAIN, StorageAuthentication::SystemAssignedIdentity)
+            .with_configurations_blob_name("configs.txt");
+        let sent = serde_json::to_value(named.into_request().unwrap()).unwrap();
+        assert_eq!(
+            (
+                &sent["includeConfigurations"],
+                &sent["configurationsBlobName"]
+            ),
+            (&serde_json::json!(true), &serde_json::json!("configs.txt"))
         );
     }
 

@@ -482,6 +482,49 @@ mod tests {
     }
 
     #[test]
+    fn status_predicates_sort_every_state() {
+        use JobStatus::*;
+        let unknown = UnknownValue("cancelling".to_owned());
+        // (status, can be cancelled, has started, is finished)
+        for (status, cancellable, started, finished) in [
+            (Scheduled, true, false, false),
+            (Queued, true, false, false),
+            (Enqueued, true, false, false),
+            (Running, false, true, false),
+            (Completed, false, true, true),
+            (Failed, false, true, true),
+            (Cancelled, false, false, true),
+            (Unknown, false, false, false),
+            (unknown, false, false, false),
+        ] {
+            assert_eq!(
+                (
+                    status.can_be_cancelled(),
+                    status.has_started(),
+                    status.is_finished()
+                ),
+                (cancellable, started, finished),
+                "{status:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn stand_ins_are_named_in_the_schemas_users_generate() {
+        let schema = serde_json::to_value(schemars::schema_for!(JobProperties)).unwrap();
+        let definitions = &schema["definitions"];
+        assert_eq!(
+            definitions["BlobContainerUri"]["type"], "string",
+            "{schema}"
+        );
+        assert_eq!(definitions["Timestamp"]["format"], "date-time", "{schema}");
+        assert_eq!(
+            schema["properties"]["outputBlobContainerUri"]["anyOf"][0]["$ref"],
+            "#/definitions/BlobContainerUri"
+        );
+    }
+
+    #[test]
     fn timestamps_refuse_years_that_are_not_four_digits() {
         // Found by fuzzing: `-001` was read as year -1 and written as `-0001…Z`, unreadable.
         for text in [

@@ -366,6 +366,11 @@ mod tests {
         let by_number = br#"{"errorCode":403003,"trackingId":"t","message":"m"}"#;
         assert!(Error::service(ServiceError::parse(403, None, by_number)).is_job_quota_exceeded());
         assert!(!of(403).is_job_quota_exceeded() && !of(429).is_job_quota_exceeded());
+        assert!(
+            of(403).to_string().contains("lacks the permission"),
+            "{}",
+            of(403)
+        );
         assert!(of(429).is_throttled() && of(429).is_transient());
         assert!(of(503).is_transient() && of(408).is_transient());
         assert!(of(401).is_unauthorized() && !of(401).is_transient());

@@ -274,6 +274,8 @@ mod tests {
             "tags.site = 'b'",
             "deviceId IN ['a'",
             "deviceId > 'a'",
+            "status IN ['a']",
+            "deviceId NOT ['a']",
             "",
             "deviceId IN ['it\\'s']x",
         ] {

@@ -271,3 +271,40 @@ pub(super) async fn cancel(State(hub): State<Arc<HubState>>, Path(id): Path<Stri
     }
     StatusCode::NO_CONTENT.into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn judges_container_uris_as_the_service_does() {
+        let sas = "https://acct.blob.core.windows.net/c?sv=2024&sp=rwl&sig=c2lnbmF0dXJl";
+        let unsigned = "https://acct.blob.core.windows.net/c?sv=2024&sp=rwl";
+        let only_sig = "https://acct.blob.core.windows.net/c?sig=c2lnbmF0dXJl";
+        let bare = "https://acct.blob.core.windows.net/c";
+        for (uri, identity_based, expected) in [
+            (sas, false, None),
+            (only_sig, false, None),
+            (bare, true, None),
+            (unsigned, false, Some("needs a SAS token")),
+            (bare, false, Some("needs a SAS token")),
+            (
+                "http://acct.blob.core.windows.net/c?sig=x",
+                false,
+                Some("https URL"),
+            ),
+            ("c?sig=x", true, Some("not an absolute URL")),
+            ("https://acct.invalid/c", true, Some("could not be reached")),
+        ] {
+            let found = unusable(uri, identity_based);
+            assert_eq!(
+                found.is_some(),
+                expected.is_some(),
+                "{uri} {identity_based}: {found:?}"
+            );
+            if let (Some(found), Some(expected)) = (found, expected) {
+                assert!(found.contains(expected), "{uri}: {found}");
+            }
+        }
+    }
+}

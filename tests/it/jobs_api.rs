@@ -225,6 +225,7 @@ async fn a_query_follows_the_continuation_across_pages() {
     )
     .await;
     assert_eq!(ids(&completed), ["job-9"]);
+    let before = hub.requests().len();
     let twin_updates = all(
         &client,
         JobQuery::default()
@@ -233,6 +234,11 @@ async fn a_query_follows_the_continuation_across_pages() {
     )
     .await;
     assert_eq!(twin_updates.len(), 7);
+    assert_eq!(
+        hub.requests().len() - before,
+        4,
+        "the caller's page size (2) wins over the hub's (3)"
+    );
     let last = hub.requests().last().unwrap().clone();
     assert_eq!(last.header("x-ms-max-item-count"), Some("2"));
     assert!(

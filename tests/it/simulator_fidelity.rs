@@ -190,6 +190,17 @@ async fn the_documented_token_vector_is_accepted_until_it_expires() {
 }
 
 #[tokio::test]
+async fn the_hubs_debug_names_where_it_listens_never_its_key() {
+    let hub = LocalHub::start().await.unwrap();
+    let shown = format!("{hub:?}");
+    assert!(
+        shown.contains(&hub.endpoint()) && shown.contains(hub.policy_name()),
+        "{shown}"
+    );
+    crate::secret_forms::assert_hidden(&shown, &hub.policy_key());
+}
+
+#[tokio::test]
 async fn bad_tokens_are_refused_with_401() {
     let hub = LocalHub::start().await.unwrap();
     hub.schedule_job("j");
