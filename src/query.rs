@@ -12,7 +12,6 @@ use std::{
 };
 
 use futures_core::Stream;
-use serde::Deserialize as _;
 use serde_json::{Map, Value};
 
 use crate::{
@@ -72,16 +71,19 @@ pub enum QueriedJob {
 
 impl QueriedJob {
     fn read(item: Map<String, Value>) -> Self {
-        let item = Value::Object(item);
-        // Read from a reference: the item is kept only when it is not a job.
-        match JobResponse::deserialize(&item) {
-            Ok(job) => Self::Job(Box::new(job)),
-            Err(error) => {
-                tracing::debug!(%error, "a query item is not a job; passed on as it is");
-                Self::Unrecognized(item)
-            }
-        }
+        read_item(item).map_or_else(Self::Unrecognized, |job| Self::Job(Box::new(job)))
     }
+}
+
+/// `item` read as a `T`, or handed back as the service sent it when it is not one: an
+/// item of an unexpected shape is data, not an error that ends the stream.
+fn read_item<T: serde::de::DeserializeOwned>(item: Map<String, Value>) -> Result<T, Value> {
+    let item = Value::Object(item);
+    // Read from a reference: the item is kept only when it is not a `T`.
+    T::deserialize(&item).map_err(|error| {
+        tracing::debug!(%error, "a query item of another shape; passed on as it is");
+        item
+    })
 }
 
 /// Which rows of a job [`JobsClient::query_device_jobs`](crate::JobsClient::query_device_jobs)
@@ -119,14 +121,7 @@ pub enum QueriedDeviceJob {
 
 impl QueriedDeviceJob {
     fn read(item: Map<String, Value>) -> Self {
-        let item = Value::Object(item);
-        match DeviceJob::deserialize(&item) {
-            Ok(row) => Self::DeviceJob(Box::new(row)),
-            Err(error) => {
-                tracing::debug!(%error, "a device-job row is not one; passed on as it is");
-                Self::Unrecognized(item)
-            }
-        }
+        read_item(item).map_or_else(Self::Unrecognized, |row| Self::DeviceJob(Box::new(row)))
     }
 }
 

@@ -150,15 +150,8 @@ async fn the_failed_devices_alone_and_an_unknown_job_has_no_rows() {
 
 #[tokio::test]
 async fn rows_move_with_the_job() {
-    let hub = LocalHub::builder()
-        .job_run_time(Duration::from_secs(60))
-        .start()
-        .await
-        .unwrap();
-    let now = std::time::SystemTime::now();
-    hub.set_time(now);
+    let (hub, start) = crate::support::hub_on_a_held_clock().await;
     let client = hub.client().unwrap();
-    let start = chrono::DateTime::<chrono::Utc>::from(now) + chrono::Duration::seconds(10);
     let job = iothub_jobs::TwinUpdateJob::new("tags", "deviceId = 'only'")
         .with_tags(crate::support::object(json!({"site": {"name": "b"}})))
         .with_start_time(start);

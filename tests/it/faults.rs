@@ -387,27 +387,21 @@ fn nothing_secret_reaches_the_logs_at_trace() {
     let wrong_key = "d3Jvbmcta2V5";
     let mut hub_key = String::new();
     let mut tokens = Vec::new();
-    let logs = support::trace_logs(|| {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async {
-                run_all().await;
-                let hub = LocalHub::start().await.unwrap();
-                hub.schedule_job("j");
-                hub.client().unwrap().cancel_job("j").await.unwrap();
-                support::client_with_key(&hub, wrong_key)
-                    .cancel_job("j")
-                    .await
-                    .unwrap_err();
-                hub_key = hub.policy_key();
-                tokens = hub
-                    .requests()
-                    .iter()
-                    .filter_map(|r| r.header("authorization").map(str::to_owned))
-                    .collect();
-            });
+    let logs = support::trace_logs(async {
+        run_all().await;
+        let hub = LocalHub::start().await.unwrap();
+        hub.schedule_job("j");
+        hub.client().unwrap().cancel_job("j").await.unwrap();
+        support::client_with_key(&hub, wrong_key)
+            .cancel_job("j")
+            .await
+            .unwrap_err();
+        hub_key = hub.policy_key();
+        tokens = hub
+            .requests()
+            .iter()
+            .filter_map(|r| r.header("authorization").map(str::to_owned))
+            .collect();
     });
     assert!(logs.contains("retrying"), "the retries were logged");
     assert!(

@@ -249,61 +249,55 @@ async fn bad_jobs_and_ids_are_refused_before_anything_is_sent() {
 #[test]
 fn a_container_sas_never_reaches_debug_display_errors_or_logs() {
     let mut shown = Vec::new();
-    let logs = support::trace_logs(|| {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async {
-                let hub = hub(Duration::from_millis(100)).await;
-                let client = hub.client().unwrap();
-                let export = ExportJob::new(container("devices"), StorageAuthentication::KeyBased);
-                shown.push(format!("{export:?}"));
-                let job = client.export_devices(export).await.unwrap();
-                let id = job.job_id.clone().unwrap();
-                shown.push(format!("{job:?}"));
-                let uri = job.output_blob_container_uri.clone().unwrap();
-                shown.push(format!("{uri} {uri:?}"));
-                assert!(
-                    uri.expose_secret().contains(SIG),
-                    "the service echoed the URI"
-                );
-                let done = client
-                    .wait_for_import_export_job(&id, quick())
-                    .await
-                    .unwrap();
-                shown.push(format!("{done:?}"));
-                shown.push(format!(
-                    "{:?}",
-                    client.list_import_export_jobs().await.unwrap()
-                ));
-                let busy = client
-                    .export_devices(ExportJob::new(
-                        container("again"),
-                        StorageAuthentication::KeyBased,
-                    ))
-                    .await;
-                if let Err(error) = busy {
-                    shown.push(format!("{error} {error:?}"));
-                }
-                let refused = client
-                    .export_devices(ExportJob::new(
-                        container("d"),
-                        StorageAuthentication::SystemAssignedIdentity,
-                    ))
-                    .await
-                    .unwrap_err();
-                shown.push(format!("{refused} {refused:?}"));
-                let wrong = support::client_with_key(&hub, "d3Jvbmcta2V5LW1hdGVyaWFs");
-                let unauthorized = wrong
-                    .export_devices(ExportJob::new(
-                        container("x"),
-                        StorageAuthentication::KeyBased,
-                    ))
-                    .await
-                    .unwrap_err();
-                shown.push(format!("{unauthorized} {unauthorized:?}"));
-            });
+    let logs = support::trace_logs(async {
+        let hub = hub(Duration::from_millis(100)).await;
+        let client = hub.client().unwrap();
+        let export = ExportJob::new(container("devices"), StorageAuthentication::KeyBased);
+        shown.push(format!("{export:?}"));
+        let job = client.export_devices(export).await.unwrap();
+        let id = job.job_id.clone().unwrap();
+        shown.push(format!("{job:?}"));
+        let uri = job.output_blob_container_uri.clone().unwrap();
+        shown.push(format!("{uri} {uri:?}"));
+        assert!(
+            uri.expose_secret().contains(SIG),
+            "the service echoed the URI"
+        );
+        let done = client
+            .wait_for_import_export_job(&id, quick())
+            .await
+            .unwrap();
+        shown.push(format!("{done:?}"));
+        shown.push(format!(
+            "{:?}",
+            client.list_import_export_jobs().await.unwrap()
+        ));
+        let busy = client
+            .export_devices(ExportJob::new(
+                container("again"),
+                StorageAuthentication::KeyBased,
+            ))
+            .await;
+        if let Err(error) = busy {
+            shown.push(format!("{error} {error:?}"));
+        }
+        let refused = client
+            .export_devices(ExportJob::new(
+                container("d"),
+                StorageAuthentication::SystemAssignedIdentity,
+            ))
+            .await
+            .unwrap_err();
+        shown.push(format!("{refused} {refused:?}"));
+        let wrong = support::client_with_key(&hub, "d3Jvbmcta2V5LW1hdGVyaWFs");
+        let unauthorized = wrong
+            .export_devices(ExportJob::new(
+                container("x"),
+                StorageAuthentication::KeyBased,
+            ))
+            .await
+            .unwrap_err();
+        shown.push(format!("{unauthorized} {unauthorized:?}"));
     });
     assert!(
         logs.contains("iothub_jobs::call"),

@@ -304,15 +304,8 @@ async fn cancel_and_wait_polls_until_the_job_reads_cancelled() {
 
 #[tokio::test]
 async fn cancel_and_wait_reports_a_job_that_ran_or_never_settles() {
-    let hub = LocalHub::builder()
-        .job_run_time(Duration::from_secs(60))
-        .start()
-        .await
-        .unwrap();
+    let (hub, soon) = support::hub_on_a_held_clock().await;
     let client = hub.client().unwrap();
-    let now = std::time::SystemTime::now();
-    hub.set_time(now);
-    let soon = chrono::DateTime::<chrono::Utc>::from(now) + chrono::Duration::seconds(10);
     client
         .schedule_twin_update(twin_update("soon").with_start_time(soon))
         .await
@@ -353,15 +346,8 @@ async fn cancel_and_wait_reports_a_job_that_ran_or_never_settles() {
 
 #[tokio::test]
 async fn waiting_for_a_job_follows_it_to_completion() {
-    let hub = LocalHub::builder()
-        .job_run_time(Duration::from_secs(60))
-        .start()
-        .await
-        .unwrap();
-    let now = std::time::SystemTime::now();
-    hub.set_time(now);
+    let (hub, start) = support::hub_on_a_held_clock().await;
     let client = hub.client().unwrap();
-    let start = chrono::DateTime::<chrono::Utc>::from(now) + chrono::Duration::seconds(10);
     client
         .schedule_twin_update(twin_update("rollout").with_start_time(start))
         .await

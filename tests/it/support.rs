@@ -170,12 +170,27 @@ pub fn object(value: Value) -> Map<String, Value> {
     value.as_object().expect("a JSON object").clone()
 }
 
-/// Everything logged at any level, TRACE included, on this thread while `run` runs.
+/// A local hub whose jobs run for a minute, on a clock the test holds at the real time (it
+/// moves jobs on with `advance_time`), and the start time of a job that begins 10 s later.
+pub async fn hub_on_a_held_clock() -> (LocalHub, chrono::DateTime<chrono::Utc>) {
+    let hub = LocalHub::builder()
+        .job_run_time(std::time::Duration::from_secs(60))
+        .start()
+        .await
+        .unwrap();
+    let now = std::time::SystemTime::now();
+    hub.set_time(now);
+    let start = chrono::DateTime::<chrono::Utc>::from(now) + chrono::Duration::seconds(10);
+    (hub, start)
+}
+
+/// Everything logged at any level, TRACE included, while `run` runs to its end on this thread
+/// (a current-thread runtime, so that everything it spawns logs here too).
 ///
 /// One global subscriber serves every test; its filter asks each time whether this thread is
 /// capturing. (A subscriber set for one thread is not enough: `tracing` caches, per call site,
 /// whether anyone listens, and a call site another test thread reached first can stay muted.)
-pub fn trace_logs(run: impl FnOnce()) -> String {
+pub fn trace_logs(run: impl std::future::Future<Output = ()>) -> String {
     static INSTALLED: std::sync::Once = std::sync::Once::new();
     INSTALLED.call_once(|| {
         use tracing_subscriber::{Layer as _, layer::SubscriberExt as _};
@@ -192,7 +207,11 @@ pub fn trace_logs(run: impl FnOnce()) -> String {
     CAPTURED.with(|captured| *captured.borrow_mut() = Some(Vec::new()));
     // Call sites that other threads reached before the subscriber existed are asked again.
     tracing::callsite::rebuild_interest_cache();
-    run();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(run);
     let bytes = CAPTURED.with(|captured| captured.borrow_mut().take().unwrap_or_default());
     String::from_utf8(bytes).unwrap()
 }
