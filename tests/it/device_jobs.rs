@@ -20,6 +20,18 @@ async fn rows(client: &JobsClient, job_id: &str, filter: DeviceJobQuery) -> Vec<
         .await
 }
 
+/// The status and payload a row's device answered its direct method with.
+fn method_answer(row: &DeviceJob) -> (Option<i32>, Option<serde_json::Value>) {
+    let answer = row
+        .outcome
+        .as_ref()
+        .unwrap()
+        .device_method_response
+        .as_ref()
+        .unwrap();
+    (answer.status, answer.payload.clone())
+}
+
 /// A hub where a direct-method job on five devices runs in 100 ms: `d2` never connects and
 /// `d4` answers 500.
 async fn ran_a_method_job() -> (LocalHub, JobsClient) {
@@ -84,17 +96,7 @@ async fn each_device_has_its_row_with_its_outcome_across_pages() {
             Some(DeviceJobStatus::Completed)
         )
     );
-    let answer = d1
-        .outcome
-        .as_ref()
-        .unwrap()
-        .device_method_response
-        .as_ref()
-        .unwrap();
-    assert_eq!(
-        (answer.status, answer.payload.clone()),
-        (Some(200), Some(json!({})))
-    );
+    assert_eq!(method_answer(d1), (Some(200), Some(json!({}))));
     for time in [
         &d1.created_date_time_utc,
         &d1.start_time_utc,
@@ -108,15 +110,8 @@ async fn each_device_has_its_row_with_its_outcome_across_pages() {
     let error = d2.error.as_ref().unwrap();
     assert_eq!(error.code.as_deref(), Some("DeviceNotOnline"));
     assert!(error.description.is_some());
-    let d4 = all[3]
-        .outcome
-        .as_ref()
-        .unwrap()
-        .device_method_response
-        .as_ref()
-        .unwrap();
     assert_eq!(
-        (d4.status, d4.payload.clone()),
+        method_answer(&all[3]),
         (Some(500), Some(json!({"error": "disk full"})))
     );
 }

@@ -1128,6 +1128,24 @@ mod tests {
                 "JobResponse": {"type": "object", "properties": {"jobId": {"type": "string"}}}}})
     }
 
+    /// The query operation sends and answers the paging headers of the jobs query.
+    fn assert_paged(query: &Value) {
+        let sent: Vec<&Value> = query["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["in"] == "header")
+            .map(|p| &p["name"])
+            .collect();
+        assert_eq!(sent, ["x-ms-continuation", "x-ms-max-item-count"]);
+        let answered: Vec<&String> = query["responses"]["200"]["headers"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect();
+        assert_eq!(answered, ["x-ms-continuation", "x-ms-item-type"]);
+    }
+
     fn import_jobs_query(doc: &Value) -> Result<Imported, String> {
         let operations = parse_operations("GET /jobs/v2/query").unwrap();
         import(doc.to_string().as_bytes(), "f", &operations)
@@ -1137,21 +1155,12 @@ mod tests {
     fn deviation_2_pages_the_jobs_query_from_its_own_definition() {
         let imported = import_jobs_query(&unpaged_jobs_query()).unwrap();
         let query = &imported.spec["paths"]["/jobs/v2/query"]["get"];
-        let headers: Vec<&Value> = query["parameters"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|p| p["in"] == "header")
-            .map(|p| &p["name"])
-            .collect();
-        assert_eq!(headers, ["x-ms-continuation", "x-ms-max-item-count"]);
+        assert_paged(query);
         let ok = &query["responses"]["200"];
         assert_eq!(
             ok["content"]["application/json"]["schema"],
             json!({"type": "array", "items": {"$ref": "#/components/schemas/JobResponse"}})
         );
-        let answered: Vec<&String> = ok["headers"].as_object().unwrap().keys().collect();
-        assert_eq!(answered, ["x-ms-continuation", "x-ms-item-type"]);
         assert!(
             imported.spec["components"]["schemas"]
                 .get("QueryResult")
@@ -1344,21 +1353,12 @@ mod tests {
     fn deviation_5_pages_the_device_query_and_adds_the_row_from_its_own_definition() {
         let imported = import_device_query(&unpaged_device_query()).unwrap();
         let query = &imported.spec["paths"]["/devices/query"]["post"];
-        let headers: Vec<&Value> = query["parameters"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|p| p["in"] == "header")
-            .map(|p| &p["name"])
-            .collect();
-        assert_eq!(headers, ["x-ms-continuation", "x-ms-max-item-count"]);
+        assert_paged(query);
         let ok = &query["responses"]["200"];
         assert_eq!(
             ok["content"]["application/json"]["schema"]["items"]["type"],
             "object"
         );
-        let answered: Vec<&String> = ok["headers"].as_object().unwrap().keys().collect();
-        assert_eq!(answered, ["x-ms-continuation", "x-ms-item-type"]);
         let schemas = imported.spec["components"]["schemas"].as_object().unwrap();
         for name in [
             "DeviceJob",
