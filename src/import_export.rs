@@ -465,19 +465,38 @@ mod tests {
     }
 
     #[test]
-    fn debug_never_shows_a_sas() {
-        let export = ExportJob::new(SAS, StorageAuthentication::KeyBased);
-        let import = ImportJob::new(SAS, SAS, StorageAuthentication::KeyBased);
-        let shown = format!("{export:?} {import:?}");
-        assert!(
-            !shown.contains("c2VjcmV0") && !shown.contains("sig"),
-            "{shown}"
-        );
+    fn debug_shows_where_and_how_never_the_sas() {
+        const SIGNATURE: &str = "c2VjcmV0LXNpZw==";
+        let export =
+            ExportJob::new(SAS, StorageAuthentication::KeyBased).with_output_blob_name("d.txt");
+        let import = ImportJob::new(SAS, PLAIN, StorageAuthentication::KeyBased)
+            .with_input_blob_name("in.txt");
+        for (shown, expected) in [
+            (
+                format!("{export:?}"),
+                [
+                    "ExportJob",
+                    "acct.blob.core.windows.net/devices",
+                    "KeyBased",
+                    "d.txt",
+                ],
+            ),
+            (
+                format!("{import:?}"),
+                [
+                    "ImportJob",
+                    "acct.blob.core.windows.net/devices",
+                    "KeyBased",
+                    "in.txt",
+                ],
+            ),
+        ] {
+            for part in expected {
+                assert!(shown.contains(part), "{part} in {shown}");
+            }
+            crate::secret_forms::assert_hidden(&shown, SIGNATURE);
+        }
         let request = export.into_request().unwrap();
-        let shown = format!("{request:?}");
-        assert!(
-            !shown.contains("c2VjcmV0") && !shown.contains("sig"),
-            "{shown}"
-        );
+        crate::secret_forms::assert_hidden(&format!("{request:?}"), SIGNATURE);
     }
 }
