@@ -12,6 +12,7 @@ use std::{
 };
 
 use futures_core::Stream;
+use progenitor_client::ResponseValue;
 use serde_json::{Map, Value};
 
 use crate::{
@@ -179,19 +180,7 @@ async fn device_jobs_page(
             client.query_devices(API_VERSION, continuation, page_size, query)
         })
         .await?;
-    Ok(Page {
-        next: next_token(page.headers()),
-        items: page.into_inner(),
-    })
-}
-
-/// The next page's token, if the answer names one.
-fn next_token(headers: &reqwest::header::HeaderMap) -> Option<String> {
-    headers
-        .get(CONTINUATION)
-        .and_then(|v| v.to_str().ok())
-        .filter(|token| !token.is_empty())
-        .map(str::to_owned)
+    Ok(Page::from(page))
 }
 
 /// One page of a listing: its items and the token for the next page, if there is one.
@@ -200,16 +189,33 @@ pub(crate) struct Page {
     pub next: Option<String>,
 }
 
+impl From<ResponseValue<Vec<Map<String, Value>>>> for Page {
+    /// The answer's items, and the next page's token if it names one.
+    fn from(answer: ResponseValue<Vec<Map<String, Value>>>) -> Self {
+        let next = answer
+            .headers()
+            .get(CONTINUATION)
+            .and_then(|v| v.to_str().ok())
+            .filter(|token| !token.is_empty())
+            .map(str::to_owned);
+        Self {
+            items: answer.into_inner(),
+            next,
+        }
+    }
+}
+
 /// Every job matching `filter`, following the service's pages.
 pub(crate) fn jobs(
     caller: Arc<Caller>,
     filter: JobQuery,
 ) -> impl Stream<Item = Result<QueriedJob, Error>> + Send + 'static {
+    let page_size = filter.page_size.map(|size| size.to_string());
     let filter = Arc::new(filter);
     pages(
         move |token| {
-            let (caller, filter) = (caller.clone(), filter.clone());
-            async move { jobs_page(&caller, &filter, token.as_deref()).await }
+            let (caller, filter, page_size) = (caller.clone(), filter.clone(), page_size.clone());
+            async move { jobs_page(&caller, &filter, token.as_deref(), page_size.as_deref()).await }
         },
         QueriedJob::read,
     )
@@ -219,27 +225,18 @@ async fn jobs_page(
     caller: &Caller,
     filter: &JobQuery,
     continuation: Option<&str>,
+    page_size: Option<&str>,
 ) -> Result<Page, Error> {
-    let page_size = filter.page_size.map(|size| size.to_string());
     let (status, kind) = (
         filter.status.as_ref().map(|s| s.as_str()),
         filter.job_type.as_ref().map(|t| t.as_str()),
     );
     let page = caller
         .call("query_jobs", "", Replay::Always, |client| {
-            client.query_jobs(
-                API_VERSION,
-                status,
-                kind,
-                continuation,
-                page_size.as_deref(),
-            )
+            client.query_jobs(API_VERSION, status, kind, continuation, page_size)
         })
         .await?;
-    Ok(Page {
-        next: next_token(page.headers()),
-        items: page.into_inner(),
-    })
+    Ok(Page::from(page))
 }
 
 /// Where a listing is: items left from the last page, the next page to ask for, and what
