@@ -315,7 +315,11 @@ async fn every_request_matches_its_operation_in_spec() {
     assert!(missing.unwrap_err().is_not_found());
     assert_allowed(&spec, &sent, "GET", "not-there");
 
-    let method = DirectMethodJob::new("method-job", "tags.site = 'b'", "reboot")
+    // Three devices that never connect: once the job has run, each has a failed row.
+    for device in ["d1", "d2", "d3"] {
+        hub.set_device_offline(device);
+    }
+    let method = DirectMethodJob::new("method-job", "deviceId IN ['d1', 'd2', 'd3']", "reboot")
         .with_payload(json!({"delay": 1}))
         .with_connect_timeout(Duration::from_secs(5))
         .with_response_timeout(Duration::from_secs(10))
@@ -371,6 +375,7 @@ async fn every_request_matches_its_operation_in_spec() {
     assert_allowed(&spec, &sent, "POST", "");
 
     // A job's rows per device, two to a page, failed ones only.
+    hub.advance_time(Duration::from_secs(120)); // past the 60 s the hub runs a job
     let filter = DeviceJobQuery::default()
         .with_status(DeviceJobStatus::Failed)
         .with_page_size(2);
@@ -380,7 +385,9 @@ async fn every_request_matches_its_operation_in_spec() {
             .await
     })
     .await;
+    assert_eq!(rows.len(), 3, "a failed row per device: {rows:?}");
     assert!(rows.iter().all(Result::is_ok), "{rows:?}");
+    assert!(sent.len() > 1, "more rows than one page of 2 holds");
     assert_allowed(&spec, &sent, "POST", "");
 }
 

@@ -299,7 +299,13 @@ proptest! {
     #![proptest_config(ProptestConfig {
         // PROPTEST_CASES lowers this where time is short (each mutant of a mutation run).
         cases: std::env::var("PROPTEST_CASES").ok().and_then(|cases| cases.parse().ok()).unwrap_or(3000),
-        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
+        // Set by .ci/mutants: a failure under a mutant found the mutant, not a case to keep.
+        // (This explicit setting overrides the one proptest's default reads from it.)
+        failure_persistence: if std::env::var_os("PROPTEST_DISABLE_FAILURE_PERSISTENCE").is_some() {
+            None
+        } else {
+            Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions")))
+        },
         ..ProptestConfig::default()
     })]
 

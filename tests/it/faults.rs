@@ -205,7 +205,8 @@ fn connection_string() -> String {
     format!("HostName={HOST};SharedAccessKeyName=iothubowner;SharedAccessKey={KEY}")
 }
 
-fn client(port: u16) -> JobsClient {
+/// A client of the fault server on `port`: quick retries, short timeouts.
+pub(crate) fn client(port: u16) -> JobsClient {
     let options = JobsClientOptions::default()
         .with_endpoint(format!("http://127.0.0.1:{port}"))
         .with_request_timeout(Duration::from_millis(700))

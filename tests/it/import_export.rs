@@ -6,7 +6,7 @@ use std::{pin::pin, time::Duration};
 
 use futures::StreamExt as _;
 use iothub_jobs::{
-    ErrorKind, ExportJob, ImportJob, JobsClient, StorageAuthentication, WaitOptions,
+    ErrorKind, ExportJob, ImportJob, StorageAuthentication, WaitOptions,
     models::{JobStatus, JobType, StorageAuthenticationType},
     simulator::LocalHub,
 };
@@ -221,6 +221,7 @@ async fn bad_jobs_and_ids_are_refused_before_anything_is_sent() {
         .await
         .unwrap_err();
     assert_eq!(error.kind(), &ErrorKind::InvalidJobRequest);
+    secret_forms::assert_hidden(&format!("{error} {error:?}"), SIG);
     for id in ["create", "a/b", ""] {
         assert_eq!(
             client.get_import_export_job(id).await.unwrap_err().kind(),
@@ -263,6 +264,16 @@ fn a_container_sas_never_reaches_debug_display_errors_or_logs() {
             uri.expose_secret().contains(SIG),
             "the service echoed the URI"
         );
+        // While the first job runs, a second is refused with the quota error.
+        let busy = client
+            .export_devices(ExportJob::new(
+                container("again"),
+                StorageAuthentication::KeyBased,
+            ))
+            .await
+            .unwrap_err();
+        assert!(busy.is_job_quota_exceeded(), "{busy}");
+        shown.push(format!("{busy} {busy:?}"));
         let done = client
             .wait_for_import_export_job(&id, quick())
             .await
@@ -272,15 +283,6 @@ fn a_container_sas_never_reaches_debug_display_errors_or_logs() {
             "{:?}",
             client.list_import_export_jobs().await.unwrap()
         ));
-        let busy = client
-            .export_devices(ExportJob::new(
-                container("again"),
-                StorageAuthentication::KeyBased,
-            ))
-            .await;
-        if let Err(error) = busy {
-            shown.push(format!("{error} {error:?}"));
-        }
         let refused = client
             .export_devices(ExportJob::new(
                 container("d"),
@@ -321,11 +323,7 @@ const ODD_JOB: &str = r#"{"jobId":"j","type":"exportDevicesV3","status":"cancell
 #[tokio::test]
 async fn odd_jobs_from_the_service_read_fine() {
     let (port, _) = crate::faults::serve(|_| crate::faults::Answer::Json("", ODD_JOB), 0).await;
-    let client = JobsClient::from_connection_string_with_options(
-        "HostName=h.azure-devices.net;SharedAccessKeyName=p;SharedAccessKey=cGFzc3dvcmQ=",
-        iothub_jobs::JobsClientOptions::default().with_endpoint(format!("http://127.0.0.1:{port}")),
-    )
-    .unwrap();
+    let client = crate::faults::client(port);
     let job = client.get_import_export_job("j").await.unwrap();
     assert_eq!(
         job.type_,
@@ -337,6 +335,11 @@ async fn odd_jobs_from_the_service_read_fine() {
     );
     assert_eq!(job.output_blob_container_uri.unwrap().expose_secret(), "");
     assert_eq!(job.input_blob_container_uri, None);
+    assert_eq!(
+        job.end_time_utc.unwrap().to_string(),
+        "0001-01-01T00:00:00Z",
+        "an offset-less time reads as UTC"
+    );
     assert_eq!(
         job.storage_authentication_type,
         Some(StorageAuthenticationType::UnknownValue(
@@ -353,36 +356,13 @@ async fn odd_jobs_from_the_service_read_fine() {
 /// `200` with a body and `204` without one both mean cancelled.
 #[tokio::test]
 async fn a_cancel_answered_200_with_a_body_or_204_succeeds() {
-    for answer in [
-        crate::faults::Answer::Json("", r#"{"some":"object"}"#),
-        crate::faults::Answer::Raw("HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n"),
-    ] {
-        let (port, seen) = match answer {
-            crate::faults::Answer::Json(..) => {
-                crate::faults::serve(
-                    |_| crate::faults::Answer::Json("", r#"{"some":"object"}"#),
-                    0,
-                )
-                .await
-            }
-            _ => {
-                crate::faults::serve(
-                    |_| {
-                        crate::faults::Answer::Raw(
-                            "HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n",
-                        )
-                    },
-                    0,
-                )
-                .await
-            }
-        };
-        let client = JobsClient::from_connection_string_with_options(
-            "HostName=h.azure-devices.net;SharedAccessKeyName=p;SharedAccessKey=cGFzc3dvcmQ=",
-            iothub_jobs::JobsClientOptions::default()
-                .with_endpoint(format!("http://127.0.0.1:{port}")),
-        )
-        .unwrap();
+    use crate::faults::Answer;
+    let with_body: fn(usize) -> Answer = |_| Answer::Json("", r#"{"some":"object"}"#);
+    let no_content: fn(usize) -> Answer =
+        |_| Answer::Raw("HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n");
+    for answers in [with_body, no_content] {
+        let (port, seen) = crate::faults::serve(answers, 0).await;
+        let client = crate::faults::client(port);
         client.cancel_import_export_job("j").await.unwrap();
         assert_eq!(
             seen.lock().unwrap().request_lines[0].split(' ').next(),
