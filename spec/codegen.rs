@@ -34,6 +34,9 @@ pub const METHOD_NAMES: &[(&str, &str, &str)] = &[
 /// into named schemas for this (spec/README.md); a new one fails the build until `src/models.rs`
 /// declares it.
 const ENUM_MODULE: &str = "crate::models";
+/// The schema deviation 3 names the container URIs by, replaced by its stand-in of that name
+/// in `crate::models`.
+pub const CONTAINER_URI_SCHEMA: &str = "BlobContainerUri";
 
 /// The settings both `build.rs` and the xtask use, for the schemas in `spec`.
 pub fn settings(spec: &openapiv3::OpenAPI) -> GenerationSettings {
@@ -54,8 +57,8 @@ pub fn settings(spec: &openapiv3::OpenAPI) -> GenerationSettings {
     // A container URI carries a SAS token: its stand-in keeps it out of `Debug` and `Display`
     // (spec/README.md, deviation 3).
     settings.with_replacement(
-        "BlobContainerUri",
-        "crate::models::BlobContainerUri",
+        CONTAINER_URI_SCHEMA,
+        format!("crate::models::{CONTAINER_URI_SCHEMA}"),
         [TypeImpl::Default].into_iter(),
     );
     // The service writes `0001-01-01T00:00:00` (no offset) for "never"; chrono would reject it.

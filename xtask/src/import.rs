@@ -45,19 +45,14 @@ const CONTAINER_URIS: &[(&str, &str)] = &[
     ("JobProperties", "inputBlobContainerUri"),
     ("JobProperties", "outputBlobContainerUri"),
 ];
-const CONTAINER_URI_SCHEMA: &str = "BlobContainerUri";
+use crate::codegen::CONTAINER_URI_SCHEMA;
 
 const ONE_CANCEL_ANSWER: &str =
     "deviation 4 (cancelling an import/export job answers no body the client reads)";
 /// Deviation 3 (spec/README.md): the container URI properties refer to one named string schema,
 /// `BlobContainerUri`, instead of each being a plain string.
-pub(crate) fn name_container_uris(doc: &mut Value) -> Result<String, String> {
-    let refuse = |reason: String| {
-        format!(
-            "{NAME_CONTAINER_URIS} cannot be applied: {reason}; see spec/README.md and \
-             `name_container_uris` in xtask/src/import.rs"
-        )
-    };
+fn name_container_uris(doc: &mut Value) -> Result<String, String> {
+    let refuse = refusal(NAME_CONTAINER_URIS, "name_container_uris");
     let definitions = doc
         .get_mut("definitions")
         .and_then(Value::as_object_mut)
@@ -111,7 +106,7 @@ const DESCRIBE_DEVICE_QUERY: &str =
 /// The device query, which deviation 5 describes.
 const DEVICE_QUERY: &str = "/devices/query";
 /// The row of a device-job query, which deviation 5 adds (with the schemas it refers to).
-pub(crate) const DEVICE_JOB: &str = "DeviceJob";
+const DEVICE_JOB: &str = "DeviceJob";
 
 /// Deviation 5 (spec/README.md): `POST /devices/query` answers any query of the hub, its items
 /// typed by the `x-ms-item-type` header — twins, device jobs, job responses or any JSON for a
@@ -119,13 +114,8 @@ pub(crate) const DEVICE_JOB: &str = "DeviceJob";
 /// and no paging). Written from this definition: paging as the jobs query's (deviation 2), a
 /// body of JSON objects, and the device-job row no upstream version describes (`DeviceJob`, as
 /// the official C# and Java SDKs read it), which the hand-written layer reads each item as.
-pub(crate) fn describe_the_device_query(doc: &mut Value) -> Result<String, String> {
-    let refuse = |reason: String| {
-        format!(
-            "{DESCRIBE_DEVICE_QUERY} cannot be applied: {reason}; see spec/README.md and \
-             `describe_the_device_query` in xtask/src/import.rs"
-        )
-    };
+fn describe_the_device_query(doc: &mut Value) -> Result<String, String> {
+    let refuse = refusal(DESCRIBE_DEVICE_QUERY, "describe_the_device_query");
     let rows = device_job_schemas();
     let definitions = doc
         .get_mut("definitions")
@@ -138,10 +128,7 @@ pub(crate) fn describe_the_device_query(doc: &mut Value) -> Result<String, Strin
         )));
     }
     definitions.extend(rows);
-    let query = doc
-        .get_mut("paths")
-        .and_then(|paths| paths.get_mut(DEVICE_QUERY))
-        .and_then(|item| item.get_mut("post"))
+    let query = operation_mut(doc, "post", DEVICE_QUERY)
         .and_then(Value::as_object_mut)
         .ok_or_else(|| refuse(format!("the document has no POST {DEVICE_QUERY}")))?;
     let parameters = query
@@ -190,7 +177,7 @@ pub(crate) fn describe_the_device_query(doc: &mut Value) -> Result<String, Strin
 
 /// The device-job row and its parts, as the service writes them (the C# SDK's `DeviceJob`,
 /// Java's `JobsResponseParser`); `moduleId` when the job targeted a module.
-fn device_job_schemas() -> Map<String, Value> {
+pub(crate) fn device_job_schemas() -> Map<String, Value> {
     let text = |description: &str| json!({"type": "string", "description": description});
     let time = |description: &str| json!({"type": "string", "format": "date-time", "description": description});
     let schemas = json!({
@@ -233,18 +220,14 @@ const IMPORT_EXPORT_OPERATIONS: &[(&str, &str)] = &[
     ("POST", "/jobs/create"),
     ("GET", "/jobs"),
     ("GET", "/jobs/{id}"),
-    ("DELETE", "/jobs/{id}"),
+    ("DELETE", CANCEL_IMPORT_EXPORT),
 ];
 
 /// Deviations 2 to 5, applied to the Swagger 2.0 document before it is converted, each when
 /// the operations it corrects are shipped and each on its own: for each, what it did or why it
 /// cannot be applied. `cargo xtask diff` reads upstream through this too.
 pub(crate) fn deviate(doc: &mut Value, operations: &[Operation]) -> Vec<Result<String, String>> {
-    let ships = |method: &str, path: &str| {
-        operations
-            .iter()
-            .any(|o| o.method == method && o.path == path)
-    };
+    let ships = |method: &str, path: &str| ships(operations, method, path);
     let mut outcomes = Vec::new();
     if ships("GET", JOBS_QUERY) {
         outcomes.push(page_the_jobs_query(doc));
@@ -271,17 +254,9 @@ const CANCEL_IMPORT_EXPORT: &str = "/jobs/{id}";
 /// it does not describe, or `204`. progenitor generates one success type per operation (and
 /// panics on two), and the object says nothing the client could read, so both answers are
 /// described without a body; the client reads neither.
-pub(crate) fn one_cancel_answer(doc: &mut Value) -> Result<String, String> {
-    let refuse = |reason: String| {
-        format!(
-            "{ONE_CANCEL_ANSWER} cannot be applied: {reason}; see spec/README.md and \
-             `one_cancel_answer` in xtask/src/import.rs"
-        )
-    };
-    let responses = doc
-        .get_mut("paths")
-        .and_then(|paths| paths.get_mut(CANCEL_IMPORT_EXPORT))
-        .and_then(|item| item.get_mut("delete"))
+fn one_cancel_answer(doc: &mut Value) -> Result<String, String> {
+    let refuse = refusal(ONE_CANCEL_ANSWER, "one_cancel_answer");
+    let responses = operation_mut(doc, "delete", CANCEL_IMPORT_EXPORT)
         .and_then(|operation| operation.get_mut("responses"))
         .and_then(Value::as_object_mut)
         .ok_or_else(|| refuse(format!("the document has no DELETE {CANCEL_IMPORT_EXPORT}")))?;
@@ -321,22 +296,14 @@ const CONTINUATION: &str = "The continuation token used to get the next page of 
 /// through headers — which is what the C#, Java and Node SDKs send and read. The headers are
 /// written from this definition, never taken from elsewhere in the document: older upstream
 /// versions describe no paging anywhere.
-pub(crate) fn page_the_jobs_query(doc: &mut Value) -> Result<String, String> {
-    let refuse = |reason: String| {
-        format!(
-            "{PAGE_JOBS_QUERY} cannot be applied: {reason}; see spec/README.md and \
-             `page_the_jobs_query` in xtask/src/import.rs"
-        )
-    };
+fn page_the_jobs_query(doc: &mut Value) -> Result<String, String> {
+    let refuse = refusal(PAGE_JOBS_QUERY, "page_the_jobs_query");
     if doc["definitions"].get("JobResponse").is_none() {
         return Err(refuse(
             "the document defines no JobResponse, the item of each page".into(),
         ));
     }
-    let query = doc
-        .get_mut("paths")
-        .and_then(|paths| paths.get_mut(JOBS_QUERY))
-        .and_then(|item| item.get_mut("get"))
+    let query = operation_mut(doc, "get", JOBS_QUERY)
         .and_then(Value::as_object_mut)
         .ok_or_else(|| refuse(format!("the document has no GET {JOBS_QUERY}")))?;
     let ok = &query.get("responses").unwrap_or(&Value::Null)["200"];
@@ -474,10 +441,7 @@ pub fn import(
     }
 
     // No operation refers to the device-job row (deviation 5), which the layer reads items as.
-    if operations
-        .iter()
-        .any(|o| o.method == "POST" && o.path == DEVICE_QUERY)
-    {
+    if ships(operations, "POST", DEVICE_QUERY) {
         converter.definitions.insert(DEVICE_JOB.to_owned());
     }
     let closure = json::schema_closure(as_object(&doc["definitions"]), converter.definitions);
@@ -562,6 +526,28 @@ fn find_operation<'d>(
         .get(operation.method.to_ascii_lowercase())
         .ok_or_else(|| format!("no {} operation on {}", operation.method, operation.path))?;
     Ok((item, found))
+}
+
+/// Whether `operations` hold `method path`.
+fn ships(operations: &[Operation], method: &str, path: &str) -> bool {
+    operations
+        .iter()
+        .any(|o| o.method == method && o.path == path)
+}
+
+/// The `method` (lowercase) operation on `path`, to correct in place.
+fn operation_mut<'d>(doc: &'d mut Value, method: &str, path: &str) -> Option<&'d mut Value> {
+    doc.get_mut("paths")?.get_mut(path)?.get_mut(method)
+}
+
+/// How deviation `deviation`, written in `function`, says it cannot be applied.
+fn refusal(deviation: &'static str, function: &'static str) -> impl Fn(String) -> String {
+    move |reason| {
+        format!(
+            "{deviation} cannot be applied: {reason}; see spec/README.md and `{function}` in \
+             xtask/src/import.rs"
+        )
+    }
 }
 
 /// Converts operations, gathering the shared parameters and definitions they use.
