@@ -15,8 +15,10 @@ use std::{
 
 use futures::StreamExt as _;
 use iothub_jobs::{
-    DirectMethodJob, ExportJob, ImportJob, JobQuery, JobsClient, JobsClientOptions,
-    StorageAuthentication, TwinUpdateJob, auth::SasKeyCredential, models::JobStatus,
+    DeviceJobQuery, DirectMethodJob, ExportJob, ImportJob, JobQuery, JobsClient, JobsClientOptions,
+    StorageAuthentication, TwinUpdateJob,
+    auth::SasKeyCredential,
+    models::{DeviceJobStatus, JobStatus},
 };
 use serde_json::json;
 
@@ -142,12 +144,20 @@ async fn prism_validates_every_request_and_the_client_accepts_every_dynamic_resp
         let query = JobQuery::default()
             .with_status(JobStatus::Scheduled)
             .with_page_size(5);
-        let pages: Vec<_> = std::pin::pin!(client.query_jobs(query))
+        let items: Vec<_> = std::pin::pin!(client.query_jobs(query))
             .take(3)
             .collect()
             .await;
-        for page in pages {
-            page.unwrap_or_else(|e| fail("query", e));
+        for item in items {
+            item.unwrap_or_else(|e| fail("query", e));
+        }
+        let rows = DeviceJobQuery::default().with_status(DeviceJobStatus::Failed);
+        let rows: Vec<_> = std::pin::pin!(client.query_device_jobs(id, rows))
+            .take(3)
+            .collect()
+            .await;
+        for row in rows {
+            row.unwrap_or_else(|e| fail("query_device_jobs", e));
         }
         let container = "https://acct.blob.core.windows.net/devices?sv=2024-08-04&sig=c2lnbmF0dXJl";
         client
@@ -175,7 +185,7 @@ async fn prism_validates_every_request_and_the_client_accepts_every_dynamic_resp
             .cancel_import_export_job(id)
             .await
             .unwrap_or_else(|e| fail("cancel_import_export_job", e));
-        requests += 10;
+        requests += 11;
     }
     drop(prism);
 
