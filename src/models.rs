@@ -5,6 +5,21 @@
 //! that the generator uses in their place so that responses from a newer service still parse.
 //! Every struct is `#[non_exhaustive]`: start from `Default::default()` and set fields, so that a
 //! field added by a later api-version is not a breaking change.
+//!
+//! # How answers are read
+//! One value the model cannot read must not lose the answer around it, so:
+//! - an enum value this crate does not know is kept as `UnknownValue(text)`;
+//! - a date-time in another format (or not one at all) is kept as a [`Timestamp`] whose
+//!   [`unreadable`](Timestamp::unreadable) text is what the service sent;
+//! - a container URI is kept whatever it holds; twin tags and properties are free-form JSON;
+//! - `null` for an optional field reads as absent, and fields this crate does not know are
+//!   ignored;
+//! - in listings, an item of another shape arrives as the listing's `Unrecognized` item.
+//!
+//! What still fails an answer, as [`ErrorKind::InvalidResponse`](crate::ErrorKind::InvalidResponse),
+//! is a value of another JSON type than the API describes (text where it describes a number,
+//! an object where it describes text): no service has sent one, and guessing a meaning would
+//! hide a broken proxy or gateway.
 
 use std::{borrow::Cow, fmt, str::FromStr};
 
@@ -311,19 +326,43 @@ fn string_enum_schema(values: &[&str]) -> schemars::schema::Schema {
     .into()
 }
 
-/// A point in time from the service (`format: date-time`), in UTC, within years 0000–9999.
+/// A point in time from the service (`format: date-time`), in UTC, within years 0000–9999,
+/// or the text the service sent when it is not one.
 ///
 /// Reads RFC 3339 with 0–9 fraction digits, and also the offset-less form the service uses for
-/// "never" (`0001-01-01T00:00:00`), which it means as UTC. Writes RFC 3339 with a `Z` offset.
-/// RFC 3339 has four-digit years only, so every `Timestamp` is within years 0000–9999 and can
-/// be written and read back: build one from a `DateTime<Utc>` with `Timestamp::try_from`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Timestamp(DateTime<Utc>);
+/// "never" (`0001-01-01T00:00:00`), which it means as UTC. Any other string (`"InvalidDateString"`,
+/// a date in another format) does not fail the answer it is in: it is kept as sent, with
+/// [`as_datetime`](Self::as_datetime) `None` and [`unreadable`](Self::unreadable) giving the text.
+/// Writes RFC 3339 with a `Z` offset, or the kept text unchanged.
+///
+/// RFC 3339 has four-digit years only, so a readable `Timestamp` is within years 0000–9999 and
+/// can be written and read back: build one from a `DateTime<Utc>` with `Timestamp::try_from`.
+/// Requests this crate sends only ever carry readable ones.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Timestamp(Reading);
+
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Reading {
+    Instant(DateTime<Utc>),
+    Unreadable(Box<str>),
+}
 
 impl Timestamp {
-    /// The instant as a chrono `DateTime<Utc>`.
-    pub fn as_datetime(&self) -> DateTime<Utc> {
-        self.0
+    /// The instant as a chrono `DateTime<Utc>`; `None` when the service sent text that is not
+    /// a date-time (see [`unreadable`](Self::unreadable)).
+    pub fn as_datetime(&self) -> Option<DateTime<Utc>> {
+        match &self.0 {
+            Reading::Instant(instant) => Some(*instant),
+            Reading::Unreadable(_) => None,
+        }
+    }
+
+    /// The text exactly as the service sent it, when it is not a date-time this crate can read.
+    pub fn unreadable(&self) -> Option<&str> {
+        match &self.0 {
+            Reading::Instant(_) => None,
+            Reading::Unreadable(text) => Some(text),
+        }
     }
 }
 
@@ -332,7 +371,7 @@ impl TryFrom<DateTime<Utc>> for Timestamp {
 
     fn try_from(value: DateTime<Utc>) -> Result<Self, Self::Error> {
         if (0..=9999).contains(&value.year()) {
-            Ok(Self(value))
+            Ok(Self(Reading::Instant(value)))
         } else {
             Err(TimestampRangeError(value))
         }
@@ -344,12 +383,6 @@ impl TryFrom<DateTime<Utc>> for Timestamp {
 #[error("{0} is outside years 0000-9999, which an RFC 3339 date-time can carry")]
 pub struct TimestampRangeError(DateTime<Utc>);
 
-impl From<Timestamp> for DateTime<Utc> {
-    fn from(value: Timestamp) -> Self {
-        value.0
-    }
-}
-
 /// A `date-time` string that is neither RFC 3339 nor the service's offset-less form.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("`{0}` is not an RFC 3339 date-time")]
@@ -358,6 +391,7 @@ pub struct TimestampParseError(String);
 impl FromStr for Timestamp {
     type Err = TimestampParseError;
 
+    /// Strict: only a readable date-time. (Reading an answer keeps any text instead.)
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         // RFC 3339 years are four digits, in UTC too; chrono would also take `-001`, `+2026`,
         // or `0000-01-01T00:00:00+01:00` (year -1 in UTC), none of which could be written
@@ -384,7 +418,21 @@ impl FromStr for Timestamp {
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+        match &self.0 {
+            Reading::Instant(instant) => {
+                f.write_str(&instant.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+            }
+            Reading::Unreadable(text) => f.write_str(text),
+        }
+    }
+}
+
+impl fmt::Debug for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Reading::Instant(_) => write!(f, "Timestamp({self})"),
+            Reading::Unreadable(text) => write!(f, "Timestamp(unreadable {text:?})"),
+        }
     }
 }
 
@@ -397,7 +445,9 @@ impl Serialize for Timestamp {
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = Cow::<str>::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
+        Ok(text
+            .parse()
+            .unwrap_or_else(|_| Self(Reading::Unreadable(text.into()))))
     }
 }
 
@@ -439,6 +489,24 @@ mod tests {
             assert_eq!(parsed.to_string(), written);
             assert_eq!(written.parse::<Timestamp>().unwrap(), parsed);
         }
+    }
+
+    #[test]
+    fn an_unreadable_timestamp_is_kept_as_sent_but_never_parsed_from_text() {
+        for text in ["InvalidDateString", "05/21/2020 20:14:49", ""] {
+            let read: Timestamp = serde_json::from_value(serde_json::json!(text)).unwrap();
+            assert_eq!((read.as_datetime(), read.unreadable()), (None, Some(text)));
+            assert_eq!(read.to_string(), text);
+            assert_eq!(
+                format!("{read:?}"),
+                format!("Timestamp(unreadable {text:?})")
+            );
+            assert_eq!(serde_json::to_value(&read).unwrap(), text);
+            assert!(text.parse::<Timestamp>().is_err(), "{text}");
+        }
+        let read: Timestamp = serde_json::from_str(r#""2026-11-26T05:28:52Z""#).unwrap();
+        assert_eq!(read.unreadable(), None);
+        assert_eq!(format!("{read:?}"), "Timestamp(2026-11-26T05:28:52Z)");
     }
 
     #[test]

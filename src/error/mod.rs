@@ -1,8 +1,10 @@
 //! The crate's one error type, and everything that turns a failure into it.
 //!
 //! - `service`: reading the service's error answers, and the advice a message carries;
+//! - `codes`: the service's numeric error codes and their names;
 //! - `convert`: progenitor's and reqwest's failures as an [`Error`].
 
+mod codes;
 mod convert;
 mod service;
 

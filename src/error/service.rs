@@ -1,30 +1,40 @@
 //! What the service says when it answers with an error status: the four shapes of its error
 //! bodies, read into a [`ServiceError`], and the advice an error's message carries.
 
+use std::fmt;
+
+use super::codes;
+
 /// What the service said when it answered with an error status.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ServiceError {
     /// The HTTP status code.
     pub status: u16,
     /// The IoT Hub error code name, such as `JobNotFound`: the innermost one in the body, else
-    /// the `iothub-errorcode` header.
+    /// the `iothub-errorcode` header, else the name of [`numeric_code`](Self::numeric_code)
+    /// in Microsoft's list of codes (`404001` is `DeviceNotFound`).
     pub code: Option<String>,
     /// The numeric IoT Hub error code, such as `404002`, when the service gives one.
     pub numeric_code: Option<u32>,
-    /// The service's human-readable explanation.
+    /// The service's human-readable explanation: the innermost message when one service
+    /// error wraps another, without the `ErrorCode:…;` prefix.
     pub message: Option<String>,
-    /// The service's tracking id, which Azure support asks for.
+    /// The service's tracking id, which Azure support asks for. Every body shape gives it
+    /// the same way: without the `-TimeStamp:…` suffix the classic shape appends (the time the
+    /// service answered, not part of the id).
     pub tracking_id: Option<String>,
+    /// The body as the service sent it (text, lossily decoded), for callers who want what
+    /// the fields above leave out.
+    raw_body: String,
 }
 
 impl ServiceError {
-    /// `403 JobQuotaExceeded`: by name, or by number (Microsoft documents `403003`; a newer
-    /// SDK's list says `403001`).
+    /// `403 JobQuotaExceeded`, by name or by number.
     pub(super) fn is_job_quota_exceeded(&self) -> bool {
         self.status == 403
             && (self.code.as_deref() == Some("JobQuotaExceeded")
-                || matches!(self.numeric_code, Some(403001 | 403003)))
+                || self.numeric_code == Some(403003))
     }
 
     /// `404 JobNotFound`, by name or by number.
@@ -33,11 +43,18 @@ impl ServiceError {
             && (self.code.as_deref() == Some("JobNotFound") || self.numeric_code == Some(404002))
     }
 
+    /// The body as the service sent it (lossily decoded as UTF-8): every field, including
+    /// those [`parse`](Self::parse) does not read, and a wrapped error's outer text.
+    pub fn raw_body(&self) -> &str {
+        &self.raw_body
+    }
+
     /// Reads an error answer from its status, `iothub-errorcode` header and body, whichever
     /// shape the service used: classic (`{"Message":"ErrorCode:…;…","ExceptionMessage":"Tracking ID:…"}`),
-    /// nested (`Error: 429 {…}` inside the message), structured (`{"errorCode":404103,…}`, also
-    /// as a string in `Message`), or not JSON at all. Never fails: it keeps what it could read.
-    /// Useful when you call other IoT Hub endpoints yourself.
+    /// wrapped (`Error: 429 {…}` or `Error: BadRequest {…}` inside the message), structured
+    /// (`{"errorCode":404103,…}`, also as a string in `Message`), or not JSON at all. Never
+    /// fails: it keeps what it could read. Useful when you call other IoT Hub endpoints
+    /// yourself.
     pub fn parse(status: u16, error_code_header: Option<&str>, body: &[u8]) -> Self {
         let mut error = Self {
             status,
@@ -45,23 +62,40 @@ impl ServiceError {
             numeric_code: None,
             message: None,
             tracking_id: None,
+            raw_body: String::from_utf8_lossy(body).into_owned(),
         };
         match serde_json::from_slice::<serde_json::Value>(body) {
             Ok(json) => read_json_body(&json, &mut error, 0),
             Err(_) => {
                 // An HTML page from the front end (411, 502): keep a bounded piece of its text.
-                let text = String::from_utf8_lossy(body);
-                let text = text.trim();
+                let text = error.raw_body.trim();
                 if !text.is_empty() {
                     error.message = Some(text.chars().take(500).collect());
                 }
             }
         }
-        // The header names the outermost code; a nested body's is more specific.
+        // The header names the outermost code; a nested body's is more specific. A number
+        // alone is named from Microsoft's list.
         if error.code.is_none() {
-            error.code = error_code_header.map(str::to_owned);
+            error.code = error_code_header
+                .map(str::to_owned)
+                .or_else(|| Some(codes::name_of(error.numeric_code?)?.to_owned()));
         }
         error
+    }
+}
+
+impl fmt::Debug for ServiceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The fields read from it say what matters; the whole body would drown them.
+        f.debug_struct("ServiceError")
+            .field("status", &self.status)
+            .field("code", &self.code)
+            .field("numeric_code", &self.numeric_code)
+            .field("message", &self.message)
+            .field("tracking_id", &self.tracking_id)
+            .field("raw_body_len", &self.raw_body.len())
+            .finish()
     }
 }
 
@@ -69,30 +103,37 @@ impl ServiceError {
 const MAX_NESTING: usize = 4;
 
 /// Reads the service's error shapes, following nested ones so the innermost (most specific)
-/// code and message win:
+/// code, message and tracking id win:
 /// - structured: `{"errorCode":404103,"trackingId":"…","message":"…","timestampUtc":"…"}`,
 ///   at the top level or as a JSON string in `Message`;
 /// - classic: `{"Message":"ErrorCode:JobNotFound;Job with id 'x' not found","ExceptionMessage":"Tracking ID:…-G:…-TimeStamp:…"}`;
-/// - nested: a classic body whose message text carries `Error: 429 {…another body…}`.
+/// - wrapped: a message whose text is `Error: 429 {…another body…}` or `Error: BadRequest {…}`.
 fn read_json_body(json: &serde_json::Value, error: &mut ServiceError, depth: usize) {
     let field = |name: &str| json.get(name).and_then(|v| v.as_str());
-    if let Some(number) = json.get("errorCode").and_then(|v| v.as_u64()) {
-        error.numeric_code = u32::try_from(number).ok();
-        if let Some(message) = field("message") {
-            error.message = Some(message.to_owned());
-        }
-        if let Some(tracking) = field("trackingId") {
-            error.tracking_id = Some(tracking.to_owned());
-        }
-        return;
+    let tracking = field("trackingId")
+        .or_else(|| field("ExceptionMessage").and_then(|m| m.strip_prefix("Tracking ID:")));
+    if let Some(tracking) = tracking {
+        error.tracking_id = Some(without_timestamp(tracking).to_owned());
     }
-    if let Some(tracking) = field("ExceptionMessage").and_then(|m| m.strip_prefix("Tracking ID:")) {
-        let id = tracking.split("-TimeStamp:").next().unwrap_or(tracking);
-        error.tracking_id = Some(id.to_owned());
+    match json.get("errorCode") {
+        Some(serde_json::Value::Number(number)) => {
+            error.numeric_code = number.as_u64().and_then(|n| u32::try_from(n).ok());
+        }
+        Some(serde_json::Value::String(text)) => match text.parse::<u32>() {
+            Ok(number) => error.numeric_code = Some(number),
+            Err(_) if !text.is_empty() => error.code = Some(text.clone()),
+            Err(_) => {}
+        },
+        _ => {}
     }
-    let Some(message) = field("Message") else {
-        return;
-    };
+    if let Some(message) = field("message").or_else(|| field("Message")) {
+        read_message(message, error, depth);
+    }
+}
+
+/// Reads a message's text: a whole body as a string, or `ErrorCode:<name>;<text>` where the
+/// text may wrap another body.
+fn read_message(message: &str, error: &mut ServiceError, depth: usize) {
     if depth < MAX_NESTING
         && let Ok(inner @ serde_json::Value::Object(_)) = serde_json::from_str(message)
     {
@@ -108,25 +149,36 @@ fn read_json_body(json: &serde_json::Value, error: &mut ServiceError, depth: usi
         }
         None => message,
     };
-    error.message = Some(text.to_owned());
+    error.message = Some(text.trim().to_owned());
     if depth < MAX_NESTING
-        && let Some(inner) = nested_body(text)
+        && let Some(inner) = wrapped_body(text)
     {
         read_json_body(&inner, error, depth + 1);
     }
 }
 
-/// The body in `… Error: 429 {…}`, if the text carries one.
-fn nested_body(text: &str) -> Option<serde_json::Value> {
+/// The body in `… Error: 429 {…}` or `… Error: BadRequest {…}`, if the text carries one
+/// (text after the body is ignored).
+fn wrapped_body(text: &str) -> Option<serde_json::Value> {
     let (_, after) = text.split_once("Error: ")?;
     let start = after.find('{')?;
     let status = after[..start].trim();
-    if status.is_empty() || !status.bytes().all(|b| b.is_ascii_digit()) {
+    if status.is_empty() || !status.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return None;
     }
-    serde_json::from_str::<serde_json::Value>(&after[start..])
+    serde_json::Deserializer::from_str(&after[start..])
+        .into_iter::<serde_json::Value>()
+        .next()?
         .ok()
         .filter(serde_json::Value::is_object)
+}
+
+/// A tracking id without the `-TimeStamp:…` the classic shape appends.
+fn without_timestamp(tracking: &str) -> &str {
+    tracking
+        .split_once("-TimeStamp:")
+        .map_or(tracking, |(id, _)| id)
+        .trim()
 }
 
 pub(super) fn service_message(service: &ServiceError) -> String {
@@ -143,33 +195,80 @@ pub(super) fn service_message(service: &ServiceError) -> String {
     text
 }
 
-/// What the caller can do about an error status.
+/// What the caller can do about an error: by its code when the service gave one (the same
+/// code comes with different statuses), else by its status.
 fn advice(service: &ServiceError) -> Option<&'static str> {
-    Some(match (service.status, service.code.as_deref()) {
-        (404, _) if service.is_job_not_found() => {
-            "check the job id and that the hub is the one the job was created on"
+    match service.code.as_deref() {
+        Some(code) => advice_for_code(code),
+        None => advice_for_status(service.status),
+    }
+}
+
+const WRONG_ENDPOINT: &str = "the endpoint does not serve this API at that path: check the base URL given to JobsClientOptions::with_endpoint";
+const CHECK_CREDENTIALS: &str =
+    "check the shared access key and policy name, that the token has not expired, and the clock";
+const THROTTLED: &str = "the hub is throttling; try again later";
+const TRY_LATER: &str = "the service failed; try again later";
+
+fn advice_for_code(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "JobNotFound" => "check the job id and that the hub is the one the job was created on",
+        "DeviceNotFound" => "check the device id: no device with it is registered on this hub",
+        "DeviceNotOnline" => {
+            "the device is not connected, or has not registered a handler for the method"
         }
-        (404, Some("DeviceNotFound")) => "check the device id",
-        (404, _) => {
-            "the endpoint does not serve this API at that path: check the base URL given to JobsClientOptions::with_endpoint"
+        // What the front end answers for a path it does not route.
+        "NotFound" | "GenericNotFound" => WRONG_ENDPOINT,
+        "IotHubUnauthorizedAccess" | "IotHubUnauthorized" | "GenericUnauthorized" => {
+            CHECK_CREDENTIALS
         }
-        (401, _) => {
-            "check the shared access key and policy name, that the token has not expired, and the clock"
+        "IotHubNotFound" => "no IoT hub has this host name: check the connection string's HostName",
+        "IotHubSuspended" => "the hub is suspended: check its state in the Azure portal",
+        "IotHubQuotaExceeded" => {
+            "the hub's daily message quota is used up: wait for the next UTC day, or add units to the hub"
         }
-        (403, _) if service.is_job_quota_exceeded() => {
+        "JobQuotaExceeded" => {
             "the hub runs one import or export job at a time: wait for the active one to finish, then start this one again"
         }
-        (403, _) => {
+        "ThrottlingMaxActiveJobCountExceeded" => {
+            "the hub already runs as many scheduled jobs as its tier allows: wait for one to finish, then schedule this one again"
+        }
+        "BlobContainerValidationError" => {
+            "the hub cannot use the storage container: check the container URI, that its SAS token is valid and grants the rights the job needs, or, for identity-based authentication, that the hub's identity may use the container"
+        }
+        "OperationNotAllowedInCurrentState" => "only a scheduled or queued job can be cancelled",
+        "JobAlreadyExists" => {
+            "a job with this id exists (perhaps from an earlier attempt): read it with get_job, or choose another id"
+        }
+        "ThrottlingException"
+        | "ThrottleBacklogLimitExceeded"
+        | "ThrottlingBacklogTimeout"
+        | "GenericTooManyRequests" => THROTTLED,
+        "ServerError"
+        | "GenericServerError"
+        | "ServiceUnavailable"
+        | "GenericServiceUnavailable"
+        | "ServerBusy"
+        | "GenericBadGateway"
+        | "GenericGatewayTimeout"
+        | "GatewayTimeout"
+        | "GenericTimeout" => TRY_LATER,
+        _ => return None,
+    })
+}
+
+fn advice_for_status(status: u16) -> Option<&'static str> {
+    Some(match status {
+        404 => WRONG_ENDPOINT,
+        401 => CHECK_CREDENTIALS,
+        403 => {
             "the policy or identity lacks the permission; jobs need the registry write and service connect rights"
         }
-        (_, Some("OperationNotAllowedInCurrentState")) => {
-            "only a scheduled or queued job can be cancelled"
-        }
-        (411, _) => {
+        411 => {
             "the request carried no Content-Length; this is a bug in iothub-jobs, please report it"
         }
-        (429, _) => "the hub is throttling; try again later",
-        (500..=599, _) => "the service failed; try again later",
+        429 => THROTTLED,
+        500..=599 => TRY_LATER,
         _ => return None,
     })
 }
@@ -212,6 +311,36 @@ mod tests {
         assert_eq!(
             error.tracking_id.as_deref(),
             Some("feedfacefeedfacefeedfacefeedface-G:7")
+        );
+    }
+
+    #[test]
+    fn unwraps_a_body_wrapped_under_a_status_name_with_text_after_it() {
+        let body = br#"{"Message":"ErrorCode:ArgumentInvalid;Error: BadRequest {\"Message\":\"ErrorCode:ArgumentInvalid;Inner sentence.\",\"ExceptionMessage\":\"Tracking ID:abc-G:2-TimeStamp:05/21/2020 20:14:49\"} (see logs)","ExceptionMessage":"Tracking ID:outer-G:1"}"#;
+        let error = ServiceError::parse(400, None, body);
+        assert_eq!(error.message.as_deref(), Some("Inner sentence."));
+        assert_eq!(error.tracking_id.as_deref(), Some("abc-G:2"));
+        // Not a status before the body: the text stays as it is.
+        let body = br#"{"Message":"ErrorCode:ArgumentInvalid;Error: bad input {\"a\":1}"}"#;
+        let error = ServiceError::parse(400, None, body);
+        assert_eq!(
+            error.message.as_deref(),
+            Some(r#"Error: bad input {"a":1}"#)
+        );
+    }
+
+    #[test]
+    fn reads_an_error_code_given_as_a_string() {
+        let by_name = ServiceError::parse(404, None, br#"{"errorCode":"DeviceNotFound"}"#);
+        assert_eq!(by_name.code.as_deref(), Some("DeviceNotFound"));
+        let by_digits = ServiceError::parse(404, None, br#"{"errorCode":"404002"}"#);
+        assert_eq!(
+            (by_digits.numeric_code, by_digits.code.as_deref()),
+            (Some(404002), Some("JobNotFound"))
+        );
+        assert!(
+            format!("{by_digits:?}").contains("raw_body_len: 22"),
+            "{by_digits:?}"
         );
     }
 

@@ -32,10 +32,10 @@ impl HubState {
             let Some(start) = job["startTime"]
                 .as_str()
                 .and_then(|t| t.parse::<Timestamp>().ok())
+                .and_then(|t| t.as_datetime())
             else {
                 continue;
             };
-            let start = start.as_datetime();
             if !is_active(job) || start > now {
                 continue;
             }
@@ -158,7 +158,7 @@ pub(super) fn created_job(id: &str, request: Value, start: Timestamp, now: Syste
     let mut job = request;
     job["jobId"] = json!(id);
     job["createdTime"] = json!(now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
-    job["status"] = json!(if start.as_datetime() > now {
+    job["status"] = json!(if start.as_datetime().is_some_and(|start| start > now) {
         "scheduled"
     } else {
         "queued"

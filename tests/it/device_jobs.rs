@@ -214,7 +214,7 @@ async fn a_row_of_another_shape_does_not_end_the_stream() {
             crate::faults::Answer::Json(
                 "x-ms-item-type: DeviceJob\r\n",
                 r#"[{"deviceId":"a","status":"completed","outcome":{"deviceMethodResponse":{"status":200,"payload":"executed reboot"}}},
-                    {"deviceId":"b","startTimeUtc":"yesterday"},
+                    {"deviceId":"b","startTimeUtc":42},
                     {"deviceId":"c","status":"abandoned","jobType":"someNewKind","createdDateTimeUtc":"2016-09-29T18:18:56.7787107Z","startTimeUtc":"2016-09-29T18:18:52.7418462","outcome":{"deviceMethodResponse":null}}]"#,
             )
         },

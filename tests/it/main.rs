@@ -16,5 +16,6 @@ mod jobs_api;
 mod prism;
 #[path = "../../src/secret_forms.rs"]
 mod secret_forms;
+mod service_answers;
 mod simulator_fidelity;
 mod support;
