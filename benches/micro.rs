@@ -1,4 +1,4 @@
-//! Micro-benchmarks of what every call pays: `cargo bench --bench micro`.
+//! Micro-benchmarks of what every call pays: `cargo bench -p iothub-jobs-tests --bench micro`.
 
 use std::{
     hint::black_box,

@@ -1,4 +1,4 @@
-//! What the SDK adds to a call, against the floor: `cargo bench --bench overhead`.
+//! What the SDK adds to a call, against the floor: `cargo bench -p iothub-jobs-tests --bench overhead`.
 //!
 //! An in-process loopback HTTP server (axum on hyper) answers every request with a realistic
 //! JobResponse. Interleaved in one run:

@@ -13,7 +13,7 @@ mod support;
 
 use std::{process::ExitCode, time::Duration};
 
-use futures::StreamExt as _;
+use futures_util::StreamExt as _;
 use iothub_jobs::{
     DeviceJobQuery, DirectMethodJob, QueriedDeviceJob, WaitOptions, simulator::LocalHub,
 };

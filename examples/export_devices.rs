@@ -15,7 +15,7 @@ mod support;
 
 use std::process::ExitCode;
 
-use futures::StreamExt as _;
+use futures_util::StreamExt as _;
 use iothub_jobs::{ExportJob, StorageAuthentication, WaitOptions};
 
 /// Where the local hub "exports" to: it reads and writes no storage.

@@ -13,19 +13,24 @@
 use std::process::ExitCode;
 
 use iothub_jobs::simulator::LocalHub;
+use tracing::Level;
+use tracing_subscriber::{
+    filter::Targets, layer::SubscriberExt as _, util::SubscriberInitExt as _,
+};
 
 const USAGE: &str =
     "usage: local_hub [--port PORT] [--host-name NAME] [--policy-name NAME] [--policy-key BASE64]";
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "iothub_jobs=info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+    // `Targets` reads `RUST_LOG`'s `target=level,…` form without a regex engine to build.
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|directives| directives.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_target("iothub_jobs", Level::INFO));
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(filter)
         .init();
     let hub = match configured(std::env::args().skip(1).collect()) {
         Ok(builder) => builder.start().await,

@@ -13,7 +13,7 @@ mod support;
 
 use std::{pin::pin, process::ExitCode};
 
-use futures::StreamExt as _;
+use futures_util::StreamExt as _;
 use iothub_jobs::{JobQuery, QueriedJob, TwinUpdateJob, WaitOptions, models::JobStatus};
 
 #[tokio::main]

@@ -186,11 +186,11 @@ impl JobsClient {
     ///
     /// Items that read as a job arrive as [`QueriedJob::Job`]; an item of another shape arrives
     /// as [`QueriedJob::Unrecognized`] with its JSON, without ending the stream. A failed page
-    /// request arrives as an `Err` and ends the stream. Consume it with `futures::StreamExt`:
+    /// request arrives as an `Err` and ends the stream. Consume it with `StreamExt` (from `futures` or `futures-util`):
     ///
     /// ```no_run
     /// # async fn run(client: iothub_jobs::JobsClient) -> Result<(), iothub_jobs::Error> {
-    /// use futures::StreamExt as _;
+    /// use futures_util::StreamExt as _;
     /// use iothub_jobs::{JobQuery, QueriedJob, models::JobStatus};
     ///
     /// let mut jobs = std::pin::pin!(client.query_jobs(JobQuery::default().with_status(JobStatus::Scheduled)));
@@ -218,7 +218,7 @@ impl JobsClient {
     ///
     /// ```no_run
     /// # async fn run(client: iothub_jobs::JobsClient) -> Result<(), iothub_jobs::Error> {
-    /// use futures::StreamExt as _;
+    /// use futures_util::StreamExt as _;
     /// use iothub_jobs::{DeviceJobQuery, QueriedDeviceJob, models::DeviceJobStatus};
     ///
     /// let failed = DeviceJobQuery::default().with_status(DeviceJobStatus::Failed);
@@ -298,7 +298,7 @@ impl JobsClient {
     ///
     /// ```no_run
     /// # async fn run(client: iothub_jobs::JobsClient) -> Result<(), iothub_jobs::Error> {
-    /// use futures::StreamExt as _;
+    /// use futures_util::StreamExt as _;
     ///
     /// let mut states = std::pin::pin!(client.watch_job("nightly-reboot", Default::default()));
     /// while let Some(state) = states.next().await {
@@ -408,7 +408,7 @@ impl JobsClient {
     ///
     /// ```no_run
     /// # async fn run(client: iothub_jobs::JobsClient, job_id: &str) -> Result<(), iothub_jobs::Error> {
-    /// use futures::StreamExt as _;
+    /// use futures_util::StreamExt as _;
     ///
     /// let mut states = std::pin::pin!(client.watch_import_export_job(job_id, Default::default()));
     /// while let Some(state) = states.next().await {
@@ -551,34 +551,6 @@ mod tests {
             assert_eq!(error.kind(), &ErrorKind::InvalidConfiguration, "{endpoint}");
             let shown = format!("{error} {error:?}");
             assert!(!shown.contains("S3cretP4ss"), "{endpoint}: {shown}");
-        }
-    }
-
-    proptest::proptest! {
-        /// Whatever surrounds a secret in an endpoint, neither the refusal nor `Debug` shows it.
-        #[test]
-        fn no_endpoint_leaks_its_user_info_or_query(
-            scheme in "(https|http|ftp|HTTPS)",
-            user in "[a-zA-Z0-9._~-]{0,8}",
-            secret in "[a-zA-Z0-9]{12,20}",
-            host in "(127\\.0\\.0\\.1|localhost|hub\\.example\\.com|\\[::1\\]|10\\.0\\.0\\.1|999\\.1\\.1\\.1|)",
-            port in proptest::option::of(0u32..70_000),
-            path in "(/[a-z]{0,6}){0,2}",
-            place in 0..4,
-        ) {
-            let port = port.map(|p| format!(":{p}")).unwrap_or_default();
-            let endpoint = match place {
-                0 => format!("{scheme}://{user}:{secret}@{host}{port}{path}"),
-                1 => format!("{scheme}://{host}{port}{path}?sig={secret}"),
-                2 => format!("{scheme}://{host}{port}{path}#{secret}"),
-                _ => format!("{scheme}:/{user}:{secret}@@{host}{port}{path}?x={secret}"),
-            };
-            let options = JobsClientOptions::default().with_endpoint(&endpoint);
-            let shown = format!("{options:?}");
-            proptest::prop_assert!(!shown.contains(&secret), "{}", shown);
-            let error = build("hub.example.com", options).unwrap_err();
-            let shown = format!("{error} {error:?}");
-            proptest::prop_assert!(!shown.contains(&secret), "{} -> {}", endpoint, shown);
         }
     }
 

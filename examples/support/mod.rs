@@ -6,6 +6,11 @@ use iothub_jobs::{
     JobsClient, JobsClientOptions,
     simulator::{LocalHub, LocalHubBuilder},
 };
+use tracing_subscriber::{
+    filter::{LevelFilter, Targets},
+    layer::SubscriberExt as _,
+    util::SubscriberInitExt as _,
+};
 
 /// A client for the hub in `IOTHUB_CONNECTION_STRING` (with `IOTHUB_ENDPOINT`, if set, as the
 /// base URL), or else for a freshly started local hub, which is returned too: dropping it
@@ -48,9 +53,14 @@ pub async fn run<F>(example: F) -> ExitCode
 where
     F: Future<Output = Result<String, Box<dyn std::error::Error>>>,
 {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
+    // `Targets` reads `RUST_LOG`'s `target=level,…` form without a regex engine to build.
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|directives| directives.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(LevelFilter::ERROR));
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(filter)
         .init();
     match example.await {
         Ok(json) => {

@@ -12,6 +12,7 @@ mod entra;
 mod examples;
 mod faults;
 mod import_export;
+mod input_properties;
 mod jobs_api;
 mod prism;
 #[path = "../../src/secret_forms.rs"]

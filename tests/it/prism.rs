@@ -37,7 +37,7 @@ impl Drop for Prism {
 
 /// `.ci/prism`'s pinned Prism, installed with `npm ci` unless it already is.
 fn installed_prism() -> std::path::PathBuf {
-    let project = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/prism");
+    let project = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/prism");
     let prism = project.join("node_modules/.bin/prism");
     if !prism.exists() {
         let installed = Command::new("npm")
@@ -76,7 +76,10 @@ async fn prism_validates_every_request_and_the_client_accepts_every_dynamic_resp
     let log_path =
         std::env::temp_dir().join(format!("iothub-jobs-prism-{}.log", std::process::id()));
     let log = std::fs::File::create(&log_path).unwrap();
-    let spec = concat!(env!("CARGO_MANIFEST_DIR"), "/spec/iothub-jobs.openapi.json");
+    let spec = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../spec/iothub-jobs.openapi.json"
+    );
     let child = Command::new(&prism)
         .args([
             "mock",

@@ -272,7 +272,7 @@ pub fn example(name: &str) -> PathBuf {
             name,
         ])
         .arg("--manifest-path")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml"))
         .status()
         .expect("cargo runs");
     assert!(built.success(), "the example {name} builds");
