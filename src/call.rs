@@ -17,7 +17,7 @@ use crate::{
     error,
     generated::Client,
     hooks::{self, CallContext},
-    retry::{self, Decision, FailedAttempt, Replay, RetryOptions},
+    retry::{Decision, FailedAttempt, Replay, RetryOptions},
     util,
 };
 
@@ -59,7 +59,7 @@ impl Caller {
         );
         let header = HeaderValue::from_str(request_id).expect("a UUID is a valid header value");
         let started = Instant::now();
-        let deadline = retry::deadline(started, self.retry.total_timeout());
+        let deadline = util::deadline(started, self.retry.total_timeout());
         let outcome = self
             .attempts(&header, deadline, replay, &span, &send)
             .instrument(span.clone())

@@ -41,11 +41,10 @@ mod error;
 #[allow(missing_docs, dead_code, clippy::all)]
 mod generated;
 mod hooks;
-mod import_export;
-mod jobs;
 pub mod models;
 mod options;
 mod query;
+mod redact;
 mod retry;
 #[cfg(test)]
 mod secret_forms;
@@ -56,17 +55,23 @@ mod util;
 mod validate;
 mod wait;
 
+// The service areas, each a file (or folder) with its own `impl JobsClient` block.
+mod device_jobs;
+mod import_export;
+mod scheduled_jobs;
+
 pub use client::JobsClient;
-pub use error::{Error, ErrorKind, ServiceError};
+pub use device_jobs::{DeviceJobQuery, QueriedDeviceJob};
+pub use error::{Error, ErrorKind, NotFound, ServiceError};
 pub use generated::API_VERSION;
 pub use import_export::{ExportJob, ImportJob, StorageAuthentication};
-pub use jobs::{DirectMethodJob, TwinUpdateJob};
 pub use models::JobResponse;
 pub use options::JobsClientOptions;
-pub use query::{DeviceJobQuery, JobQuery, MAX_EMPTY_PAGES_IN_A_ROW, QueriedDeviceJob, QueriedJob};
+pub use query::MAX_EMPTY_PAGES_IN_A_ROW;
 pub use retry::RetryOptions;
+pub use scheduled_jobs::{DirectMethodJob, JobQuery, QueriedJob, TwinUpdateJob};
 pub use validate::MAX_JOB_ID_LEN;
-pub use wait::WaitOptions;
+pub use wait::{WaitEnd, WaitFailure, WaitOptions};
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]

@@ -289,7 +289,7 @@ impl From<String> for BlobContainerUri {
 
 impl fmt::Display for BlobContainerUri {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&crate::validate::redacted_url(&self.0))
+        f.write_str(&crate::redact::redacted_url(&self.0))
     }
 }
 
@@ -298,7 +298,7 @@ impl fmt::Debug for BlobContainerUri {
         write!(
             f,
             "BlobContainerUri({:?})",
-            crate::validate::redacted_url(&self.0)
+            crate::redact::redacted_url(&self.0)
         )
     }
 }

@@ -3,7 +3,7 @@
 
 use std::{fmt, time::Duration};
 
-use crate::{Error, ErrorKind, RetryOptions, auth::SasKeyCredential, validate::redacted_url};
+use crate::{Error, ErrorKind, RetryOptions, auth::SasKeyCredential, redact::redacted_url};
 
 /// Settings for a [`JobsClient`](crate::JobsClient). Start from `JobsClientOptions::default()` and change what you
 /// need with the `with_*` methods. Its `Debug` output never shows an endpoint's user info or

@@ -2,7 +2,7 @@
 //! pure function ([`RetryOptions::decide`]) that the call path follows after every failed
 //! attempt.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::error::TRANSIENT_STATUSES;
 
@@ -202,13 +202,6 @@ impl std::fmt::Display for Stop {
     }
 }
 
-/// `limit` after `start`, capped at a century: a longer limit (`Duration::MAX` for "no limit")
-/// would overflow `Instant` and panic.
-pub(crate) fn deadline(start: Instant, limit: Duration) -> Instant {
-    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
-    start + limit.min(CENTURY)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,24 +227,6 @@ mod tests {
             time_left: Duration::from_secs(60),
             jitter: 0.0,
         }
-    }
-
-    #[test]
-    fn a_deadline_is_its_limit_away_capped_at_a_century() {
-        let start = Instant::now();
-        let years = |n: u64| Duration::from_secs(n * 365 * 24 * 60 * 60);
-        assert_eq!(
-            deadline(start, Duration::from_secs(5)),
-            start + Duration::from_secs(5)
-        );
-        assert_eq!(deadline(start, years(50)), start + years(50));
-        assert_eq!(deadline(start, years(100)), start + years(100));
-        assert_eq!(deadline(start, years(101)), start + years(100));
-        assert_eq!(
-            deadline(start, Duration::MAX),
-            start + years(100),
-            "no overflow"
-        );
     }
 
     #[test]

@@ -1,13 +1,23 @@
-//! Two small helpers the client and the local hub share.
+//! Small helpers the client and the local hub share: ids, deadlines and locks.
 
 #[cfg(feature = "simulator")]
 use std::sync::{Mutex, MutexGuard};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::{
+    sync::{RwLock, RwLockReadGuard, RwLockWriteGuard},
+    time::{Duration, Instant},
+};
 
 /// A random UUID, for request and tracking ids: unique, not secret, so a fast
 /// non-cryptographic source spares a syscall per call.
 pub(crate) fn random_uuid() -> uuid::Uuid {
     uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes()).into_uuid()
+}
+
+/// `limit` after `start`, capped at a century: a longer limit (`Duration::MAX` for "no limit")
+/// would overflow `Instant` and panic.
+pub(crate) fn deadline(start: Instant, limit: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+    start + limit.min(CENTURY)
 }
 
 /// Locks `mutex`, even if a thread panicked while holding it: every value guarded in this
@@ -28,4 +38,27 @@ pub(crate) fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
 pub(crate) fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     lock.write()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deadline_is_its_limit_away_capped_at_a_century() {
+        let start = Instant::now();
+        let years = |n: u64| Duration::from_secs(n * 365 * 24 * 60 * 60);
+        assert_eq!(
+            deadline(start, Duration::from_secs(5)),
+            start + Duration::from_secs(5)
+        );
+        assert_eq!(deadline(start, years(50)), start + years(50));
+        assert_eq!(deadline(start, years(100)), start + years(100));
+        assert_eq!(deadline(start, years(101)), start + years(100));
+        assert_eq!(
+            deadline(start, Duration::MAX),
+            start + years(100),
+            "no overflow"
+        );
+    }
 }

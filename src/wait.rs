@@ -1,13 +1,14 @@
-//! Waiting for a job to settle: the options, and a watcher that takes what it needs as
-//! closures (the first request, the next poll, what a state means) so it knows nothing of the
-//! client.
+//! Waiting for a job to settle: the options, a watcher that takes what it needs as closures
+//! (the first request, the next poll, what a state means) so it knows nothing of the client,
+//! what "settled" means for either kind of job ([`Settling`]), and the [`WaitFailure`] an
+//! unsettled wait ends with.
 
 use std::time::{Duration, Instant};
 
 use futures_core::Stream;
 use futures_util::StreamExt as _;
 
-use crate::{Error, ErrorKind, retry};
+use crate::{Error, ErrorKind, models::JobStatus, util};
 
 /// How a wait polls, and for how long. Start from `WaitOptions::default()`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,11 +57,6 @@ impl WaitOptions {
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
-    }
-
-    /// The configured timeout, for messages.
-    pub(crate) fn timeout(&self) -> Duration {
-        self.timeout
     }
 
     fn first_pause(&self) -> Duration {
@@ -118,7 +114,7 @@ where
     Fut: Future<Output = Result<J, Error>>,
 {
     let start = Watch {
-        deadline: retry::deadline(Instant::now(), options.timeout),
+        deadline: util::deadline(Instant::now(), options.timeout),
         pause: options.first_pause(),
         options,
         first: Some(first),
@@ -165,6 +161,96 @@ where
         watch.done = item.is_err();
         Some((item, watch))
     })
+}
+
+/// Why a wait ended without the state it waited for: the [`detail`](Error::detail) of an
+/// [`ErrorKind::Wait`] error, as `WaitFailure<JobResponse>` for a scheduled job and
+/// `WaitFailure<JobProperties>` for an import or export job.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct WaitFailure<J> {
+    /// How the wait ended.
+    pub end: WaitEnd,
+    /// The job as last seen; `None` if no answer came within the wait's timeout.
+    pub job: Option<J>,
+}
+
+/// How a wait ended without the state it waited for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WaitEnd {
+    /// The job failed; its `failure_reason` says why.
+    Failed,
+    /// The job was cancelled while the wait waited for it to complete.
+    Cancelled,
+    /// The job ran or finished before it could be cancelled
+    /// ([`JobsClient::cancel_job_and_wait`](crate::JobsClient::cancel_job_and_wait)).
+    NotCancelled,
+    /// The job did not settle within the wait's timeout
+    /// ([`WaitOptions::with_timeout`]).
+    TimedOut,
+}
+
+/// The error that ends a wait `end`-wise, saying `message`, with `job` as its detail.
+pub(crate) fn failure<J: Send + Sync + 'static>(
+    end: WaitEnd,
+    message: String,
+    job: Option<J>,
+) -> Error {
+    Error::new(ErrorKind::Wait, message).with_detail(WaitFailure { end, job })
+}
+
+/// The error that ends a wait for `job_id` to `goal` without it, with the job as last seen.
+pub(crate) fn timed_out<J: Send + Sync + 'static>(
+    job_id: &str,
+    goal: &str,
+    options: &WaitOptions,
+) -> impl Fn(Option<J>) -> Error + Send + use<J> {
+    let message = format!(
+        "job {job_id:?} did not {goal} within {:?} (WaitOptions::with_timeout)",
+        options.timeout
+    );
+    move |job| failure(WaitEnd::TimedOut, message.clone(), job)
+}
+
+/// What a wait reads of a job, whichever kind.
+pub(crate) trait Settling: Clone + Send + Sync + 'static {
+    fn status(&self) -> Option<&JobStatus>;
+    fn failure_reason(&self) -> Option<&str>;
+}
+
+/// The states `get` reads of `job_id` until it completes; a job that fails or is cancelled,
+/// and a wait that times out, end with an [`ErrorKind::Wait`] error, the job attached.
+pub(crate) fn until_completed<J, G, Fut>(
+    job_id: &str,
+    options: WaitOptions,
+    get: G,
+) -> impl Stream<Item = Result<J, Error>> + Send + 'static
+where
+    J: Settling,
+    G: Fn() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<J, Error>> + Send + 'static,
+{
+    let id = job_id.to_owned();
+    let first = get();
+    let timed_out = timed_out(&id, "finish", &options);
+    let verdict = move |job: &J| {
+        let failed = |end, what: &str| {
+            let reason = job.failure_reason().unwrap_or("no reason given");
+            Verdict::Failed(failure(
+                end,
+                format!("job {id:?} {what}: {reason}"),
+                Some(job.clone()),
+            ))
+        };
+        match job.status() {
+            Some(JobStatus::Completed) => Verdict::Done,
+            Some(JobStatus::Failed) => failed(WaitEnd::Failed, "failed"),
+            Some(JobStatus::Cancelled) => failed(WaitEnd::Cancelled, "was cancelled"),
+            _ => Verdict::Pending,
+        }
+    };
+    watch(options, first, get, verdict, timed_out)
 }
 
 /// The last item of a watch: the settled state, or the error that ended it.

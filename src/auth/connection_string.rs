@@ -6,7 +6,7 @@ use std::{fmt, sync::Arc, time::Duration};
 use base64::Engine as _;
 
 use super::{Credential, SasKeyCredential, SasTokenCredential};
-use crate::{Error, validate::HostName};
+use crate::{Error, ErrorKind, validate::HostName};
 
 /// Why a connection string was refused. Never contains the key or the signature.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -219,6 +219,12 @@ impl ConnectionString {
             }
         };
         Ok(Self { host_name, access })
+    }
+}
+
+impl From<ConnectionStringError> for Error {
+    fn from(error: ConnectionStringError) -> Self {
+        Error::new(ErrorKind::InvalidConnectionString, error.to_string()).with_detail(error)
     }
 }
 

@@ -8,16 +8,12 @@ mod codes;
 mod convert;
 mod service;
 
-use std::{fmt, time::Duration};
+use std::{any::Any, fmt, time::Duration};
 
 pub use service::ServiceError;
 
 pub(crate) use convert::from_generated;
 
-use crate::{
-    auth::ConnectionStringError,
-    models::{JobProperties, JobResponse},
-};
 use service::service_message;
 
 /// The statuses that say "try again later": timeout, throttling and server failures. The one
@@ -31,7 +27,10 @@ type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
 ///
 /// Match on [`kind`](Error::kind), or use the `is_*` helpers. When the service answered, its
 /// status, error code, message and tracking id are in [`service_error`](Error::service_error).
-/// No variant ever carries a key, token or signature.
+/// What belongs to one kind of failure travels as its [`detail`](Error::detail): the job a
+/// wait last saw ([`WaitFailure`](crate::WaitFailure)), the connection string's problem
+/// ([`ConnectionStringError`](crate::auth::ConnectionStringError)). No variant ever carries a
+/// key, token or signature.
 pub struct Error(Box<Details>);
 
 /// Boxed so that `Result<T, Error>` stays one pointer wide on the happy path.
@@ -42,27 +41,28 @@ struct Details {
     request_id: Option<String>,
     attempts: u32,
     retry_after: Option<Duration>,
-    job: Option<SeenJob>,
+    detail: Option<Detail>,
     source: Option<Source>,
 }
 
-/// A job as a wait last saw it, attached to the error that ended the wait.
-#[derive(Debug)]
-pub(crate) enum SeenJob {
-    Scheduled(Box<JobResponse>),
-    ImportExport(Box<JobProperties>),
+/// Typed data about one kind of failure, and its type's name for `Debug`.
+struct Detail {
+    value: Box<dyn Any + Send + Sync>,
+    type_name: &'static str,
 }
 
-impl From<JobResponse> for SeenJob {
-    fn from(job: JobResponse) -> Self {
-        Self::Scheduled(Box::new(job))
-    }
-}
-
-impl From<JobProperties> for SeenJob {
-    fn from(job: JobProperties) -> Self {
-        Self::ImportExport(Box::new(job))
-    }
+/// What was not found, for [`Error::not_found`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NotFound {
+    /// The job the call names (`JobNotFound`, numerically `404002`).
+    Job,
+    /// The device the call names (`DeviceNotFound`, numerically `404001`).
+    Device,
+    /// Nothing is served at the request's path (`404` with `NotFound`, another code or none):
+    /// usually a wrong base URL given to
+    /// [`JobsClientOptions::with_endpoint`](crate::JobsClientOptions::with_endpoint).
+    Route,
 }
 
 /// The category of an [`Error`].
@@ -74,8 +74,9 @@ pub enum ErrorKind {
     /// A new job's settings cannot work (no query condition, no twin changes, a payload over
     /// 128 KB, …); nothing was sent.
     InvalidJobRequest,
-    /// The connection string cannot be used; nothing was sent.
-    InvalidConnectionString(ConnectionStringError),
+    /// The connection string cannot be used; nothing was sent. The
+    /// [`ConnectionStringError`](crate::auth::ConnectionStringError) detail says why.
+    InvalidConnectionString,
     /// A host name, endpoint, timeout or other option cannot work; nothing was sent.
     InvalidConfiguration,
     /// The credential could not produce an `Authorization` header.
@@ -89,18 +90,10 @@ pub enum ErrorKind {
     /// the API does not describe (a redirect, say), or paged a listing in a way that would
     /// never end (a continuation token handed out twice, a long run of empty pages).
     InvalidResponse,
-    /// [`JobsClient::cancel_job_and_wait`](crate::JobsClient::cancel_job_and_wait): the job ran
-    /// or finished before it could be cancelled; [`Error::job`] has it.
-    NotCancelled,
-    /// A wait ended because the job failed; [`Error::job`] has it, and
-    /// [`Error::failure_reason`] says why.
-    JobFailed,
-    /// A wait for a job to complete ended because it was cancelled; [`Error::job`] has it.
-    JobCancelled,
-    /// A wait did not see the job settle within its timeout
-    /// ([`WaitOptions::with_timeout`](crate::WaitOptions::with_timeout)); [`Error::job`] has it
-    /// as last seen, if any answer came in time.
-    WaitTimedOut,
+    /// A wait for a job ended without the state it waited for: the job failed, was cancelled,
+    /// ran before it could be cancelled, or did not settle within the wait's timeout. The
+    /// [`WaitFailure`](crate::WaitFailure) detail says which, with the job as last seen.
+    Wait,
     /// The answer is larger than the configured cap
     /// ([`JobsClientOptions::with_max_response_bytes`](crate::JobsClientOptions::with_max_response_bytes)).
     ResponseTooLarge,
@@ -115,7 +108,7 @@ impl Error {
             request_id: None,
             attempts: 0,
             retry_after: None,
-            job: None,
+            detail: None,
             source: None,
         }))
     }
@@ -148,8 +141,11 @@ impl Error {
         self
     }
 
-    pub(crate) fn with_job(mut self, job: impl Into<SeenJob>) -> Self {
-        self.0.job = Some(job.into());
+    pub(crate) fn with_detail<T: Any + Send + Sync>(mut self, detail: T) -> Self {
+        self.0.detail = Some(Detail {
+            value: Box::new(detail),
+            type_name: std::any::type_name::<T>(),
+        });
         self
     }
 
@@ -187,33 +183,25 @@ impl Error {
         self.0.request_id.as_deref()
     }
 
-    /// The scheduled job as last seen, for the errors that end a wait for one:
-    /// [`ErrorKind::NotCancelled`], [`ErrorKind::JobFailed`], [`ErrorKind::JobCancelled`] and
-    /// [`ErrorKind::WaitTimedOut`].
-    pub fn job(&self) -> Option<&JobResponse> {
-        match self.0.job.as_ref()? {
-            SeenJob::Scheduled(job) => Some(job),
-            SeenJob::ImportExport(_) => None,
-        }
-    }
-
-    /// The import or export job as last seen, for the errors that end a wait for one
-    /// ([`ErrorKind::JobFailed`], [`ErrorKind::JobCancelled`], [`ErrorKind::WaitTimedOut`]).
-    /// Its `Debug` output keeps the containers' SAS tokens out.
-    pub fn import_export_job(&self) -> Option<&JobProperties> {
-        match self.0.job.as_ref()? {
-            SeenJob::ImportExport(job) => Some(job),
-            SeenJob::Scheduled(_) => None,
-        }
-    }
-
-    /// Why the job failed, as the service reports it (`failureReason`), for
-    /// [`ErrorKind::JobFailed`].
-    pub fn failure_reason(&self) -> Option<&str> {
-        match self.0.job.as_ref()? {
-            SeenJob::Scheduled(job) => job.failure_reason.as_deref(),
-            SeenJob::ImportExport(job) => job.failure_reason.as_deref(),
-        }
+    /// Typed data about this kind of failure, if it has data of type `T`: a
+    /// [`WaitFailure`](crate::WaitFailure) for [`ErrorKind::Wait`] (`WaitFailure<JobResponse>`
+    /// or `WaitFailure<JobProperties>`, by the kind of job), a
+    /// [`ConnectionStringError`](crate::auth::ConnectionStringError) for
+    /// [`ErrorKind::InvalidConnectionString`].
+    ///
+    /// ```no_run
+    /// # async fn run(client: iothub_jobs::JobsClient) {
+    /// use iothub_jobs::{JobResponse, WaitFailure};
+    ///
+    /// if let Err(error) = client.wait_for_job("nightly-reboot", Default::default()).await {
+    ///     if let Some(wait) = error.detail::<WaitFailure<JobResponse>>() {
+    ///         eprintln!("{:?}; last seen: {:?}", wait.end, wait.job.as_ref().and_then(|j| j.status.as_ref()));
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn detail<T: Any>(&self) -> Option<&T> {
+        self.0.detail.as_ref()?.value.downcast_ref()
     }
 
     /// How many attempts were made (0 when the call was refused before any, such as for an
@@ -227,17 +215,30 @@ impl Error {
         self.0.retry_after
     }
 
-    /// The job does not exist (`404` with error code `JobNotFound`, numerically `404002`).
+    /// What the service did not find, when it answered that something is missing: the job,
+    /// the device, or nothing at the request's path (a wrong endpoint).
+    pub fn not_found(&self) -> Option<NotFound> {
+        let service = self.0.service.as_ref()?;
+        if service.is_job_not_found() {
+            Some(NotFound::Job)
+        } else if service.is_device_not_found() {
+            Some(NotFound::Device)
+        } else if service.status == 404 {
+            Some(NotFound::Route)
+        } else {
+            None
+        }
+    }
+
+    /// The job or device the call names does not exist ([`NotFound::Job`] or
+    /// [`NotFound::Device`]; [`not_found`](Self::not_found) says which).
     ///
-    /// A `404` with another code is not a missing job: `NotFound` (or no code) means the
-    /// endpoint does not serve the jobs API at that path, usually a wrong base URL given to
+    /// A `404` for a path the endpoint does not serve ([`NotFound::Route`]) is not a missing
+    /// job: usually a wrong base URL given to
     /// [`JobsClientOptions::with_endpoint`](crate::JobsClientOptions::with_endpoint), and the
     /// error's message says so.
     pub fn is_not_found(&self) -> bool {
-        self.0
-            .service
-            .as_ref()
-            .is_some_and(ServiceError::is_job_not_found)
+        matches!(self.not_found(), Some(NotFound::Job | NotFound::Device))
     }
 
     /// The request was not authorized: wrong key or policy, expired or malformed token (`401`).
@@ -311,6 +312,7 @@ impl fmt::Debug for Error {
             .field("request_id", &self.0.request_id)
             .field("attempts", &self.0.attempts)
             .field("retry_after", &self.0.retry_after)
+            .field("detail", &self.0.detail.as_ref().map(|d| d.type_name))
             .field("source", &self.0.source)
             .finish()
     }
@@ -325,15 +327,6 @@ impl std::error::Error for Error {
     }
 }
 
-impl From<ConnectionStringError> for Error {
-    fn from(error: ConnectionStringError) -> Self {
-        Self::new(
-            ErrorKind::InvalidConnectionString(error.clone()),
-            error.to_string(),
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -345,13 +338,19 @@ mod tests {
         assert!(job_not_found.is_not_found() && !job_not_found.is_transient());
         let by_number = br#"{"errorCode":404002,"trackingId":"t","message":"m"}"#;
         assert!(Error::service(ServiceError::parse(404, None, by_number)).is_not_found());
+        assert_eq!(job_not_found.not_found(), Some(NotFound::Job));
         for route in [
             ServiceError::parse(404, Some("NotFound"), b""),
             ServiceError::parse(404, None, b"<html>Not Found</html>"),
-            ServiceError::parse(404, Some("DeviceNotFound"), b""),
         ] {
-            assert!(!Error::service(route).is_not_found());
+            let route = Error::service(route);
+            assert!(!route.is_not_found());
+            assert_eq!(route.not_found(), Some(NotFound::Route));
         }
+        let device = Error::service(ServiceError::parse(404, Some("DeviceNotFound"), b""));
+        assert!(device.is_not_found());
+        assert_eq!(device.not_found(), Some(NotFound::Device));
+        assert_eq!(of(400).not_found(), None);
         assert!(of(404).to_string().contains("with_endpoint"), "{}", of(404));
         let quota = Error::service(ServiceError::parse(
             403,

@@ -43,6 +43,12 @@ impl ServiceError {
             && (self.code.as_deref() == Some("JobNotFound") || self.numeric_code == Some(404002))
     }
 
+    /// `404 DeviceNotFound`, by name or by number.
+    pub(super) fn is_device_not_found(&self) -> bool {
+        self.status == 404
+            && (self.code.as_deref() == Some("DeviceNotFound") || self.numeric_code == Some(404001))
+    }
+
     /// The body as the service sent it (lossily decoded as UTF-8): every field, including
     /// those [`parse`](Self::parse) does not read, and a wrapped error's outer text.
     pub fn raw_body(&self) -> &str {
@@ -327,6 +333,78 @@ mod tests {
             error.message.as_deref(),
             Some(r#"Error: bad input {"a":1}"#)
         );
+    }
+
+    #[test]
+    fn advice_follows_each_code_then_each_status() {
+        let advice_of = |status, code: Option<&str>| {
+            let mut error = ServiceError::parse(status, code, b"");
+            error.code = code.map(str::to_owned);
+            advice(&error).unwrap_or("none")
+        };
+        for (code, says) in [
+            ("JobNotFound", "check the job id"),
+            ("DeviceNotFound", "check the device id"),
+            ("DeviceNotOnline", "not connected"),
+            ("NotFound", "with_endpoint"),
+            ("GenericNotFound", "with_endpoint"),
+            ("IotHubUnauthorizedAccess", "shared access key"),
+            ("IotHubNotFound", "HostName"),
+            ("IotHubSuspended", "suspended"),
+            ("IotHubQuotaExceeded", "daily message quota"),
+            ("JobQuotaExceeded", "one import or export job at a time"),
+            (
+                "ThrottlingMaxActiveJobCountExceeded",
+                "as many scheduled jobs as its tier",
+            ),
+            ("BlobContainerValidationError", "storage container"),
+            (
+                "OperationNotAllowedInCurrentState",
+                "only a scheduled or queued job",
+            ),
+            ("JobAlreadyExists", "get_job"),
+            ("ThrottlingBacklogTimeout", "throttling"),
+            ("ServerBusy", "try again later"),
+            ("ArgumentInvalid", "none"),
+        ] {
+            // Whatever the status: the code decides.
+            for status in [400, 403, 404, 500] {
+                assert!(
+                    advice_of(status, Some(code)).contains(says),
+                    "{status} {code}"
+                );
+            }
+        }
+        for (status, says) in [
+            (404, "with_endpoint"),
+            (401, "shared access key"),
+            (403, "lacks the permission"),
+            (411, "Content-Length"),
+            (429, "throttling"),
+            (500, "try again later"),
+            (599, "try again later"),
+            (400, "none"),
+            (600, "none"),
+        ] {
+            assert!(advice_of(status, None).contains(says), "{status}");
+        }
+    }
+
+    #[test]
+    fn nesting_is_followed_only_so_deep() {
+        // Each level is the next one's body as a JSON string in `Message`.
+        let mut body = r#"{"Message":"ErrorCode:Deepest;the bottom"}"#.to_owned();
+        for _ in 0..=MAX_NESTING {
+            body = serde_json::json!({ "Message": body }).to_string();
+        }
+        let error = ServiceError::parse(400, None, body.as_bytes());
+        assert_ne!(error.code.as_deref(), Some("Deepest"), "{error:?}");
+        let one_less = serde_json::from_str::<serde_json::Value>(&body).unwrap()["Message"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let error = ServiceError::parse(400, None, one_less.as_bytes());
+        assert_eq!(error.code.as_deref(), Some("Deepest"), "{error:?}");
     }
 
     #[test]

@@ -7,17 +7,20 @@
 //! it is not an absolute `https` URL, when key-based authentication has no SAS (`sig=`) in it,
 //! or when its host ends in `.invalid` (a storage account the hub cannot reach, for tests).
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use axum::{
     extract::{Path, State},
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
-use serde_json::{Map, Value, json};
 
-use super::server::{HubState, argument_invalid, not_found, service_error};
+use serde_json::Value;
+
+use super::{
+    answers::{argument_invalid, not_found, service_error},
+    state::{HubState, ImportExportJob},
+};
 use crate::util;
 
 /// The request fields a job is created with that the service echoes back.
@@ -33,138 +36,6 @@ const ECHOED: &[&str] = &[
     "includeConfigurations",
     "configurationsBlobName",
 ];
-
-/// An import or export job as the hub keeps it: what it was asked, and what decides its course.
-pub(super) struct Transfer {
-    id: String,
-    /// The echoed fields of the create request.
-    request: Map<String, Value>,
-    created: DateTime<Utc>,
-    /// Why it fails as soon as it starts, when a container URI cannot be used.
-    failure: Option<&'static str>,
-    cancelled: Option<DateTime<Utc>>,
-}
-
-/// Where a job is at some moment.
-#[derive(Clone, Copy)]
-enum Stage {
-    Enqueued,
-    Running {
-        progress: u8,
-    },
-    Completed {
-        end: DateTime<Utc>,
-    },
-    Failed {
-        end: DateTime<Utc>,
-        reason: &'static str,
-    },
-}
-
-impl Transfer {
-    /// When it leaves the queue: after a tenth of the run time (never, for a run time too long
-    /// for the calendar).
-    fn start(&self, run_time: Duration) -> Option<DateTime<Utc>> {
-        after(self.created, run_time / 10)
-    }
-
-    fn end(&self, run_time: Duration) -> Option<DateTime<Utc>> {
-        after(self.created, run_time)
-    }
-
-    fn stage_at(&self, at: DateTime<Utc>, run_time: Duration) -> Stage {
-        let Some(start) = self.start(run_time).filter(|start| *start <= at) else {
-            return Stage::Enqueued;
-        };
-        if let Some(reason) = self.failure {
-            return Stage::Failed { end: start, reason };
-        }
-        match self.end(run_time) {
-            Some(end) if end <= at => Stage::Completed { end },
-            end => {
-                let done = (at - start).num_milliseconds() as f64;
-                let total =
-                    end.map_or(f64::INFINITY, |end| (end - start).num_milliseconds() as f64);
-                Stage::Running {
-                    progress: (100.0 * done / total).clamp(0.0, 99.0) as u8,
-                }
-            }
-        }
-    }
-
-    fn is_active(&self, now: DateTime<Utc>, run_time: Duration) -> bool {
-        self.cancelled.is_none()
-            && matches!(
-                self.stage_at(now, run_time),
-                Stage::Enqueued | Stage::Running { .. }
-            )
-    }
-
-    /// The job as the service returns it at `now`.
-    fn view(&self, now: DateTime<Utc>, run_time: Duration) -> Value {
-        let at = self.cancelled.unwrap_or(now);
-        let stage = self.stage_at(at, run_time);
-        let mut job = self.request.clone();
-        job.entry("excludeKeysInExport").or_insert(json!(false));
-        job.insert("jobId".into(), json!(self.id));
-        // Fields the service sends that the API description does not list.
-        job.insert("parentJobId".into(), Value::Null);
-        job.insert("useSecondaryStorageAsSource".into(), json!(false));
-        job.insert("failureReason".into(), Value::Null);
-        if let Some(start) = self.start(run_time).filter(|start| *start <= at) {
-            job.insert("startTimeUtc".into(), json!(time(start)));
-        }
-        let (status, progress) = match stage {
-            _ if self.cancelled.is_some() => {
-                job.insert("endTimeUtc".into(), json!(time(at)));
-                let progress = match stage {
-                    Stage::Running { progress } => progress,
-                    _ => 0,
-                };
-                ("cancelled", progress)
-            }
-            Stage::Enqueued => ("enqueued", 0),
-            Stage::Running { progress } => ("running", progress),
-            Stage::Completed { end } => {
-                job.insert("endTimeUtc".into(), json!(time(end)));
-                ("completed", 100)
-            }
-            Stage::Failed { end, reason } => {
-                job.insert("endTimeUtc".into(), json!(time(end)));
-                job.insert("failureReason".into(), json!(reason));
-                ("failed", 0)
-            }
-        };
-        job.insert("status".into(), json!(status));
-        job.insert("progress".into(), json!(progress));
-        Value::Object(job)
-    }
-}
-
-/// `start + span`, or `None` past the calendar.
-fn after(start: DateTime<Utc>, span: Duration) -> Option<DateTime<Utc>> {
-    start.checked_add_signed(TimeDelta::from_std(span).ok()?)
-}
-
-/// A date-time as the service writes these jobs' (`2020-01-08T22:51:23+00:00`).
-fn time(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Secs, false)
-}
-
-impl HubState {
-    fn utc_now(&self) -> DateTime<Utc> {
-        DateTime::<Utc>::from(self.now())
-    }
-
-    /// The import/export job `id` as the service would return it now.
-    pub(super) fn import_export_job(&self, id: &str) -> Option<Value> {
-        let (now, run_time) = (self.utc_now(), self.limits.import_export_run_time);
-        util::lock(&self.transfers)
-            .iter()
-            .find(|transfer| transfer.id == id)
-            .map(|transfer| transfer.view(now, run_time))
-    }
-}
 
 /// `POST /jobs/create`: checked as the service checks it, refused while another import or
 /// export job is active, then `enqueued`.
@@ -197,7 +68,7 @@ pub(super) async fn create(State(hub): State<Arc<HubState>>, body: axum::body::B
         .iter()
         .find_map(|name| unusable(text(name).unwrap_or_default(), identity_based));
     let (now, run_time) = (hub.utc_now(), hub.limits.import_export_run_time);
-    let mut transfers = util::lock(&hub.transfers);
+    let mut transfers = util::lock(&hub.import_export_jobs);
     if transfers.iter().any(|t| t.is_active(now, run_time)) {
         return service_error(
             StatusCode::FORBIDDEN,
@@ -205,7 +76,7 @@ pub(super) async fn create(State(hub): State<Arc<HubState>>, body: axum::body::B
             "The job quota has been exceeded: one import or export job at a time",
         );
     }
-    let transfer = Transfer {
+    let transfer = ImportExportJob {
         id: util::random_uuid().hyphenated().to_string(),
         request: ECHOED
             .iter()
@@ -244,7 +115,7 @@ fn unusable(uri: &str, identity_based: bool) -> Option<&'static str> {
 /// `GET /jobs`: every import and export job, oldest first.
 pub(super) async fn list(State(hub): State<Arc<HubState>>) -> Response {
     let (now, run_time) = (hub.utc_now(), hub.limits.import_export_run_time);
-    let jobs: Vec<Value> = util::lock(&hub.transfers)
+    let jobs: Vec<Value> = util::lock(&hub.import_export_jobs)
         .iter()
         .map(|transfer| transfer.view(now, run_time))
         .collect();
@@ -262,7 +133,7 @@ pub(super) async fn get(State(hub): State<Arc<HubState>>, Path(id): Path<String>
 /// `DELETE /jobs/{id}`: cancels an active job; `204` either way for a known one.
 pub(super) async fn cancel(State(hub): State<Arc<HubState>>, Path(id): Path<String>) -> Response {
     let (now, run_time) = (hub.utc_now(), hub.limits.import_export_run_time);
-    let mut transfers = util::lock(&hub.transfers);
+    let mut transfers = util::lock(&hub.import_export_jobs);
     let Some(transfer) = transfers.iter_mut().find(|transfer| transfer.id == id) else {
         return not_found(&id);
     };

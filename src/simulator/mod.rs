@@ -26,10 +26,14 @@
 //! Jobs are kept as JSON exactly as inserted, so tests can serve values this crate does not
 //! know (a status of `cancelling`, timestamps without an offset, `null` maps).
 
+mod answers;
 mod device_jobs;
 mod import_export;
+mod rows;
+mod rules;
 mod scheduled;
 mod server;
+mod state;
 
 use std::{
     fmt,
@@ -42,6 +46,8 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
+pub use state::RecordedRequest;
+
 use crate::{Error, JobsClient, JobsClientOptions, models::JobResponse, util};
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -49,7 +55,7 @@ const HOUR: Duration = Duration::from_secs(3600);
 /// A running local hub. The server stops when this is dropped.
 pub struct LocalHub {
     address: SocketAddr,
-    state: Arc<server::HubState>,
+    state: Arc<state::HubState>,
     shutdown: Option<oneshot::Sender<()>>,
 }
 
@@ -60,59 +66,7 @@ pub struct LocalHubBuilder {
     host_name: String,
     policy_name: String,
     key: Vec<u8>,
-    limits: server::Limits,
-}
-
-/// One request the hub received, for wire-level assertions.
-#[derive(Clone)]
-#[non_exhaustive]
-pub struct RecordedRequest {
-    /// The HTTP method.
-    pub method: String,
-    /// The path as sent, still percent-encoded.
-    pub path: String,
-    /// The raw query string, if any.
-    pub query: Option<String>,
-    /// The headers, names lower-case, in the order received.
-    pub headers: Vec<(String, String)>,
-    /// The body as received.
-    pub body: Vec<u8>,
-}
-
-impl RecordedRequest {
-    /// The first value of header `name` (case-insensitive).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-impl fmt::Debug for RecordedRequest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let headers: Vec<_> = self
-            .headers
-            .iter()
-            .map(|(n, v)| {
-                (
-                    n.as_str(),
-                    if n == "authorization" {
-                        "<redacted>"
-                    } else {
-                        v.as_str()
-                    },
-                )
-            })
-            .collect();
-        f.debug_struct("RecordedRequest")
-            .field("method", &self.method)
-            .field("path", &self.path)
-            .field("query", &self.query)
-            .field("headers", &headers)
-            .field("body_len", &self.body.len())
-            .finish()
-    }
+    limits: state::Limits,
 }
 
 impl Default for LocalHubBuilder {
@@ -125,7 +79,7 @@ impl Default for LocalHubBuilder {
             host_name: LocalHub::DEFAULT_HOST_NAME.to_owned(),
             policy_name: LocalHub::DEFAULT_POLICY_NAME.to_owned(),
             key,
-            limits: server::Limits {
+            limits: state::Limits {
                 max_active_jobs: 100,
                 job_run_time: Duration::from_secs(60),
                 max_page_size: 3,
@@ -196,14 +150,14 @@ impl LocalHubBuilder {
     pub async fn start(self) -> std::io::Result<LocalHub> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await?;
         let address = listener.local_addr()?;
-        let state = Arc::new(server::HubState {
+        let state = Arc::new(state::HubState {
             resource: self.host_name.to_ascii_lowercase(),
             host_name: self.host_name,
             policy_name: self.policy_name,
             signing_key: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &self.key),
             key: self.key,
             jobs: Mutex::default(),
-            transfers: Mutex::default(),
+            import_export_jobs: Mutex::default(),
             devices: Mutex::default(),
             requests: Mutex::default(),
             frozen_time: Mutex::default(),
@@ -312,14 +266,12 @@ impl LocalHub {
     pub fn schedule_job(&self, job_id: &str) -> Value {
         let now = self.state.now();
         let in_an_hour =
-            server::within_dates(now.checked_add(HOUR).unwrap_or_else(server::last_date));
-        let start =
-            crate::models::Timestamp::try_from(chrono::DateTime::<chrono::Utc>::from(in_an_hour))
-                .expect("the hub's clock stays within years 0000-9999");
+            state::within_dates(now.checked_add(HOUR).unwrap_or_else(state::last_date));
+        let start = chrono::DateTime::<chrono::Utc>::from(in_an_hour);
         let request = json!({
             "type": "scheduleUpdateTwin",
             "queryCondition": "deviceId IN ['demo-device']",
-            "startTime": start,
+            "startTime": start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             "maxExecutionTimeInSeconds": 3600,
             "updateTwin": {"etag": "*", "tags": {"maintenance": {"window": "night"}}},
         });
@@ -331,14 +283,14 @@ impl LocalHub {
     /// Stops the hub's clock at `time`: token expiry and job progress are judged by it from
     /// now on. A time outside years 0000–9999 stops it at the nearest end of that range.
     pub fn set_time(&self, time: SystemTime) {
-        *util::lock(&self.state.frozen_time) = Some(server::within_dates(time));
+        *util::lock(&self.state.frozen_time) = Some(state::within_dates(time));
     }
 
     /// Moves the hub's clock forward by `by` (and stops it there), at most to the end of year
     /// 9999.
     pub fn advance_time(&self, by: Duration) {
         let now = self.state.now();
-        self.set_time(now.checked_add(by).unwrap_or_else(server::last_date));
+        self.set_time(now.checked_add(by).unwrap_or_else(state::last_date));
     }
 
     /// The job `job_id` as the hub now holds it.
@@ -352,14 +304,14 @@ impl LocalHub {
     pub fn set_method_response(&self, device_id: &str, status: u16, payload: Value) {
         util::lock(&self.state.devices).insert(
             device_id.to_owned(),
-            device_jobs::Device::Answers { status, payload },
+            rows::Device::Answers { status, payload },
         );
     }
 
     /// Makes device `device_id` never connect: its row of a direct-method job reads `failed`,
     /// with error `DeviceNotOnline`.
     pub fn set_device_offline(&self, device_id: &str) {
-        util::lock(&self.state.devices).insert(device_id.to_owned(), device_jobs::Device::Offline);
+        util::lock(&self.state.devices).insert(device_id.to_owned(), rows::Device::Offline);
     }
 
     /// The import or export job `job_id` as the hub would return it now.

@@ -3,6 +3,8 @@
 
 use std::{collections::BTreeMap, sync::Arc, time::SystemTime};
 
+use chrono::{DateTime, Utc};
+
 use axum::{
     extract::{Path, State},
     http::{HeaderMap, StatusCode},
@@ -11,46 +13,10 @@ use axum::{
 use serde_json::{Value, json};
 
 use super::{
-    device_jobs,
-    server::{HubState, argument_invalid, not_found, page, service_error},
+    answers::{argument_invalid, not_found, page, service_error},
+    rows, rules,
+    state::HubState,
 };
-use crate::{
-    models::{JobStatus, Timestamp},
-    util, validate,
-};
-
-impl HubState {
-    /// The jobs, moved along by the hub's clock: a job whose start time has come is `running`,
-    /// and `completed` once it has run for the configured time.
-    pub(super) fn jobs_now(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Value>> {
-        let now = chrono::DateTime::<chrono::Utc>::from(self.now());
-        // A run time too long for the calendar means the job never completes.
-        let run_time = chrono::TimeDelta::from_std(self.limits.job_run_time).ok();
-        let mut jobs = util::lock(&self.jobs);
-        let devices = util::lock(&self.devices);
-        for job in jobs.values_mut() {
-            let Some(start) = job["startTime"]
-                .as_str()
-                .and_then(|t| t.parse::<Timestamp>().ok())
-                .and_then(|t| t.as_datetime())
-            else {
-                continue;
-            };
-            if !is_active(job) || start > now {
-                continue;
-            }
-            match run_time.and_then(|run_time| start.checked_add_signed(run_time)) {
-                Some(end) if end <= now => {
-                    job["status"] = json!("completed");
-                    job["endTime"] = json!(end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-                }
-                _ => job["status"] = json!("running"),
-            }
-            job["deviceJobStatistics"] = device_jobs::statistics(job, &devices);
-        }
-        jobs
-    }
-}
 
 pub(super) async fn get_job(State(hub): State<Arc<HubState>>, Path(id): Path<String>) -> Response {
     match hub.jobs_now().get(&id) {
@@ -67,9 +33,9 @@ pub(super) async fn cancel_job(
     let Some(job) = jobs.get_mut(&id) else {
         return not_found(&id);
     };
-    match status_of(job) {
-        Some(status) if status.can_be_cancelled() => job["status"] = json!("cancelled"),
-        Some(status) if status.has_started() => {
+    match job["status"].as_str().map(str::to_owned) {
+        Some(status) if rules::is_waiting(&status) => job["status"] = json!("cancelled"),
+        Some(status) if rules::has_started(&status) => {
             return service_error(
                 StatusCode::BAD_REQUEST,
                 "OperationNotAllowedInCurrentState",
@@ -92,7 +58,7 @@ pub(super) async fn create_job(
     let Ok(request) = serde_json::from_slice::<Value>(&body) else {
         return argument_invalid("The request body is not JSON");
     };
-    if validate::job_id(&id).is_err() {
+    if !rules::is_job_id(&id) {
         return argument_invalid(&format!("Invalid job id '{id}'"));
     }
     if request
@@ -108,10 +74,7 @@ pub(super) async fn create_job(
     {
         return argument_invalid("queryCondition is required");
     }
-    let Some(start) = request["startTime"]
-        .as_str()
-        .and_then(|t| t.parse::<Timestamp>().ok())
-    else {
+    let Some(start) = request["startTime"].as_str().and_then(rules::date_time) else {
         return argument_invalid("startTime is required and must be a date-time");
     };
     match job_type {
@@ -138,7 +101,7 @@ pub(super) async fn create_job(
             &format!("A job with id '{id}' already exists"),
         );
     }
-    let active = jobs.values().filter(|job| is_active(job)).count();
+    let active = jobs.values().filter(|job| rules::is_active(job)).count();
     if active >= hub.limits.max_active_jobs {
         return service_error(
             StatusCode::TOO_MANY_REQUESTS,
@@ -153,28 +116,19 @@ pub(super) async fn create_job(
 
 /// A new job as the service returns it: the request with its id, creation time, initial
 /// status (`scheduled` until `start`, else `queued`) and empty statistics.
-pub(super) fn created_job(id: &str, request: Value, start: Timestamp, now: SystemTime) -> Value {
-    let now = chrono::DateTime::<chrono::Utc>::from(now);
+pub(super) fn created_job(
+    id: &str,
+    request: Value,
+    start: DateTime<Utc>,
+    now: SystemTime,
+) -> Value {
+    let now = DateTime::<Utc>::from(now);
     let mut job = request;
     job["jobId"] = json!(id);
     job["createdTime"] = json!(now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
-    job["status"] = json!(if start.as_datetime().is_some_and(|start| start > now) {
-        "scheduled"
-    } else {
-        "queued"
-    });
-    job["deviceJobStatistics"] = device_jobs::statistics(&job, &BTreeMap::new());
+    job["status"] = json!(if start > now { "scheduled" } else { "queued" });
+    job["deviceJobStatistics"] = rows::statistics(&job, &BTreeMap::new());
     job
-}
-
-/// The status of a job as the hub keeps it (JSON, as inserted).
-fn status_of(job: &Value) -> Option<JobStatus> {
-    job["status"].as_str().map(JobStatus::from)
-}
-
-/// Whether `job` counts against the hub's active-job limit: waiting or running.
-fn is_active(job: &Value) -> bool {
-    status_of(job).is_some_and(|status| status.can_be_cancelled() || status == JobStatus::Running)
 }
 
 /// Lists jobs as the service does: filtered by type and status, a JSON array per page, the
@@ -200,5 +154,5 @@ pub(super) async fn query_jobs(
         })
         .map(|(id, job)| (id.clone(), job.clone()))
         .collect();
-    page(&hub, &headers, selected, "JobResponse")
+    page(hub.limits.max_page_size, &headers, selected, "JobResponse")
 }

@@ -1,27 +1,26 @@
 //! The local hub's HTTP side: the front end (recording, 411, api-version, auth), the routes,
 //! and the service's error answers. The jobs themselves are in `scheduled` and `import_export`.
 
-use std::{
-    collections::BTreeMap,
-    sync::{Arc, Mutex},
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
+use std::{sync::Arc, time::UNIX_EPOCH};
 
 use aws_lc_rs::hmac;
 use axum::{
     Router,
     body::{Body, to_bytes},
     extract::{Request, State},
-    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
+    http::{HeaderMap, Method, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
 use base64::Engine as _;
 use percent_encoding::percent_decode_str;
-use serde_json::{Value, json};
 
-use super::{RecordedRequest, device_jobs, import_export, scheduled};
+use super::{
+    answers::service_error,
+    device_jobs, import_export, scheduled,
+    state::{HubState, RecordedRequest},
+};
 use crate::util;
 
 /// The api-versions of the jobs API the hub answers; others get `400 InvalidProtocolVersion`.
@@ -38,39 +37,6 @@ const SUPPORTED_API_VERSIONS: &[&str] = &[
 
 /// Requests larger than this are refused: the jobs API takes small JSON bodies.
 const MAX_BODY: usize = 1 << 20;
-
-pub(super) struct HubState {
-    pub host_name: String,
-    /// `host_name` lowercased: what a token's `sr` must name.
-    pub resource: String,
-    pub policy_name: String,
-    pub key: Vec<u8>,
-    /// `key`, prepared once for checking signatures.
-    pub signing_key: hmac::Key,
-    /// Scheduled jobs by id, as JSON.
-    pub jobs: Mutex<BTreeMap<String, Value>>,
-    /// Import and export jobs, oldest first.
-    pub transfers: Mutex<Vec<import_export::Transfer>>,
-    /// How devices answer direct methods, where a test said.
-    pub devices: Mutex<BTreeMap<String, device_jobs::Device>>,
-    pub requests: Mutex<Vec<RecordedRequest>>,
-    /// The time tests set, or `None` for the real clock.
-    pub frozen_time: Mutex<Option<SystemTime>>,
-    pub limits: Limits,
-}
-
-/// How the hub behaves where the service has limits of its own.
-#[derive(Clone, Debug)]
-pub(super) struct Limits {
-    /// Jobs that are queued, scheduled or running at once; more are refused with 429.
-    pub max_active_jobs: usize,
-    /// How long a job runs, from its start time, before it completes.
-    pub job_run_time: Duration,
-    /// The most jobs a query page holds, whatever the client asks for.
-    pub max_page_size: usize,
-    /// How long an import or export job takes, from its creation until it completes.
-    pub import_export_run_time: Duration,
-}
 
 pub(super) fn router(state: Arc<HubState>) -> Router {
     Router::new()
@@ -163,164 +129,77 @@ async fn checked(hub: Arc<HubState>, request: Request, next: Next) -> Response {
             );
         }
     }
-    if let Err(reason) = hub.authorize(&parts.headers, parts.uri.path()) {
+    if let Err(reason) = authorize(&hub, &parts.headers, parts.uri.path()) {
         return service_error(StatusCode::UNAUTHORIZED, "IotHubUnauthorizedAccess", reason);
     }
     next.run(Request::from_parts(parts, Body::from(body))).await
 }
 
-impl HubState {
-    /// The hub's clock: the time a test set, or the real one; always within years 0000–9999.
-    pub fn now(&self) -> SystemTime {
-        util::lock(&self.frozen_time).unwrap_or_else(|| within_dates(SystemTime::now()))
-    }
-
-    /// Checks a `SharedAccessSignature sr=…&sig=…&se=…&skn=…` header against the hub's policy,
-    /// for a request to `path`: as the service does, the request's target (host name and path)
-    /// must lie under the token's resource `sr`.
-    fn authorize(&self, headers: &HeaderMap, path: &str) -> Result<(), &'static str> {
-        let token = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or("Unauthorized: no Authorization header")?;
-        let fields = token
-            .strip_prefix("SharedAccessSignature ")
-            .ok_or("Unauthorized: not a SharedAccessSignature")?;
-        let mut sr = None;
-        let mut sig = None;
-        let mut se = None;
-        let mut skn = None;
-        for pair in fields.split('&') {
-            let (name, value) = pair
-                .split_once('=')
-                .ok_or("Unauthorized: malformed token")?;
-            let slot = match name {
-                "sr" => &mut sr,
-                "sig" => &mut sig,
-                "se" => &mut se,
-                "skn" => &mut skn,
-                _ => continue,
-            };
-            if slot.replace(value).is_some() {
-                return Err("Unauthorized: a token field appears twice");
-            }
-        }
-        let (Some(sr), Some(sig), Some(se), Some(skn)) = (sr, sig, se, skn) else {
-            return Err("Unauthorized: the token lacks sr, sig, se or skn");
+/// Checks a `SharedAccessSignature sr=…&sig=…&se=…&skn=…` header against the hub's policy,
+/// for a request to `path`: as the service does, the request's target (host name and path)
+/// must lie under the token's resource `sr`.
+fn authorize(hub: &HubState, headers: &HeaderMap, path: &str) -> Result<(), &'static str> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or("Unauthorized: no Authorization header")?;
+    let fields = token
+        .strip_prefix("SharedAccessSignature ")
+        .ok_or("Unauthorized: not a SharedAccessSignature")?;
+    let mut sr = None;
+    let mut sig = None;
+    let mut se = None;
+    let mut skn = None;
+    for pair in fields.split('&') {
+        let (name, value) = pair
+            .split_once('=')
+            .ok_or("Unauthorized: malformed token")?;
+        let slot = match name {
+            "sr" => &mut sr,
+            "sig" => &mut sig,
+            "se" => &mut se,
+            "skn" => &mut skn,
+            _ => continue,
         };
-        if decode(skn) != self.policy_name {
-            return Err("Unauthorized: unknown shared access policy");
+        if slot.replace(value).is_some() {
+            return Err("Unauthorized: a token field appears twice");
         }
-        let resource = decode(sr).to_ascii_lowercase();
-        let target = format!("{}{}", self.resource, decode(path).to_ascii_lowercase());
-        let below = target.strip_prefix(resource.as_str()).is_some_and(|rest| {
-            rest.is_empty() || rest.starts_with('/') || resource.ends_with('/')
-        });
-        if resource.is_empty() || !below {
-            return Err("Unauthorized: the token is for another resource");
-        }
-        let expiry: u64 = se.parse().map_err(|_| "Unauthorized: se is not a number")?;
-        let now = self
-            .now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        if expiry <= now {
-            return Err("Unauthorized: the token has expired");
-        }
-        let signature = base64::engine::general_purpose::STANDARD
-            .decode(decode(sig).as_bytes())
-            .map_err(|_| "Unauthorized: sig is not base64")?;
-        hmac::verify(
-            &self.signing_key,
-            format!("{sr}\n{se}").as_bytes(),
-            &signature,
-        )
-        .map_err(|_| "Unauthorized: the signature does not match")
     }
-}
-
-/// `time` within the years a date-time can carry (0000–9999), so the hub's clock can be set
-/// anywhere without a conversion overflowing.
-pub(super) fn within_dates(time: SystemTime) -> SystemTime {
-    // 0000-01-01T00:00:00Z.
-    const BEFORE_EPOCH: Duration = Duration::from_secs(62_167_219_200);
-    let first = UNIX_EPOCH.checked_sub(BEFORE_EPOCH).unwrap_or(UNIX_EPOCH);
-    time.clamp(first, last_date())
-}
-
-/// 9999-12-31T23:59:59Z, the last second a date-time can carry.
-pub(super) fn last_date() -> SystemTime {
-    const AFTER_EPOCH: Duration = Duration::from_secs(253_402_300_799);
-    UNIX_EPOCH.checked_add(AFTER_EPOCH).unwrap_or(UNIX_EPOCH)
+    let (Some(sr), Some(sig), Some(se), Some(skn)) = (sr, sig, se, skn) else {
+        return Err("Unauthorized: the token lacks sr, sig, se or skn");
+    };
+    if decode(skn) != hub.policy_name {
+        return Err("Unauthorized: unknown shared access policy");
+    }
+    let resource = decode(sr).to_ascii_lowercase();
+    let target = format!("{}{}", hub.resource, decode(path).to_ascii_lowercase());
+    let below = target
+        .strip_prefix(resource.as_str())
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || resource.ends_with('/'));
+    if resource.is_empty() || !below {
+        return Err("Unauthorized: the token is for another resource");
+    }
+    let expiry: u64 = se.parse().map_err(|_| "Unauthorized: se is not a number")?;
+    let now = hub
+        .now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    if expiry <= now {
+        return Err("Unauthorized: the token has expired");
+    }
+    let signature = base64::engine::general_purpose::STANDARD
+        .decode(decode(sig).as_bytes())
+        .map_err(|_| "Unauthorized: sig is not base64")?;
+    hmac::verify(
+        &hub.signing_key,
+        format!("{sr}\n{se}").as_bytes(),
+        &signature,
+    )
+    .map_err(|_| "Unauthorized: the signature does not match")
 }
 
 fn decode(text: &str) -> String {
     percent_decode_str(text).decode_utf8_lossy().into_owned()
-}
-
-pub(super) fn not_found(id: &str) -> Response {
-    service_error(
-        StatusCode::NOT_FOUND,
-        "JobNotFound",
-        &format!("Job with id '{id}' not found"),
-    )
-}
-
-pub(super) fn argument_invalid(message: &str) -> Response {
-    service_error(StatusCode::BAD_REQUEST, "ArgumentInvalid", message)
-}
-
-/// One page of `items` (sorted by their keys) as the service pages queries: a JSON array of
-/// at most `x-ms-max-item-count` items (and the hub's own limit), after the key named by
-/// `x-ms-continuation`, the next page's token in the same response header, and the items'
-/// type in `x-ms-item-type`.
-pub(super) fn page(
-    hub: &HubState,
-    headers: &HeaderMap,
-    mut items: Vec<(String, Value)>,
-    item_type: &'static str,
-) -> Response {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let page_size = header("x-ms-max-item-count")
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|size| *size > 0)
-        .map_or(hub.limits.max_page_size, |size| {
-            size.min(hub.limits.max_page_size)
-        });
-    let after = header("x-ms-continuation").unwrap_or_default();
-    items.sort_by(|(a, _), (b, _)| a.cmp(b));
-    let mut selected = items
-        .into_iter()
-        .filter(|(key, _)| after.is_empty() || key.as_str() > after);
-    let page: Vec<(String, Value)> = selected.by_ref().take(page_size).collect();
-    let more = selected.next().is_some();
-    let next = page.last().map(|(key, _)| key.clone());
-    let mut response =
-        axum::Json(page.into_iter().map(|(_, item)| item).collect::<Vec<_>>()).into_response();
-    let headers = response.headers_mut();
-    headers.insert("x-ms-item-type", HeaderValue::from_static(item_type));
-    if more && let Some(token) = next.and_then(|key| HeaderValue::from_str(&key).ok()) {
-        headers.insert("x-ms-continuation", token);
-    }
-    response
-}
-
-/// An error as the service writes it: the classic body and the `iothub-errorcode` header.
-pub(super) fn service_error(status: StatusCode, code: &str, message: &str) -> Response {
-    let now = chrono::Utc::now();
-    let body = json!({
-        "Message": format!("ErrorCode:{code};{message}"),
-        "ExceptionMessage": format!(
-            "Tracking ID:{}-G:0-TimeStamp:{}",
-            util::random_uuid().simple(),
-            now.format("%m/%d/%Y %H:%M:%S")
-        ),
-    });
-    let mut response = (status, axum::Json(body)).into_response();
-    if let Ok(code) = HeaderValue::from_str(code) {
-        response.headers_mut().insert("iothub-errorcode", code);
-    }
-    response
 }
 
 /// The HTML page the service's front end sends when a POST has no length.

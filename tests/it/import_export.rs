@@ -6,7 +6,8 @@ use std::{pin::pin, time::Duration};
 
 use futures::StreamExt as _;
 use iothub_jobs::{
-    ErrorKind, ExportJob, ImportJob, StorageAuthentication, WaitOptions,
+    ErrorKind, ExportJob, ImportJob, JobResponse, StorageAuthentication, WaitEnd, WaitFailure,
+    WaitOptions,
     models::{JobStatus, JobType, StorageAuthenticationType},
     simulator::LocalHub,
 };
@@ -151,9 +152,9 @@ async fn one_job_at_a_time_a_second_gets_the_quota_error_unretried() {
         .wait_for_import_export_job(first.job_id.as_deref().unwrap(), quick())
         .await
         .unwrap_err();
-    assert_eq!(waited.kind(), &ErrorKind::JobCancelled);
+    assert_eq!(support::import_export_wait(&waited).0, WaitEnd::Cancelled);
     assert_eq!(
-        waited.import_export_job().unwrap().status,
+        support::import_export_wait(&waited).1.unwrap().status,
         Some(JobStatus::Cancelled)
     );
     client
@@ -176,10 +177,11 @@ async fn a_job_that_fails_ends_the_wait_with_its_reason() {
         .wait_for_import_export_job(created.job_id.as_deref().unwrap(), quick())
         .await
         .unwrap_err();
-    assert_eq!(error.kind(), &ErrorKind::JobFailed);
+    assert_eq!(support::import_export_wait(&error).0, WaitEnd::Failed);
     assert!(
-        error
-            .failure_reason()
+        support::import_export_wait(&error)
+            .1
+            .and_then(|job| job.failure_reason.as_deref())
             .unwrap()
             .contains("could not be reached"),
         "{error}"
@@ -188,7 +190,10 @@ async fn a_job_that_fails_ends_the_wait_with_its_reason() {
         error.to_string().contains("could not be reached"),
         "{error}"
     );
-    assert!(error.job().is_none() && error.import_export_job().is_some());
+    assert!(
+        error.detail::<WaitFailure<JobResponse>>().is_none()
+            && support::import_export_wait(&error).1.is_some()
+    );
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@ use std::{pin::pin, time::Duration};
 use futures::StreamExt as _;
 use iothub_jobs::{
     DirectMethodJob, ErrorKind, JobQuery, JobsClient, QueriedJob, RetryOptions, TwinUpdateJob,
-    WaitOptions,
+    WaitEnd, WaitOptions,
     models::{JobStatus, JobType},
     simulator::LocalHub,
 };
@@ -320,16 +320,22 @@ async fn cancel_and_wait_reports_a_job_that_ran_or_never_settles() {
         .cancel_job_and_wait("soon", quick())
         .await
         .unwrap_err();
-    assert_eq!(running.kind(), &ErrorKind::NotCancelled);
-    assert_eq!(running.job().unwrap().status, Some(JobStatus::Running));
+    assert_eq!(support::scheduled_wait(&running).0, WaitEnd::NotCancelled);
+    assert_eq!(
+        support::scheduled_wait(&running).1.unwrap().status,
+        Some(JobStatus::Running)
+    );
 
     hub.advance_time(Duration::from_secs(60));
     let completed = client
         .cancel_job_and_wait("later", quick())
         .await
         .unwrap_err();
-    assert_eq!(completed.kind(), &ErrorKind::NotCancelled);
-    assert_eq!(completed.job().unwrap().status, Some(JobStatus::Completed));
+    assert_eq!(support::scheduled_wait(&completed).0, WaitEnd::NotCancelled);
+    assert_eq!(
+        support::scheduled_wait(&completed).1.unwrap().status,
+        Some(JobStatus::Completed)
+    );
 
     hub.insert_job_json(json!({"jobId": "stuck", "status": "cancelling"}));
     let options = quick().with_timeout(Duration::from_millis(200));
@@ -337,9 +343,9 @@ async fn cancel_and_wait_reports_a_job_that_ran_or_never_settles() {
         .cancel_job_and_wait("stuck", options)
         .await
         .unwrap_err();
-    assert_eq!(stuck.kind(), &ErrorKind::WaitTimedOut);
+    assert_eq!(support::scheduled_wait(&stuck).0, WaitEnd::TimedOut);
     assert_eq!(
-        stuck.job().unwrap().status,
+        support::scheduled_wait(&stuck).1.unwrap().status,
         Some(JobStatus::UnknownValue("cancelling".into()))
     );
 }
@@ -388,15 +394,23 @@ async fn a_failed_or_cancelled_job_ends_the_wait_with_a_typed_error() {
     hub.insert_job_json(json!({"jobId": "stopped", "status": "cancelled"}));
     let client = hub.client().unwrap();
     let failed = client.wait_for_job("broken", quick()).await.unwrap_err();
-    assert_eq!(failed.kind(), &ErrorKind::JobFailed);
-    assert_eq!(failed.failure_reason(), Some("device quota exceeded"));
+    assert_eq!(support::scheduled_wait(&failed).0, WaitEnd::Failed);
+    assert_eq!(
+        support::scheduled_wait(&failed)
+            .1
+            .and_then(|job| job.failure_reason.as_deref()),
+        Some("device quota exceeded")
+    );
     assert!(
         failed.to_string().contains("device quota exceeded"),
         "{failed}"
     );
     let cancelled = client.wait_for_job("stopped", quick()).await.unwrap_err();
-    assert_eq!(cancelled.kind(), &ErrorKind::JobCancelled);
-    assert_eq!(cancelled.job().unwrap().status, Some(JobStatus::Cancelled));
+    assert_eq!(support::scheduled_wait(&cancelled).0, WaitEnd::Cancelled);
+    assert_eq!(
+        support::scheduled_wait(&cancelled).1.unwrap().status,
+        Some(JobStatus::Cancelled)
+    );
     assert_eq!(
         client
             .wait_for_job("a/b", quick())
@@ -415,8 +429,15 @@ async fn a_job_that_never_settles_times_out_with_its_last_state() {
     let options = quick().with_timeout(Duration::from_millis(300));
     let started = std::time::Instant::now();
     let error = client.wait_for_job("later", options).await.unwrap_err();
-    assert_eq!(error.kind(), &ErrorKind::WaitTimedOut, "{error}");
-    assert_eq!(error.job().unwrap().status, Some(JobStatus::Scheduled));
+    assert_eq!(
+        support::scheduled_wait(&error).0,
+        WaitEnd::TimedOut,
+        "{error}"
+    );
+    assert_eq!(
+        support::scheduled_wait(&error).1.unwrap().status,
+        Some(JobStatus::Scheduled)
+    );
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "{:?}",

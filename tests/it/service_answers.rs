@@ -4,7 +4,7 @@
 //! date-times the model cannot read.
 
 use futures::StreamExt as _;
-use iothub_jobs::{DeviceJobQuery, Error, QueriedDeviceJob, models::JobStatus};
+use iothub_jobs::{DeviceJobQuery, Error, NotFound, QueriedDeviceJob, models::JobStatus};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpListener,
@@ -65,9 +65,10 @@ async fn a_numeric_code_alone_is_named_and_advised_by_its_name() {
         shown.contains("check the device id") && !shown.contains("with_endpoint"),
         "{shown}"
     );
-    assert!(
-        !error.is_not_found(),
-        "a missing device is not a missing job"
+    assert_eq!(
+        error.not_found(),
+        Some(NotFound::Device),
+        "a missing device, not a missing job"
     );
 }
 

@@ -657,3 +657,46 @@ async fn a_direct_method_job_yields_a_row_per_device_moving_with_the_job() {
         assert_eq!(support::violations(&validator, &row), "", "{row}");
     }
 }
+
+/// The hub judges job ids by its own rule, not the client's: an id the client refuses without
+/// sending is refused by the hub too when sent by hand, so a client rule broken to let such an
+/// id through fails the first half (the hub's `400` is a service error, not `InvalidJobId`).
+#[tokio::test]
+async fn the_hub_and_the_client_each_refuse_ids_outside_the_rule() {
+    let hub = LocalHub::start().await.unwrap();
+    let client = hub.client().unwrap();
+    let too_long = "x".repeat(65);
+    for id in ["a_b", "a.b", "caf\u{e9}", too_long.as_str()] {
+        let job = iothub_jobs::TwinUpdateJob::new(id, "deviceId IN ['d1']")
+            .with_tags(json!({"site": "b"}).as_object().unwrap().clone());
+        let seen_before = hub.requests().len();
+        let refused = client.schedule_twin_update(job).await.unwrap_err();
+        assert_eq!(
+            (refused.kind(), refused.attempts()),
+            (&iothub_jobs::ErrorKind::InvalidJobId, 0),
+            "{id}: {refused}"
+        );
+        assert_eq!(hub.requests().len(), seen_before, "{id}: nothing is sent");
+
+        let encoded: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
+        let start = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let response = reqwest::Client::new()
+            .put(support::hub_url(&hub, &format!("/jobs/v2/{encoded}")))
+            .header("authorization", support::hub_token(&hub))
+            .json(&json!({
+                "jobId": id, "type": "scheduleUpdateTwin", "queryCondition": "deviceId IN ['d1']",
+                "startTime": start, "maxExecutionTimeInSeconds": 60,
+                "updateTwin": {"etag": "*", "tags": {"site": "b"}},
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 400, "{id}");
+        assert_eq!(
+            response.headers()["iothub-errorcode"],
+            "ArgumentInvalid",
+            "{id}"
+        );
+        assert!(hub.job(id).is_none(), "{id}");
+    }
+}

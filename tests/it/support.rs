@@ -6,7 +6,10 @@ use std::{path::PathBuf, process::Command};
 
 use base64::Engine as _;
 use hmac::{Hmac, KeyInit, Mac};
-use iothub_jobs::{JobsClient, simulator::LocalHub};
+use iothub_jobs::{
+    Error, ErrorKind, JobResponse, JobsClient, WaitEnd, WaitFailure, models::JobProperties,
+    simulator::LocalHub,
+};
 use serde_json::{Map, Value, json};
 use sha2::Sha256;
 
@@ -279,4 +282,23 @@ pub fn example(name: &str) -> PathBuf {
     profile_dir
         .join("examples")
         .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+}
+
+/// How a wait for a scheduled job ended, and the job as last seen: the detail of its
+/// `ErrorKind::Wait` error.
+pub fn scheduled_wait(error: &Error) -> (WaitEnd, Option<&JobResponse>) {
+    assert_eq!(error.kind(), &ErrorKind::Wait, "{error}");
+    let wait = error
+        .detail::<WaitFailure<JobResponse>>()
+        .expect("a scheduled job's wait failure");
+    (wait.end, wait.job.as_ref())
+}
+
+/// [`scheduled_wait`], for an import or export job.
+pub fn import_export_wait(error: &Error) -> (WaitEnd, Option<&JobProperties>) {
+    assert_eq!(error.kind(), &ErrorKind::Wait, "{error}");
+    let wait = error
+        .detail::<WaitFailure<JobProperties>>()
+        .expect("an import or export job's wait failure");
+    (wait.end, wait.job.as_ref())
 }

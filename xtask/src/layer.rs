@@ -30,7 +30,7 @@ pub const MODELS_PATH: &str = "src/models.rs";
 /// Schemas the layer names, by re-exporting or building them: (schema, file).
 pub const TYPES_USED: &[(&str, &str)] = &[
     ("JobResponse", "src/models.rs"),
-    ("JobRequest", "src/jobs.rs"),
+    ("JobRequest", "src/scheduled_jobs/requests.rs"),
     ("CloudToDeviceMethod", "src/models.rs"),
     ("Twin", "src/models.rs"),
     ("TwinProperties", "src/models.rs"),
@@ -43,7 +43,7 @@ pub const TYPES_USED: &[(&str, &str)] = &[
     ("DeviceJobOutcome", "src/models.rs"),
     ("DeviceMethodResponse", "src/models.rs"),
     ("DeviceJobError", "src/models.rs"),
-    ("QuerySpecification", "src/query.rs"),
+    ("QuerySpecification", "src/device_jobs.rs"),
 ];
 
 /// Properties the layer reads or sets, with the type it expects: (schema, property, type,
@@ -51,43 +51,43 @@ pub const TYPES_USED: &[(&str, &str)] = &[
 #[rustfmt::skip]
 pub const FIELDS_USED: &[(&str, &str, &str, &str)] = &[
     ("JobResponse", "jobId", "string", "examples/schedule_and_cancel.rs"),
-    ("JobResponse", "status", "JobStatus", "src/client.rs"),
-    ("JobResponse", "startTime", "date-time", "src/client.rs"),
-    ("JobResponse", "failureReason", "string", "src/client.rs"),
+    ("JobResponse", "status", "JobStatus", "src/scheduled_jobs/mod.rs"),
+    ("JobResponse", "startTime", "date-time", "src/scheduled_jobs/mod.rs"),
+    ("JobResponse", "failureReason", "string", "src/scheduled_jobs/mod.rs"),
     ("JobResponse", "deviceJobStatistics", "DeviceJobStatistics", "examples/device_results.rs"),
     ("DeviceJobStatistics", "succeededCount", "int32", "examples/device_results.rs"),
     ("DeviceJobStatistics", "failedCount", "int32", "examples/device_results.rs"),
-    ("JobRequest", "jobId", "string", "src/jobs.rs"),
-    ("JobRequest", "type", "JobType", "src/jobs.rs"),
-    ("JobRequest", "queryCondition", "string", "src/jobs.rs"),
-    ("JobRequest", "startTime", "date-time", "src/jobs.rs"),
-    ("JobRequest", "maxExecutionTimeInSeconds", "int64", "src/jobs.rs"),
-    ("JobRequest", "updateTwin", "Twin", "src/jobs.rs"),
-    ("JobRequest", "cloudToDeviceMethod", "CloudToDeviceMethod", "src/jobs.rs"),
-    ("Twin", "etag", "string", "src/jobs.rs"),
-    ("Twin", "tags", "{object}", "src/jobs.rs"),
-    ("Twin", "properties", "TwinProperties", "src/jobs.rs"),
-    ("TwinProperties", "desired", "{object}", "src/jobs.rs"),
-    ("CloudToDeviceMethod", "methodName", "string", "src/jobs.rs"),
-    ("CloudToDeviceMethod", "payload", "object", "src/jobs.rs"),
-    ("CloudToDeviceMethod", "connectTimeoutInSeconds", "int32", "src/jobs.rs"),
-    ("CloudToDeviceMethod", "responseTimeoutInSeconds", "int32", "src/jobs.rs"),
-    ("JobProperties", "type", "JobType", "src/import_export.rs"),
-    ("JobProperties", "inputBlobContainerUri", "BlobContainerUri", "src/import_export.rs"),
-    ("JobProperties", "inputBlobName", "string", "src/import_export.rs"),
-    ("JobProperties", "outputBlobContainerUri", "BlobContainerUri", "src/import_export.rs"),
-    ("JobProperties", "outputBlobName", "string", "src/import_export.rs"),
-    ("JobProperties", "excludeKeysInExport", "boolean", "src/import_export.rs"),
-    ("JobProperties", "includeConfigurations", "boolean", "src/import_export.rs"),
-    ("JobProperties", "configurationsBlobName", "string", "src/import_export.rs"),
-    ("JobProperties", "storageAuthenticationType", "StorageAuthenticationType", "src/import_export.rs"),
-    ("JobProperties", "identity", "ManagedIdentity", "src/import_export.rs"),
-    ("JobProperties", "status", "JobStatus", "src/client.rs"),
-    ("JobProperties", "failureReason", "string", "src/client.rs"),
+    ("JobRequest", "jobId", "string", "src/scheduled_jobs/requests.rs"),
+    ("JobRequest", "type", "JobType", "src/scheduled_jobs/requests.rs"),
+    ("JobRequest", "queryCondition", "string", "src/scheduled_jobs/requests.rs"),
+    ("JobRequest", "startTime", "date-time", "src/scheduled_jobs/requests.rs"),
+    ("JobRequest", "maxExecutionTimeInSeconds", "int64", "src/scheduled_jobs/requests.rs"),
+    ("JobRequest", "updateTwin", "Twin", "src/scheduled_jobs/requests.rs"),
+    ("JobRequest", "cloudToDeviceMethod", "CloudToDeviceMethod", "src/scheduled_jobs/requests.rs"),
+    ("Twin", "etag", "string", "src/scheduled_jobs/requests.rs"),
+    ("Twin", "tags", "{object}", "src/scheduled_jobs/requests.rs"),
+    ("Twin", "properties", "TwinProperties", "src/scheduled_jobs/requests.rs"),
+    ("TwinProperties", "desired", "{object}", "src/scheduled_jobs/requests.rs"),
+    ("CloudToDeviceMethod", "methodName", "string", "src/scheduled_jobs/requests.rs"),
+    ("CloudToDeviceMethod", "payload", "object", "src/scheduled_jobs/requests.rs"),
+    ("CloudToDeviceMethod", "connectTimeoutInSeconds", "int32", "src/scheduled_jobs/requests.rs"),
+    ("CloudToDeviceMethod", "responseTimeoutInSeconds", "int32", "src/scheduled_jobs/requests.rs"),
+    ("JobProperties", "type", "JobType", "src/import_export/requests.rs"),
+    ("JobProperties", "inputBlobContainerUri", "BlobContainerUri", "src/import_export/requests.rs"),
+    ("JobProperties", "inputBlobName", "string", "src/import_export/requests.rs"),
+    ("JobProperties", "outputBlobContainerUri", "BlobContainerUri", "src/import_export/requests.rs"),
+    ("JobProperties", "outputBlobName", "string", "src/import_export/requests.rs"),
+    ("JobProperties", "excludeKeysInExport", "boolean", "src/import_export/requests.rs"),
+    ("JobProperties", "includeConfigurations", "boolean", "src/import_export/requests.rs"),
+    ("JobProperties", "configurationsBlobName", "string", "src/import_export/requests.rs"),
+    ("JobProperties", "storageAuthenticationType", "StorageAuthenticationType", "src/import_export/requests.rs"),
+    ("JobProperties", "identity", "ManagedIdentity", "src/import_export/requests.rs"),
+    ("JobProperties", "status", "JobStatus", "src/import_export/mod.rs"),
+    ("JobProperties", "failureReason", "string", "src/import_export/mod.rs"),
     ("JobProperties", "jobId", "string", "examples/export_devices.rs"),
     ("JobProperties", "progress", "int32", "examples/export_devices.rs"),
-    ("ManagedIdentity", "userAssignedIdentity", "string", "src/import_export.rs"),
-    ("QuerySpecification", "query", "string", "src/query.rs"),
+    ("ManagedIdentity", "userAssignedIdentity", "string", "src/import_export/requests.rs"),
+    ("QuerySpecification", "query", "string", "src/device_jobs.rs"),
 ];
 
 /// Operations the layer calls through their generated methods, whose arguments are
@@ -95,9 +95,9 @@ pub const FIELDS_USED: &[(&str, &str, &str, &str)] = &[
 /// one's name, 200 body, file).
 #[rustfmt::skip]
 const CALLS: &[(&str, &[&str], &str, &str)] = &[
-    ("POST /jobs/v2/{id}/cancel", &["path id: string", "query api-version: string"], "JobResponse", "src/client.rs"),
-    ("GET /jobs/v2/{id}", &["path id: string", "query api-version: string"], "JobResponse", "src/client.rs"),
-    ("PUT /jobs/v2/{id}", &["path id: string", "query api-version: string", "body: JobRequest"], "JobResponse", "src/client.rs"),
+    ("POST /jobs/v2/{id}/cancel", &["path id: string", "query api-version: string"], "JobResponse", "src/scheduled_jobs/mod.rs"),
+    ("GET /jobs/v2/{id}", &["path id: string", "query api-version: string"], "JobResponse", "src/scheduled_jobs/mod.rs"),
+    ("PUT /jobs/v2/{id}", &["path id: string", "query api-version: string", "body: JobRequest"], "JobResponse", "src/scheduled_jobs/mod.rs"),
     (
         "GET /jobs/v2/query",
         &[
@@ -108,12 +108,12 @@ const CALLS: &[(&str, &[&str], &str, &str)] = &[
             "header x-ms-max-item-count?: string",
         ],
         "[JobResponse]",
-        "src/query.rs",
+        "src/scheduled_jobs/mod.rs",
     ),
-    ("POST /jobs/create", &["query api-version: string", "body: JobProperties"], "JobProperties", "src/client.rs"),
-    ("GET /jobs", &["query api-version: string"], "[JobProperties]", "src/client.rs"),
-    ("GET /jobs/{id}", &["path id: string", "query api-version: string"], "JobProperties", "src/client.rs"),
-    ("DELETE /jobs/{id}", &["path id: string", "query api-version: string"], "nothing", "src/client.rs"),
+    ("POST /jobs/create", &["query api-version: string", "body: JobProperties"], "JobProperties", "src/import_export/mod.rs"),
+    ("GET /jobs", &["query api-version: string"], "[JobProperties]", "src/import_export/mod.rs"),
+    ("GET /jobs/{id}", &["path id: string", "query api-version: string"], "JobProperties", "src/import_export/mod.rs"),
+    ("DELETE /jobs/{id}", &["path id: string", "query api-version: string"], "nothing", "src/import_export/mod.rs"),
     (
         "POST /devices/query",
         &[
@@ -123,7 +123,7 @@ const CALLS: &[(&str, &[&str], &str, &str)] = &[
             "body: QuerySpecification",
         ],
         "[object]",
-        "src/query.rs",
+        "src/device_jobs.rs",
     ),
 ];
 
@@ -688,7 +688,7 @@ mod tests {
             "GET /statistics/service (operationId Statistics_GetServiceStatistics) has no stable method name: add (\"GET\", \"/statistics/service\", \"<name>\") to METHOD_NAMES"
         ));
         assert!(blocking[1].starts_with(
-            "spec/ no longer has POST /jobs/v2/{id}/cancel, named `cancel_job` in METHOD_NAMES in spec/codegen.rs, which src/client.rs calls"
+            "spec/ no longer has POST /jobs/v2/{id}/cancel, named `cancel_job` in METHOD_NAMES in spec/codegen.rs, which src/scheduled_jobs/mod.rs calls"
         ));
     }
 
@@ -715,11 +715,11 @@ mod tests {
         let blocking = texts(&findings, true);
         for expected in [
             "schema `X509Thumbprint` is gone from spec/, but src/models.rs names it",
-            "`Twin.etag` is gone from spec/, but src/jobs.rs uses it",
-            "`Twin.tags` is a required {object} (no longer an `Option`) in spec/, but src/jobs.rs uses it as an optional {object}",
-            "`CloudToDeviceMethod.payload` is string in spec/, but src/jobs.rs uses it as an optional object",
-            "GET /jobs/v2/query's parameters changed (new: `query top?: int32`; gone: none), and src/query.rs passes them positionally",
-            "GET /jobs/v2/{id} answers 200 with object in spec/, but src/client.rs reads JobResponse",
+            "`Twin.etag` is gone from spec/, but src/scheduled_jobs/requests.rs uses it",
+            "`Twin.tags` is a required {object} (no longer an `Option`) in spec/, but src/scheduled_jobs/requests.rs uses it as an optional {object}",
+            "`CloudToDeviceMethod.payload` is string in spec/, but src/scheduled_jobs/requests.rs uses it as an optional object",
+            "GET /jobs/v2/query's parameters changed (new: `query top?: int32`; gone: none), and src/scheduled_jobs/mod.rs passes them positionally",
+            "GET /jobs/v2/{id} answers 200 with object in spec/, but src/scheduled_jobs/mod.rs reads JobResponse",
         ] {
             assert!(
                 blocking.iter().any(|t| t.starts_with(expected)),

@@ -9,7 +9,7 @@ use crate::{
     Error, ErrorKind,
     generated::types::{JobProperties, ManagedIdentity},
     models::{BlobContainerUri, JobType, StorageAuthenticationType},
-    validate::redacted_url,
+    redact::redacted_url,
 };
 
 /// How the hub authenticates to the storage account of a job's blob containers.

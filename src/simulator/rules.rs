@@ -1,0 +1,98 @@
+//! The hub's own rules, written from the service's documentation rather than taken from the
+//! client: a wrong rule in the client must not be mirrored by the test double meant to catch
+//! it. Jobs are kept as JSON, so the rules read the text the service writes.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde_json::Value;
+
+/// The longest job id the service takes.
+const MAX_JOB_ID_BYTES: usize = 64;
+
+/// Whether the service takes `id` as a scheduled job's id: 1 to 64 characters, each an ASCII
+/// letter, an ASCII digit or a hyphen.
+pub(super) fn is_job_id(id: &str) -> bool {
+    (1..=MAX_JOB_ID_BYTES).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| matches!(b, b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-'))
+}
+
+/// A job that waits for its start time or its turn: the only states the service cancels.
+pub(super) fn is_waiting(status: &str) -> bool {
+    ["scheduled", "queued", "enqueued"].contains(&status)
+}
+
+/// A job that ran or runs: too late to cancel.
+pub(super) fn has_started(status: &str) -> bool {
+    ["running", "completed", "failed"].contains(&status)
+}
+
+/// Whether `job` counts against the hub's active-job limit: waiting or running.
+pub(super) fn is_active(job: &Value) -> bool {
+    job["status"]
+        .as_str()
+        .is_some_and(|status| is_waiting(status) || status == "running")
+}
+
+/// A request's date-time: ISO 8601, with an offset or without one (then UTC, as SDKs that
+/// send `datetime.utcnow().isoformat()` mean it).
+pub(super) fn date_time(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|time| time.with_timezone(&Utc))
+        .or_else(|_| {
+            NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").map(|time| time.and_utc())
+        })
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_ids_follow_the_documented_rule() {
+        for id in ["a", "Z", "7", "-", "job-2024-Z9", &"x".repeat(64)] {
+            assert!(is_job_id(id), "{id}");
+        }
+        for id in [
+            "",
+            &"x".repeat(65),
+            "a/b",
+            "a_b",
+            "a.b",
+            "a b",
+            "é",
+            "a?x",
+            "query%2F",
+        ] {
+            assert!(!is_job_id(id), "{id}");
+        }
+    }
+
+    #[test]
+    fn date_times_with_or_without_an_offset() {
+        let noon = "2026-12-02T12:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        for text in [
+            "2026-12-02T12:00:00Z",
+            "2026-12-02T13:00:00+01:00",
+            "2026-12-02T12:00:00",
+            "2026-12-02T12:00:00.000",
+        ] {
+            assert_eq!(date_time(text), Some(noon), "{text}");
+        }
+        assert_eq!(date_time("tomorrow"), None);
+    }
+
+    #[test]
+    fn states_sort_into_waiting_started_and_neither() {
+        for status in ["scheduled", "queued", "enqueued"] {
+            assert!(is_waiting(status) && !has_started(status), "{status}");
+        }
+        for status in ["running", "completed", "failed"] {
+            assert!(!is_waiting(status) && has_started(status), "{status}");
+        }
+        for status in ["cancelled", "cancelling", "unknown"] {
+            assert!(!is_waiting(status) && !has_started(status), "{status}");
+        }
+    }
+}

@@ -1,0 +1,285 @@
+//! The hub's state, in one place: what it keeps (jobs of both kinds, devices, requests, the
+//! clock and its limits) and how its jobs stand at a moment. Handlers import this; it
+//! imports none of them.
+
+use std::{
+    collections::BTreeMap,
+    fmt,
+    sync::{Mutex, MutexGuard},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use aws_lc_rs::hmac;
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use serde_json::{Map, Value, json};
+
+use super::{
+    rows::{self, Device},
+    rules,
+};
+use crate::util;
+
+/// What the hub keeps, shared by every request.
+pub(super) struct HubState {
+    pub host_name: String,
+    /// `host_name` lowercased: what a token's `sr` must name.
+    pub resource: String,
+    pub policy_name: String,
+    pub key: Vec<u8>,
+    /// `key`, prepared once for checking signatures.
+    pub signing_key: hmac::Key,
+    /// Scheduled jobs by id, as JSON.
+    pub jobs: Mutex<BTreeMap<String, Value>>,
+    /// Import and export jobs, oldest first.
+    pub import_export_jobs: Mutex<Vec<ImportExportJob>>,
+    /// How devices answer direct methods, where a test said.
+    pub devices: Mutex<BTreeMap<String, Device>>,
+    pub requests: Mutex<Vec<RecordedRequest>>,
+    /// The time tests set, or `None` for the real clock.
+    pub frozen_time: Mutex<Option<SystemTime>>,
+    pub limits: Limits,
+}
+
+/// How the hub behaves where the service has limits of its own.
+#[derive(Clone, Debug)]
+pub(super) struct Limits {
+    /// Jobs that are queued, scheduled or running at once; more are refused with 429.
+    pub max_active_jobs: usize,
+    /// How long a job runs, from its start time, before it completes.
+    pub job_run_time: Duration,
+    /// The most jobs a query page holds, whatever the client asks for.
+    pub max_page_size: usize,
+    /// How long an import or export job takes, from its creation until it completes.
+    pub import_export_run_time: Duration,
+}
+
+impl HubState {
+    /// The hub's clock: the time a test set, or the real one; always within years 0000–9999.
+    pub fn now(&self) -> SystemTime {
+        util::lock(&self.frozen_time).unwrap_or_else(|| within_dates(SystemTime::now()))
+    }
+
+    pub(super) fn utc_now(&self) -> DateTime<Utc> {
+        DateTime::<Utc>::from(self.now())
+    }
+
+    /// The jobs, moved along by the hub's clock: a job whose start time has come is `running`,
+    /// and `completed` once it has run for the configured time.
+    pub(super) fn jobs_now(&self) -> MutexGuard<'_, BTreeMap<String, Value>> {
+        let now = chrono::DateTime::<chrono::Utc>::from(self.now());
+        // A run time too long for the calendar means the job never completes.
+        let run_time = chrono::TimeDelta::from_std(self.limits.job_run_time).ok();
+        let mut jobs = util::lock(&self.jobs);
+        let devices = util::lock(&self.devices);
+        for job in jobs.values_mut() {
+            let Some(start) = job["startTime"].as_str().and_then(rules::date_time) else {
+                continue;
+            };
+            if !rules::is_active(job) || start > now {
+                continue;
+            }
+            match run_time.and_then(|run_time| start.checked_add_signed(run_time)) {
+                Some(end) if end <= now => {
+                    job["status"] = json!("completed");
+                    job["endTime"] = json!(end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+                }
+                _ => job["status"] = json!("running"),
+            }
+            job["deviceJobStatistics"] = rows::statistics(job, &devices);
+        }
+        jobs
+    }
+
+    /// The import/export job `id` as the service would return it now.
+    pub(super) fn import_export_job(&self, id: &str) -> Option<Value> {
+        let (now, run_time) = (self.utc_now(), self.limits.import_export_run_time);
+        util::lock(&self.import_export_jobs)
+            .iter()
+            .find(|transfer| transfer.id == id)
+            .map(|transfer| transfer.view(now, run_time))
+    }
+}
+
+/// `time` within the years a date-time can carry (0000–9999), so the hub's clock can be set
+/// anywhere without a conversion overflowing.
+pub(super) fn within_dates(time: SystemTime) -> SystemTime {
+    // 0000-01-01T00:00:00Z.
+    const BEFORE_EPOCH: Duration = Duration::from_secs(62_167_219_200);
+    let first = UNIX_EPOCH.checked_sub(BEFORE_EPOCH).unwrap_or(UNIX_EPOCH);
+    time.clamp(first, last_date())
+}
+
+/// 9999-12-31T23:59:59Z, the last second a date-time can carry.
+pub(super) fn last_date() -> SystemTime {
+    const AFTER_EPOCH: Duration = Duration::from_secs(253_402_300_799);
+    UNIX_EPOCH.checked_add(AFTER_EPOCH).unwrap_or(UNIX_EPOCH)
+}
+
+/// An import or export job as the hub keeps it: what it was asked, and what decides its course.
+pub(super) struct ImportExportJob {
+    pub id: String,
+    /// The echoed fields of the create request.
+    pub request: Map<String, Value>,
+    pub created: DateTime<Utc>,
+    /// Why it fails as soon as it starts, when a container URI cannot be used.
+    pub failure: Option<&'static str>,
+    pub cancelled: Option<DateTime<Utc>>,
+}
+
+/// Where a job is at some moment.
+#[derive(Clone, Copy)]
+enum Stage {
+    Enqueued,
+    Running {
+        progress: u8,
+    },
+    Completed {
+        end: DateTime<Utc>,
+    },
+    Failed {
+        end: DateTime<Utc>,
+        reason: &'static str,
+    },
+}
+
+impl ImportExportJob {
+    /// When it leaves the queue: after a tenth of the run time (never, for a run time too long
+    /// for the calendar).
+    fn start(&self, run_time: Duration) -> Option<DateTime<Utc>> {
+        after(self.created, run_time / 10)
+    }
+
+    fn end(&self, run_time: Duration) -> Option<DateTime<Utc>> {
+        after(self.created, run_time)
+    }
+
+    fn stage_at(&self, at: DateTime<Utc>, run_time: Duration) -> Stage {
+        let Some(start) = self.start(run_time).filter(|start| *start <= at) else {
+            return Stage::Enqueued;
+        };
+        if let Some(reason) = self.failure {
+            return Stage::Failed { end: start, reason };
+        }
+        match self.end(run_time) {
+            Some(end) if end <= at => Stage::Completed { end },
+            end => {
+                let done = (at - start).num_milliseconds() as f64;
+                let total =
+                    end.map_or(f64::INFINITY, |end| (end - start).num_milliseconds() as f64);
+                Stage::Running {
+                    progress: (100.0 * done / total).clamp(0.0, 99.0) as u8,
+                }
+            }
+        }
+    }
+
+    pub(super) fn is_active(&self, now: DateTime<Utc>, run_time: Duration) -> bool {
+        self.cancelled.is_none()
+            && matches!(
+                self.stage_at(now, run_time),
+                Stage::Enqueued | Stage::Running { .. }
+            )
+    }
+
+    /// The job as the service returns it at `now`.
+    pub(super) fn view(&self, now: DateTime<Utc>, run_time: Duration) -> Value {
+        let at = self.cancelled.unwrap_or(now);
+        let stage = self.stage_at(at, run_time);
+        let mut job = self.request.clone();
+        job.entry("excludeKeysInExport").or_insert(json!(false));
+        job.insert("jobId".into(), json!(self.id));
+        // Fields the service sends that the API description does not list.
+        job.insert("parentJobId".into(), Value::Null);
+        job.insert("useSecondaryStorageAsSource".into(), json!(false));
+        job.insert("failureReason".into(), Value::Null);
+        if let Some(start) = self.start(run_time).filter(|start| *start <= at) {
+            job.insert("startTimeUtc".into(), json!(time(start)));
+        }
+        let (status, progress) = match stage {
+            _ if self.cancelled.is_some() => {
+                job.insert("endTimeUtc".into(), json!(time(at)));
+                let progress = match stage {
+                    Stage::Running { progress } => progress,
+                    _ => 0,
+                };
+                ("cancelled", progress)
+            }
+            Stage::Enqueued => ("enqueued", 0),
+            Stage::Running { progress } => ("running", progress),
+            Stage::Completed { end } => {
+                job.insert("endTimeUtc".into(), json!(time(end)));
+                ("completed", 100)
+            }
+            Stage::Failed { end, reason } => {
+                job.insert("endTimeUtc".into(), json!(time(end)));
+                job.insert("failureReason".into(), json!(reason));
+                ("failed", 0)
+            }
+        };
+        job.insert("status".into(), json!(status));
+        job.insert("progress".into(), json!(progress));
+        Value::Object(job)
+    }
+}
+
+/// `start + span`, or `None` past the calendar.
+fn after(start: DateTime<Utc>, span: Duration) -> Option<DateTime<Utc>> {
+    start.checked_add_signed(TimeDelta::from_std(span).ok()?)
+}
+
+/// A date-time as the service writes these jobs' (`2020-01-08T22:51:23+00:00`).
+fn time(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, false)
+}
+
+/// One request the hub received, for wire-level assertions.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct RecordedRequest {
+    /// The HTTP method.
+    pub method: String,
+    /// The path as sent, still percent-encoded.
+    pub path: String,
+    /// The raw query string, if any.
+    pub query: Option<String>,
+    /// The headers, names lower-case, in the order received.
+    pub headers: Vec<(String, String)>,
+    /// The body as received.
+    pub body: Vec<u8>,
+}
+
+impl RecordedRequest {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl fmt::Debug for RecordedRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let headers: Vec<_> = self
+            .headers
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.as_str(),
+                    if n == "authorization" {
+                        "<redacted>"
+                    } else {
+                        v.as_str()
+                    },
+                )
+            })
+            .collect();
+        f.debug_struct("RecordedRequest")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("query", &self.query)
+            .field("headers", &headers)
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
