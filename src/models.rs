@@ -535,9 +535,13 @@ mod tests {
             !shown.contains("sig") && !shown.contains("c2VjcmV0"),
             "{shown}"
         );
-        assert!(
-            shown.contains("acct.blob.core.windows.net/devices"),
-            "{shown}"
+        assert_eq!(
+            uri.to_string(),
+            "https://acct.blob.core.windows.net/devices?<redacted>"
+        );
+        assert_eq!(
+            format!("{uri:?}"),
+            r#"BlobContainerUri("https://acct.blob.core.windows.net/devices?<redacted>")"#
         );
         assert!(uri.expose_secret().ends_with("sig=c2VjcmV0%3D"));
         assert_eq!(
