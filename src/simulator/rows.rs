@@ -180,6 +180,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn each_device_row_follows_its_jobs_state() {
+        let devices = BTreeMap::new();
+        for (job_status, row_status) in [
+            ("scheduled", "scheduled"),
+            ("queued", "pending"),
+            ("running", "running"),
+            ("cancelled", "canceled"),
+            ("failed", "failed"),
+            ("completed", "completed"),
+        ] {
+            let job = json!({"jobId": "j", "type": "scheduleUpdateTwin", "status": job_status,
+                "queryCondition": "deviceId IN ['a', 'b']"});
+            let statuses: Vec<Value> = rows(&job, &devices)
+                .into_iter()
+                .map(|row| row["status"].clone())
+                .collect();
+            assert_eq!(statuses, [row_status, row_status], "{job_status}");
+        }
+    }
+
+    #[test]
     fn understands_the_conditions_it_documents() {
         assert_eq!(targets("deviceId IN ['a', 'b-2']"), ["a", "b-2"]);
         assert_eq!(targets("DEVICEID in [\"x\"]"), ["x"]);
