@@ -10,32 +10,133 @@ use schemars::schema::{InstanceType, ObjectValidation, Schema, SchemaObject};
 /// The OpenAPI document the crate is generated from, relative to the crate root.
 pub const SPEC_PATH: &str = "spec/iothub-jobs.openapi.json";
 
-/// The generated method for each operation, by method and path. progenitor names methods after
-/// operationIds, which upstream renamed twice (`Service_CancelJob`, `JobClient_CancelJob`,
-/// `Jobs_CancelScheduledJob`); the hand-written layer calls these names instead, so a rename
-/// upstream changes nothing in Rust. spec/ keeps upstream's operationIds.
-pub const METHOD_NAMES: &[(&str, &str, &str)] = &[
-    ("POST", "/jobs/v2/{id}/cancel", "cancel_job"),
-    ("GET", "/jobs/v2/{id}", "get_job"),
-    ("PUT", "/jobs/v2/{id}", "create_job"),
-    ("GET", "/jobs/v2/query", "query_jobs"),
-    ("POST", "/jobs/create", "create_import_export_job"),
-    ("GET", "/jobs", "list_import_export_jobs"),
-    ("GET", "/jobs/{id}", "get_import_export_job"),
-    ("DELETE", "/jobs/{id}", "cancel_import_export_job"),
-    ("POST", "/devices/query", "query_devices"),
+/// One operation the crate ships: how spec/ names it, the name of its generated method, and
+/// what the hand-written layer passes and reads, which `cargo xtask` checks against spec/
+/// before rustc would (xtask/README.md; build.rs reads only the name).
+#[allow(
+    dead_code,
+    reason = "the layer's columns are read by cargo xtask, not by build.rs"
+)]
+pub struct Operation {
+    pub method: &'static str,
+    pub path: &'static str,
+    /// The generated method's name. progenitor names methods after operationIds, which
+    /// upstream renamed twice (`Service_CancelJob`, `JobClient_CancelJob`,
+    /// `Jobs_CancelScheduledJob`); the layer calls these names instead, so a rename upstream
+    /// changes nothing in Rust. spec/ keeps upstream's operationIds.
+    pub name: &'static str,
+    /// Its arguments, passed positionally: `<in> <name>: <type>`, `?` after an optional one's
+    /// name (types as in `FIELDS_USED` in xtask/src/layer.rs).
+    pub parameters: &'static [&'static str],
+    /// What the layer reads of its `200` answer (`nothing` for none).
+    pub answer: &'static str,
+    /// The file that calls it.
+    pub caller: &'static str,
+}
+
+const PATH_ID: &str = "path id: string";
+const API_VERSION: &str = "query api-version: string";
+const CONTINUATION: &str = "header x-ms-continuation?: string";
+const PAGE_SIZE: &str = "header x-ms-max-item-count?: string";
+
+/// Every operation the crate ships, one row each.
+pub const OPERATIONS: &[Operation] = &[
+    Operation {
+        method: "POST",
+        path: "/jobs/v2/{id}/cancel",
+        name: "cancel_job",
+        parameters: &[PATH_ID, API_VERSION],
+        answer: "JobResponse",
+        caller: "src/scheduled_jobs/mod.rs",
+    },
+    Operation {
+        method: "GET",
+        path: "/jobs/v2/{id}",
+        name: "get_job",
+        parameters: &[PATH_ID, API_VERSION],
+        answer: "JobResponse",
+        caller: "src/scheduled_jobs/mod.rs",
+    },
+    Operation {
+        method: "PUT",
+        path: "/jobs/v2/{id}",
+        name: "create_job",
+        parameters: &[PATH_ID, API_VERSION, "body: JobRequest"],
+        answer: "JobResponse",
+        caller: "src/scheduled_jobs/mod.rs",
+    },
+    Operation {
+        method: "GET",
+        path: "/jobs/v2/query",
+        name: "query_jobs",
+        parameters: &[
+            API_VERSION,
+            "query jobStatus?: string",
+            "query jobType?: string",
+            CONTINUATION,
+            PAGE_SIZE,
+        ],
+        answer: "[JobResponse]",
+        caller: "src/scheduled_jobs/mod.rs",
+    },
+    Operation {
+        method: "POST",
+        path: "/jobs/create",
+        name: "create_import_export_job",
+        parameters: &[API_VERSION, "body: JobProperties"],
+        answer: "JobProperties",
+        caller: "src/import_export/mod.rs",
+    },
+    Operation {
+        method: "GET",
+        path: "/jobs",
+        name: "list_import_export_jobs",
+        parameters: &[API_VERSION],
+        answer: "[JobProperties]",
+        caller: "src/import_export/mod.rs",
+    },
+    Operation {
+        method: "GET",
+        path: "/jobs/{id}",
+        name: "get_import_export_job",
+        parameters: &[PATH_ID, API_VERSION],
+        answer: "JobProperties",
+        caller: "src/import_export/mod.rs",
+    },
+    Operation {
+        method: "DELETE",
+        path: "/jobs/{id}",
+        name: "cancel_import_export_job",
+        parameters: &[PATH_ID, API_VERSION],
+        answer: "nothing",
+        caller: "src/import_export/mod.rs",
+    },
+    Operation {
+        method: "POST",
+        path: "/devices/query",
+        name: "query_devices",
+        parameters: &[
+            API_VERSION,
+            CONTINUATION,
+            PAGE_SIZE,
+            "body: QuerySpecification",
+        ],
+        answer: "[object]",
+        caller: "src/device_jobs.rs",
+    },
 ];
 
 /// Where the hand-written stand-ins for the spec's enum schemas live.
 ///
 /// The service adds enum values without a new api-version (job status `cancelling`, job type
-/// `exportDevicesV3`), so every named enum schema becomes `crate::models::<Name>`, an extensible
+/// `exportDevicesV3`), so every named enum schema becomes `crate::models::<Name>` (declared in
+/// `src/models/stand_ins.rs`, which the generated code names by this path), an extensible
 /// enum that keeps unknown values instead of failing the call. The importer hoists inline enums
-/// into named schemas for this (spec/README.md); a new one fails the build until `src/models.rs`
-/// declares it.
-const ENUM_MODULE: &str = "crate::models";
+/// into named schemas for this (spec/README.md); a new one fails the build until
+/// `src/models/stand_ins.rs` declares it.
+const ENUM_MODULE: &str = "crate::models::stand_ins";
 /// The schema deviation 3 names the container URIs by, replaced by its stand-in of that name
-/// in `crate::models`.
+/// in `src/models/stand_ins.rs`.
 pub const CONTAINER_URI_SCHEMA: &str = "BlobContainerUri";
 
 /// The settings both `build.rs` and the xtask use, for the schemas in `spec`.
@@ -45,7 +146,7 @@ pub fn settings(spec: &openapiv3::OpenAPI) -> GenerationSettings {
         .with_interface(InterfaceStyle::Positional)
         // Auth, request ids and the fixed headers are added by our `ClientHooks` impl; a
         // forgotten impl must be a compile error, not an unauthenticated request.
-        .with_inner_type(quote_path("crate::hooks::HookSettings"))
+        .with_inner_type(quote_path("crate::generated::HookSettings"))
         .with_hooks(HooksMode::Expected)
         .with_derive("PartialEq")
         .with_derive("schemars::JsonSchema")
@@ -58,13 +159,13 @@ pub fn settings(spec: &openapiv3::OpenAPI) -> GenerationSettings {
     // (spec/README.md, deviation 3).
     settings.with_replacement(
         CONTAINER_URI_SCHEMA,
-        format!("crate::models::{CONTAINER_URI_SCHEMA}"),
+        format!("{ENUM_MODULE}::{CONTAINER_URI_SCHEMA}"),
         [TypeImpl::Default].into_iter(),
     );
     // The service writes `0001-01-01T00:00:00` (no offset) for "never"; chrono would reject it.
     settings.with_conversion(
         string_with_format("date-time"),
-        "crate::models::Timestamp",
+        "crate::models::stand_ins::Timestamp",
         text_impls(),
     );
     // Twin tags and desired/reported properties are documented as maps of objects, but real
@@ -150,7 +251,7 @@ pub fn generate_from(mut spec: openapiv3::OpenAPI) -> Result<proc_macro2::TokenS
     Ok(tokens)
 }
 
-/// Replaces each operationId with its entry in [`METHOD_NAMES`].
+/// Replaces each operationId with its row's name in [`OPERATIONS`].
 fn use_stable_method_names(spec: &mut openapiv3::OpenAPI) -> Result<(), String> {
     for (path, item) in spec.paths.paths.iter_mut() {
         let openapiv3::ReferenceOr::Item(item) = item else {
@@ -168,13 +269,13 @@ fn use_stable_method_names(spec: &mut openapiv3::OpenAPI) -> Result<(), String> 
         ];
         for (method, operation) in operations {
             let Some(operation) = operation else { continue };
-            let (_, _, name) = METHOD_NAMES
+            let row = OPERATIONS
                 .iter()
-                .find(|(m, p, _)| *m == method && p == path)
+                .find(|row| row.method == method && row.path == path)
                 .ok_or_else(|| {
-                    format!("{method} {path} has no stable method name: add it to METHOD_NAMES in spec/codegen.rs")
+                    format!("{method} {path} has no stable method name: add its row to OPERATIONS in spec/codegen.rs")
                 })?;
-            operation.operation_id = Some((*name).to_owned());
+            operation.operation_id = Some(row.name.to_owned());
         }
     }
     Ok(())

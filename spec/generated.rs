@@ -78,7 +78,9 @@ pub mod types {
             rename = "createdDateTimeUtc",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub created_date_time_utc: ::std::option::Option<crate::models::Timestamp>,
+        pub created_date_time_utc: ::std::option::Option<
+            crate::models::stand_ins::Timestamp,
+        >,
         ///The device.
         #[serde(
             rename = "deviceId",
@@ -90,7 +92,7 @@ pub mod types {
             rename = "endTimeUtc",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub end_time_utc: ::std::option::Option<crate::models::Timestamp>,
+        pub end_time_utc: ::std::option::Option<crate::models::stand_ins::Timestamp>,
         ///Why the job failed on this device.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub error: ::std::option::Option<DeviceJobError>,
@@ -105,13 +107,15 @@ pub mod types {
             rename = "jobType",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub job_type: ::std::option::Option<crate::models::DeviceJobType>,
+        pub job_type: ::std::option::Option<crate::models::stand_ins::DeviceJobType>,
         ///When this row last changed.
         #[serde(
             rename = "lastUpdatedDateTimeUtc",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub last_updated_date_time_utc: ::std::option::Option<crate::models::Timestamp>,
+        pub last_updated_date_time_utc: ::std::option::Option<
+            crate::models::stand_ins::Timestamp,
+        >,
         ///The module, when the job targeted one.
         #[serde(
             rename = "moduleId",
@@ -126,10 +130,10 @@ pub mod types {
             rename = "startTimeUtc",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub start_time_utc: ::std::option::Option<crate::models::Timestamp>,
+        pub start_time_utc: ::std::option::Option<crate::models::stand_ins::Timestamp>,
         ///Where the job is on this device.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub status: ::std::option::Option<crate::models::DeviceJobStatus>,
+        pub status: ::std::option::Option<crate::models::stand_ins::DeviceJobStatus>,
     }
     ///Why a job failed on a device.
     #[non_exhaustive]
@@ -254,7 +258,7 @@ pub mod types {
             rename = "endTimeUtc",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub end_time_utc: ::std::option::Option<crate::models::Timestamp>,
+        pub end_time_utc: ::std::option::Option<crate::models::stand_ins::Timestamp>,
         ///Optional for export jobs; ignored for other jobs. If not specified, the service defaults to false. If false, authorization keys are included in export output. Keys are exported as null otherwise.
         #[serde(
             rename = "excludeKeysInExport",
@@ -281,7 +285,7 @@ pub mod types {
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub input_blob_container_uri: ::std::option::Option<
-            crate::models::BlobContainerUri,
+            crate::models::stand_ins::BlobContainerUri,
         >,
         ///The blob name to use when importing from the input blob container.
         #[serde(
@@ -301,7 +305,7 @@ pub mod types {
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub output_blob_container_uri: ::std::option::Option<
-            crate::models::BlobContainerUri,
+            crate::models::stand_ins::BlobContainerUri,
         >,
         ///The blob name that will be created in the output blob container. This blob will contain the exported device registry information for the IoT Hub.
         #[serde(
@@ -317,21 +321,21 @@ pub mod types {
             rename = "startTimeUtc",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub start_time_utc: ::std::option::Option<crate::models::Timestamp>,
+        pub start_time_utc: ::std::option::Option<crate::models::stand_ins::Timestamp>,
         ///System generated. Ignored at creation. The status of the job.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub status: ::std::option::Option<crate::models::JobStatus>,
+        pub status: ::std::option::Option<crate::models::stand_ins::JobStatus>,
         ///The authentication type used for connecting to the storage account.
         #[serde(
             rename = "storageAuthenticationType",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub storage_authentication_type: ::std::option::Option<
-            crate::models::StorageAuthenticationType,
+            crate::models::stand_ins::StorageAuthenticationType,
         >,
         ///The job type.
         #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
-        pub type_: ::std::option::Option<crate::models::JobType>,
+        pub type_: ::std::option::Option<crate::models::stand_ins::JobType>,
     }
     ///`JobRequest`
     #[non_exhaustive]
@@ -374,10 +378,10 @@ pub mod types {
             rename = "startTime",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub start_time: ::std::option::Option<crate::models::Timestamp>,
+        pub start_time: ::std::option::Option<crate::models::stand_ins::Timestamp>,
         ///The job type.
         #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
-        pub type_: ::std::option::Option<crate::models::JobType>,
+        pub type_: ::std::option::Option<crate::models::stand_ins::JobType>,
         #[serde(
             rename = "updateTwin",
             skip_serializing_if = "::std::option::Option::is_none"
@@ -407,7 +411,7 @@ pub mod types {
             rename = "createdTime",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub created_time: ::std::option::Option<crate::models::Timestamp>,
+        pub created_time: ::std::option::Option<crate::models::stand_ins::Timestamp>,
         ///The details regarding job execution status.
         #[serde(
             rename = "deviceJobStatistics",
@@ -419,7 +423,7 @@ pub mod types {
             rename = "endTime",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub end_time: ::std::option::Option<crate::models::Timestamp>,
+        pub end_time: ::std::option::Option<crate::models::stand_ins::Timestamp>,
         ///The reason for the failure, if a failure occurred.
         #[serde(
             rename = "failureReason",
@@ -449,10 +453,10 @@ pub mod types {
             rename = "startTime",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub start_time: ::std::option::Option<crate::models::Timestamp>,
+        pub start_time: ::std::option::Option<crate::models::stand_ins::Timestamp>,
         ///System generated.  Ignored at creation. The status of the job.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub status: ::std::option::Option<crate::models::JobStatus>,
+        pub status: ::std::option::Option<crate::models::stand_ins::JobStatus>,
         ///The status message of the job.
         #[serde(
             rename = "statusMessage",
@@ -461,7 +465,7 @@ pub mod types {
         pub status_message: ::std::option::Option<::std::string::String>,
         ///The job type.
         #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
-        pub type_: ::std::option::Option<crate::models::JobType>,
+        pub type_: ::std::option::Option<crate::models::stand_ins::JobType>,
         #[serde(
             rename = "updateTwin",
             skip_serializing_if = "::std::option::Option::is_none"
@@ -520,7 +524,7 @@ pub mod types {
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub authentication_type: ::std::option::Option<
-            crate::models::DeviceAuthenticationType,
+            crate::models::stand_ins::DeviceAuthenticationType,
         >,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub capabilities: ::std::option::Option<DeviceCapabilities>,
@@ -536,7 +540,7 @@ pub mod types {
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub connection_state: ::std::option::Option<
-            crate::models::DeviceConnectionState,
+            crate::models::stand_ins::DeviceConnectionState,
         >,
         ///The string representing a ETag for the device, as per RFC7232.
         #[serde(
@@ -564,7 +568,9 @@ pub mod types {
             rename = "lastActivityTime",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub last_activity_time: ::std::option::Option<crate::models::Timestamp>,
+        pub last_activity_time: ::std::option::Option<
+            crate::models::stand_ins::Timestamp,
+        >,
         ///The unique identifier of the module in the identity registry of the IoT Hub. It is a case-sensitive string (up to 128 char long) of ASCII 7-bit alphanumeric chars, and the following special characters {'-', ':', '.', '+', '%', '_', '#', '*', '?', '!', '(', ')', ',', '=', '@', ';', '$', '''}.
         #[serde(
             rename = "moduleId",
@@ -582,7 +588,7 @@ pub mod types {
         pub properties: ::std::option::Option<TwinProperties>,
         ///The enabled status of the device. If disabled, the device cannot connect to the service.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub status: ::std::option::Option<crate::models::DeviceStatus>,
+        pub status: ::std::option::Option<crate::models::stand_ins::DeviceStatus>,
         ///The reason for the current status of the device, if any.
         #[serde(
             rename = "statusReason",
@@ -594,7 +600,9 @@ pub mod types {
             rename = "statusUpdateTime",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub status_update_time: ::std::option::Option<crate::models::Timestamp>,
+        pub status_update_time: ::std::option::Option<
+            crate::models::stand_ins::Timestamp,
+        >,
         ///The collection of key-value pairs read and written by the solution back end. They are not visible to device apps. They keys are UTF-8 encoded, case-sensitive and up-to 1KB in length. Allowed characters exclude UNICODE control characters (segments C0 and C1), '.', '$' and space. The values are JSON objects, up-to 4KB in length.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub tags: ::std::option::Option<
@@ -698,7 +706,7 @@ Version: 2021-04-12*/
 pub struct Client {
     pub(crate) baseurl: String,
     pub(crate) client: reqwest::Client,
-    pub(crate) inner: crate::hooks::HookSettings,
+    pub(crate) inner: crate::generated::HookSettings,
 }
 impl Client {
     /// Create a new client.
@@ -706,7 +714,7 @@ impl Client {
     /// `baseurl` is the base URL provided to the internal
     /// `reqwest::Client`, and should include a scheme and hostname,
     /// as well as port and a path stem if applicable.
-    pub fn new(baseurl: &str, inner: crate::hooks::HookSettings) -> Self {
+    pub fn new(baseurl: &str, inner: crate::generated::HookSettings) -> Self {
         #[cfg(not(target_arch = "wasm32"))]
         let client = {
             let dur = ::std::time::Duration::from_secs(15u64);
@@ -725,7 +733,7 @@ impl Client {
     pub fn new_with_client(
         baseurl: &str,
         client: reqwest::Client,
-        inner: crate::hooks::HookSettings,
+        inner: crate::generated::HookSettings,
     ) -> Self {
         Self {
             baseurl: baseurl.to_string(),
@@ -734,7 +742,7 @@ impl Client {
         }
     }
 }
-impl ClientInfo<crate::hooks::HookSettings> for Client {
+impl ClientInfo<crate::generated::HookSettings> for Client {
     fn api_version() -> &'static str {
         "2021-04-12"
     }
@@ -744,7 +752,7 @@ impl ClientInfo<crate::hooks::HookSettings> for Client {
     fn client(&self) -> &reqwest::Client {
         &self.client
     }
-    fn inner(&self) -> &crate::hooks::HookSettings {
+    fn inner(&self) -> &crate::generated::HookSettings {
         &self.inner
     }
 }
@@ -752,7 +760,7 @@ const _: () = {
     #[allow(dead_code)]
     fn assert_client_hooks()
     where
-        Client: ClientHooks<crate::hooks::HookSettings>,
+        Client: ClientHooks<crate::generated::HookSettings>,
     {}
 };
 #[allow(clippy::all)]

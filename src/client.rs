@@ -15,8 +15,7 @@ use crate::{
     Error, ErrorKind, JobsClientOptions,
     auth::{ConnectionString, Credential},
     call::Caller,
-    generated,
-    hooks::HookSettings,
+    generated::{self, HookSettings},
     validate::{self, HostName},
 };
 

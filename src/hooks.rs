@@ -16,18 +16,13 @@ use reqwest::{
     header::{AUTHORIZATION, CONTENT_LENGTH, HeaderName, HeaderValue, USER_AGENT},
 };
 
-use crate::{auth::Authorization, generated::Client};
+use crate::{
+    auth::Authorization,
+    generated::{Client, HookSettings},
+};
 
 /// The request id header the service echoes back and logs.
 const CLIENT_REQUEST_ID: HeaderName = HeaderName::from_static("x-ms-client-request-id");
-
-/// The generated client's inner state (progenitor's "inner type"): what the hooks add to
-/// every request, the same for all of them.
-#[derive(Clone, Debug)]
-pub(crate) struct HookSettings {
-    pub user_agent: HeaderValue,
-    pub max_response_bytes: usize,
-}
 
 /// The headers that change with every attempt.
 pub(crate) struct CallContext {

@@ -163,6 +163,12 @@ pub(crate) fn import_export_job_id(job_id: &str) -> Result<(), Error> {
     checked_id(job_id, "create", "POST /jobs/create, which starts jobs")
 }
 
+/// The error for a new job whose settings cannot work (no query condition, a container URI
+/// without its SAS, …): `message` names the problem; nothing was sent.
+pub(crate) fn invalid_request(message: impl Into<String>) -> Error {
+    Error::new(ErrorKind::InvalidJobRequest, message)
+}
+
 /// Checks `value`, which goes into a query's text between quotes, holds only ASCII letters:
 /// nothing in it can end the string or add a condition.
 pub(crate) fn query_word(what: &str, value: &str) -> Result<(), Error> {

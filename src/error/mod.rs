@@ -332,6 +332,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn debug_shows_the_kind_message_and_detail_type() {
+        let error = Error::new(ErrorKind::Wait, "job \"j\" failed: no reason given")
+            .with_detail(7_u32)
+            .with_attempts(2);
+        let shown = format!("{error:?}");
+        for part in [
+            "kind: Wait",
+            r#"message: "job \"j\" failed"#,
+            "attempts: 2",
+            r#"detail: Some("u32")"#,
+        ] {
+            assert!(shown.contains(part), "{part} in {shown}");
+        }
+        assert_eq!(error.detail::<u32>(), Some(&7));
+        assert_eq!(error.detail::<u64>(), None);
+    }
+
+    #[test]
     fn classifies_statuses() {
         let of = |status| Error::service(ServiceError::parse(status, None, b""));
         let job_not_found = Error::service(ServiceError::parse(404, Some("JobNotFound"), b""));

@@ -6,10 +6,11 @@
 use std::fmt;
 
 use crate::{
-    Error, ErrorKind,
+    Error,
     generated::types::{JobProperties, ManagedIdentity},
     models::{BlobContainerUri, JobType, StorageAuthenticationType},
     redact::redacted_url,
+    validate,
 };
 
 /// How the hub authenticates to the storage account of a job's blob containers.
@@ -97,18 +98,18 @@ impl ExportJob {
     }
 
     pub(crate) fn into_request(self) -> Result<JobProperties, Error> {
-        let output = container(
+        let output = checked_container_uri(
             "the output container URI",
             self.output_container_uri,
             &self.authentication,
         )?;
         let (include_configurations, configurations_blob_name) =
-            configurations(self.configurations)?;
-        let (storage_authentication_type, identity) = authentication(&self.authentication)?;
+            configurations_fields(self.configurations)?;
+        let (storage_authentication_type, identity) = authentication_fields(&self.authentication)?;
         Ok(JobProperties {
             type_: Some(JobType::Export),
             output_blob_container_uri: Some(output),
-            output_blob_name: blob_name("the output blob name", self.output_blob_name)?,
+            output_blob_name: checked_blob_name("the output blob name", self.output_blob_name)?,
             exclude_keys_in_export: Some(!self.include_keys),
             include_configurations,
             configurations_blob_name,
@@ -179,23 +180,23 @@ impl ImportJob {
     }
 
     pub(crate) fn into_request(self) -> Result<JobProperties, Error> {
-        let input = container(
+        let input = checked_container_uri(
             "the input container URI",
             self.input_container_uri,
             &self.authentication,
         )?;
-        let output = container(
+        let output = checked_container_uri(
             "the output container URI",
             self.output_container_uri,
             &self.authentication,
         )?;
         let (include_configurations, configurations_blob_name) =
-            configurations(self.configurations)?;
-        let (storage_authentication_type, identity) = authentication(&self.authentication)?;
+            configurations_fields(self.configurations)?;
+        let (storage_authentication_type, identity) = authentication_fields(&self.authentication)?;
         Ok(JobProperties {
             type_: Some(JobType::Import),
             input_blob_container_uri: Some(input),
-            input_blob_name: blob_name("the input blob name", self.input_blob_name)?,
+            input_blob_name: checked_blob_name("the input blob name", self.input_blob_name)?,
             output_blob_container_uri: Some(output),
             include_configurations,
             configurations_blob_name,
@@ -208,16 +209,17 @@ impl ImportJob {
 
 /// `uri`, checked: an absolute `https` URL with a host, carrying a SAS (`sig`) exactly when
 /// the job is key-based. Messages show it redacted.
-fn container(
+fn checked_container_uri(
     what: &str,
     uri: String,
     authentication: &StorageAuthentication,
 ) -> Result<BlobContainerUri, Error> {
     let shown = redacted_url(&uri);
-    let url = reqwest::Url::parse(&uri)
-        .map_err(|e| invalid(format!("{what} {shown} is not an absolute URL: {e}")))?;
+    let url = reqwest::Url::parse(&uri).map_err(|e| {
+        validate::invalid_request(format!("{what} {shown} is not an absolute URL: {e}"))
+    })?;
     if url.scheme() != "https" || url.host_str().is_none_or(str::is_empty) {
-        return Err(invalid(format!(
+        return Err(validate::invalid_request(format!(
             "{what} {shown} must be an https URL with a host: the job's data and its SAS must not travel in clear text"
         )));
     }
@@ -225,19 +227,20 @@ fn container(
         .query_pairs()
         .any(|(name, _)| name.eq_ignore_ascii_case("sig"));
     match (authentication, has_sas) {
-        (StorageAuthentication::KeyBased, false) => Err(invalid(format!(
+        (StorageAuthentication::KeyBased, false) => Err(validate::invalid_request(format!(
             "{what} {shown} carries no SAS token (sig=…), which key-based authentication needs; \
              add one, or use an identity-based StorageAuthentication"
         ))),
         (StorageAuthentication::KeyBased, true) | (_, false) => Ok(BlobContainerUri::from(uri)),
-        (_, true) => Err(invalid(format!(
+        (_, true) => Err(validate::invalid_request(format!(
             "{what} {shown} carries a SAS token, but the job authenticates with a managed identity; \
              remove the token (it would be sent for nothing), or use StorageAuthentication::KeyBased"
         ))),
     }
 }
 
-fn authentication(
+/// `storageAuthenticationType` and `identity` for `authentication`, checked.
+fn authentication_fields(
     authentication: &StorageAuthentication,
 ) -> Result<(Option<StorageAuthenticationType>, Option<ManagedIdentity>), Error> {
     Ok(match authentication {
@@ -247,7 +250,7 @@ fn authentication(
         }
         StorageAuthentication::UserAssignedIdentity(resource_id) => {
             if resource_id.trim().is_empty() {
-                return Err(invalid(
+                return Err(validate::invalid_request(
                     "the user-assigned identity's resource id is empty".to_owned(),
                 ));
             }
@@ -263,24 +266,25 @@ fn authentication(
 }
 
 /// `includeConfigurations` and `configurationsBlobName`, when configurations are included.
-fn configurations(
+fn configurations_fields(
     configurations: Option<Option<String>>,
 ) -> Result<(Option<bool>, Option<String>), Error> {
     match configurations {
         None => Ok((None, None)),
-        Some(name) => Ok((Some(true), blob_name("the configurations blob name", name)?)),
+        Some(name) => Ok((
+            Some(true),
+            checked_blob_name("the configurations blob name", name)?,
+        )),
     }
 }
 
-fn blob_name(what: &str, name: Option<String>) -> Result<Option<String>, Error> {
+fn checked_blob_name(what: &str, name: Option<String>) -> Result<Option<String>, Error> {
     match name {
-        Some(name) if name.trim().is_empty() => Err(invalid(format!("{what} is empty"))),
+        Some(name) if name.trim().is_empty() => {
+            Err(validate::invalid_request(format!("{what} is empty")))
+        }
         name => Ok(name),
     }
-}
-
-fn invalid(message: String) -> Error {
-    Error::new(ErrorKind::InvalidJobRequest, message)
 }
 
 impl fmt::Debug for ExportJob {
@@ -319,6 +323,7 @@ impl fmt::Debug for ImportJob {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ErrorKind;
 
     const SAS: &str = "https://acct.blob.core.windows.net/devices?sv=2024-08-04&sr=c&sp=rwl&sig=c2VjcmV0LXNpZw%3D%3D";
     const PLAIN: &str = "https://acct.blob.core.windows.net/devices";

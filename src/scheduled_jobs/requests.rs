@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use crate::{
-    Error, ErrorKind,
+    Error,
     generated::types::{CloudToDeviceMethod, JobRequest, Twin, TwinProperties},
     models::{JobType, Timestamp},
     validate,
@@ -88,7 +88,7 @@ impl TwinUpdateJob {
     pub(crate) fn into_request(self) -> Result<JobRequest, Error> {
         validate::job_id(&self.job_id)?;
         if self.tags.is_empty() && self.desired.is_empty() {
-            return Err(invalid(
+            return Err(validate::invalid_request(
                 "a twin update job needs tags or desired properties to set",
             ));
         }
@@ -102,7 +102,7 @@ impl TwinUpdateJob {
             }),
             ..Default::default()
         };
-        let request = common(
+        let request = checked_request(
             self.job_id,
             self.query_condition,
             self.start_time,
@@ -184,14 +184,16 @@ impl DirectMethodJob {
     pub(crate) fn into_request(self) -> Result<JobRequest, Error> {
         validate::job_id(&self.job_id)?;
         if self.method_name.trim().is_empty() {
-            return Err(invalid("a direct-method job needs a method name"));
+            return Err(validate::invalid_request(
+                "a direct-method job needs a method name",
+            ));
         }
         let payload = match self.payload {
             None => None,
             Some(payload) => {
                 let size = serde_json::to_vec(&payload).map_or(usize::MAX, |bytes| bytes.len());
                 if size > Self::MAX_PAYLOAD_BYTES {
-                    return Err(invalid(&format!(
+                    return Err(validate::invalid_request(format!(
                         "the method payload is {size} bytes; the service takes at most {}",
                         Self::MAX_PAYLOAD_BYTES
                     )));
@@ -200,7 +202,7 @@ impl DirectMethodJob {
                     Value::Object(object) => Some(object),
                     Value::Null => None,
                     _ => {
-                        return Err(invalid(
+                        return Err(validate::invalid_request(
                             "the method payload must be a JSON object, as the API describes it",
                         ));
                     }
@@ -219,7 +221,7 @@ impl DirectMethodJob {
                 .map(|t| seconds_i32("response timeout", t))
                 .transpose()?,
         };
-        let request = common(
+        let request = checked_request(
             self.job_id,
             self.query_condition,
             self.start_time,
@@ -233,8 +235,8 @@ impl DirectMethodJob {
     }
 }
 
-/// The fields every new job has.
-fn common(
+/// The fields every new job has, checked.
+fn checked_request(
     job_id: String,
     query_condition: String,
     start_time: Option<DateTime<Utc>>,
@@ -242,7 +244,7 @@ fn common(
     job_type: JobType,
 ) -> Result<JobRequest, Error> {
     if query_condition.trim().is_empty() {
-        return Err(invalid(
+        return Err(validate::invalid_request(
             "a job needs a query condition selecting its devices, such as \"deviceId IN ['a']\"",
         ));
     }
@@ -251,7 +253,9 @@ fn common(
             i64::try_from(limit.as_secs())
                 .ok()
                 .filter(|seconds| *seconds > 0)
-                .ok_or_else(|| invalid("the max execution time must be at least one second"))
+                .ok_or_else(|| {
+                    validate::invalid_request("the max execution time must be at least one second")
+                })
         })
         .transpose()?;
     Ok(JobRequest {
@@ -260,7 +264,7 @@ fn common(
         query_condition: Some(query_condition),
         start_time: Some(
             Timestamp::try_from(start_time.unwrap_or_else(Utc::now))
-                .map_err(|e| invalid(&format!("the start time {e}")))?,
+                .map_err(|e| validate::invalid_request(format!("the start time {e}")))?,
         ),
         max_execution_time_in_seconds,
         ..Default::default()
@@ -269,11 +273,7 @@ fn common(
 
 fn seconds_i32(what: &str, duration: Duration) -> Result<i32, Error> {
     i32::try_from(duration.as_secs())
-        .map_err(|_| invalid(&format!("the {what} is too long: {duration:?}")))
-}
-
-fn invalid(message: &str) -> Error {
-    Error::new(ErrorKind::InvalidJobRequest, message)
+        .map_err(|_| validate::invalid_request(format!("the {what} is too long: {duration:?}")))
 }
 
 #[cfg(test)]
@@ -281,6 +281,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::ErrorKind;
 
     fn object(value: Value) -> Map<String, Value> {
         value.as_object().unwrap().clone()

@@ -3,7 +3,7 @@
 //!
 //! The generated structs come from spec/ itself, so for them this holds by construction. What
 //! it really checks is everything written by hand in their place: the extensible enums
-//! (`src/models.rs`: a missing or misspelled value fails here), `Timestamp` and the other
+//! (`src/models/stand_ins.rs`: a missing or misspelled value fails here), `Timestamp` and the other
 //! stand-ins, and the conversions in `spec/codegen.rs` (a map, free-form object or array
 //! turned into a type that cannot carry what spec/ allows fails here). That spec/ says what
 //! upstream says is checked elsewhere: `cargo xtask check --upstream` and `cargo xtask diff`,

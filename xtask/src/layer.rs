@@ -3,9 +3,10 @@
 //! error in code they did not write. `import`, `generate`, `bump` and `check` run it.
 //!
 //! Three things can break the layer when spec/ changes: an enum schema without its stand-in
-//! in src/models.rs, an operation without a stable method name (or a name for one that is
-//! gone), and a schema, property or operation the layer uses that is gone or changed type.
-//! The last is known only from the tables below, which say what the layer uses.
+//! in src/models/stand_ins.rs, an operation without its row in `OPERATIONS` (spec/codegen.rs, one row per
+//! operation: its method name and what the layer passes and reads), or a row for one that is
+//! gone, and a schema, property or operation the layer uses that is gone or changed type. The
+//! last is known only from `OPERATIONS` and the tables below, which say what the layer uses.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -17,7 +18,7 @@ use crate::{
 };
 
 /// Where the stand-ins for the spec's enum schemas are declared.
-pub const MODELS_PATH: &str = "src/models.rs";
+pub const MODELS_PATH: &str = "src/models/stand_ins.rs";
 
 // What the hand-written layer uses of the generated code. When you make the layer use more
 // (a field, a type, an operation), add its line here; `cargo xtask check` then guards it, and
@@ -29,25 +30,31 @@ pub const MODELS_PATH: &str = "src/models.rs";
 
 /// Schemas the layer names, by re-exporting or building them: (schema, file).
 pub const TYPES_USED: &[(&str, &str)] = &[
-    ("JobResponse", "src/models.rs"),
+    ("JobResponse", "src/models/mod.rs"),
     ("JobRequest", "src/scheduled_jobs/requests.rs"),
-    ("CloudToDeviceMethod", "src/models.rs"),
-    ("Twin", "src/models.rs"),
-    ("TwinProperties", "src/models.rs"),
-    ("DeviceJobStatistics", "src/models.rs"),
-    ("DeviceCapabilities", "src/models.rs"),
-    ("X509Thumbprint", "src/models.rs"),
-    ("JobProperties", "src/models.rs"),
-    ("ManagedIdentity", "src/models.rs"),
-    ("DeviceJob", "src/models.rs"),
-    ("DeviceJobOutcome", "src/models.rs"),
-    ("DeviceMethodResponse", "src/models.rs"),
-    ("DeviceJobError", "src/models.rs"),
+    ("CloudToDeviceMethod", "src/models/mod.rs"),
+    ("Twin", "src/models/mod.rs"),
+    ("TwinProperties", "src/models/mod.rs"),
+    ("DeviceJobStatistics", "src/models/mod.rs"),
+    ("DeviceCapabilities", "src/models/mod.rs"),
+    ("X509Thumbprint", "src/models/mod.rs"),
+    ("JobProperties", "src/models/mod.rs"),
+    ("ManagedIdentity", "src/models/mod.rs"),
+    ("DeviceJob", "src/models/mod.rs"),
+    ("DeviceJobOutcome", "src/models/mod.rs"),
+    ("DeviceMethodResponse", "src/models/mod.rs"),
+    ("DeviceJobError", "src/models/mod.rs"),
     ("QuerySpecification", "src/device_jobs.rs"),
 ];
 
 /// Properties the layer reads or sets, with the type it expects: (schema, property, type,
 /// file). The layer expects each to be optional (an `Option` field).
+///
+/// rustc would refuse the layer too when one of these goes or changes type; each row is here
+/// so that `import` says so first, naming the field, the file and the step, and refuses to
+/// leave spec/ ahead of the layer, instead of an error inside generated code. The
+/// `unlisted-fields-removed` variant (variants.rs) proves no row is missing; a row whose field
+/// the layer stops using is one `the_tables_hold_for_spec_and_name_files_that_use_them` flags.
 #[rustfmt::skip]
 pub const FIELDS_USED: &[(&str, &str, &str, &str)] = &[
     ("JobResponse", "jobId", "string", "examples/schedule_and_cancel.rs"),
@@ -88,43 +95,6 @@ pub const FIELDS_USED: &[(&str, &str, &str, &str)] = &[
     ("JobProperties", "progress", "int32", "examples/export_devices.rs"),
     ("ManagedIdentity", "userAssignedIdentity", "string", "src/import_export/requests.rs"),
     ("QuerySpecification", "query", "string", "src/device_jobs.rs"),
-];
-
-/// Operations the layer calls through their generated methods, whose arguments are
-/// positional: (operation, parameters as `<in> <name>: <type>` with `?` after an optional
-/// one's name, 200 body, file).
-#[rustfmt::skip]
-const CALLS: &[(&str, &[&str], &str, &str)] = &[
-    ("POST /jobs/v2/{id}/cancel", &["path id: string", "query api-version: string"], "JobResponse", "src/scheduled_jobs/mod.rs"),
-    ("GET /jobs/v2/{id}", &["path id: string", "query api-version: string"], "JobResponse", "src/scheduled_jobs/mod.rs"),
-    ("PUT /jobs/v2/{id}", &["path id: string", "query api-version: string", "body: JobRequest"], "JobResponse", "src/scheduled_jobs/mod.rs"),
-    (
-        "GET /jobs/v2/query",
-        &[
-            "query api-version: string",
-            "query jobStatus?: string",
-            "query jobType?: string",
-            "header x-ms-continuation?: string",
-            "header x-ms-max-item-count?: string",
-        ],
-        "[JobResponse]",
-        "src/scheduled_jobs/mod.rs",
-    ),
-    ("POST /jobs/create", &["query api-version: string", "body: JobProperties"], "JobProperties", "src/import_export/mod.rs"),
-    ("GET /jobs", &["query api-version: string"], "[JobProperties]", "src/import_export/mod.rs"),
-    ("GET /jobs/{id}", &["path id: string", "query api-version: string"], "JobProperties", "src/import_export/mod.rs"),
-    ("DELETE /jobs/{id}", &["path id: string", "query api-version: string"], "nothing", "src/import_export/mod.rs"),
-    (
-        "POST /devices/query",
-        &[
-            "query api-version: string",
-            "header x-ms-continuation?: string",
-            "header x-ms-max-item-count?: string",
-            "body: QuerySpecification",
-        ],
-        "[object]",
-        "src/device_jobs.rs",
-    ),
 ];
 
 /// One item of the checklist.
@@ -176,7 +146,7 @@ pub fn checklist(findings: &[Finding]) -> String {
 }
 
 /// Everything the layer needs that spec/ (`spec`, and the same document as the generator reads
-/// it) does not give it, with src/models.rs's text.
+/// it) does not give it, with src/models/stand_ins.rs's text.
 pub fn review(spec: &Value, openapi: &openapiv3::OpenAPI, models_rs: &str) -> Vec<Finding> {
     let mut findings = enum_stand_ins(spec, openapi, models_rs);
     findings.extend(method_names(spec));
@@ -184,7 +154,7 @@ pub fn review(spec: &Value, openapi: &openapiv3::OpenAPI, models_rs: &str) -> Ve
     findings
 }
 
-/// Every enum schema the generator replaces must have its stand-in in src/models.rs.
+/// Every enum schema the generator replaces must have its stand-in in src/models/stand_ins.rs.
 fn enum_stand_ins(spec: &Value, openapi: &openapiv3::OpenAPI, models_rs: &str) -> Vec<Finding> {
     let declared = match stand_ins(models_rs) {
         Ok(declared) => declared,
@@ -206,7 +176,7 @@ fn enum_stand_ins(spec: &Value, openapi: &openapiv3::OpenAPI, models_rs: &str) -
         match declared.get(name) {
             None => findings.push(Finding::blocking(format!(
                 "enum schema `{name}` (values {}) has no stand-in in {MODELS_PATH}; add:\n{}\n\
-                 (to give it a better name, name it in ENUM_NAMES in xtask/src/import.rs and import again)",
+                 (to give it a better name, name it in ENUM_NAMES in xtask/src/import/deviations.rs and import again)",
                 values.join(", "),
                 declaration(name, &values, spec)
             ))),
@@ -234,7 +204,7 @@ fn enum_stand_ins(spec: &Value, openapi: &openapiv3::OpenAPI, models_rs: &str) -
     findings
 }
 
-/// The extensible enums src/models.rs declares: name → wire values, in order.
+/// The extensible enums src/models/stand_ins.rs declares: name → wire values, in order.
 fn stand_ins(models_rs: &str) -> syn::Result<BTreeMap<String, Vec<String>>> {
     fn stand_in(input: syn::parse::ParseStream) -> syn::Result<(String, Vec<String>)> {
         input.call(syn::Attribute::parse_outer)?;
@@ -351,9 +321,9 @@ fn method_names(spec: &Value) -> Vec<Finding> {
         .iter()
         .map(ToString::to_string)
         .collect();
-    let named: BTreeSet<String> = codegen::METHOD_NAMES
+    let named: BTreeSet<String> = codegen::OPERATIONS
         .iter()
-        .map(|(method, path, _)| format!("{method} {path}"))
+        .map(|row| format!("{} {}", row.method, row.path))
         .collect();
     let mut findings = Vec::new();
     for operation in operations.difference(&named) {
@@ -362,22 +332,19 @@ fn method_names(spec: &Value) -> Vec<Finding> {
             .as_str()
             .unwrap_or("(none)");
         findings.push(Finding::blocking(format!(
-            "{operation} (operationId {operation_id}) has no stable method name: add \
-             (\"{method}\", \"{path}\", \"<name>\") to METHOD_NAMES in spec/codegen.rs, a \
-             method on JobsClient that calls it, and its line in CALLS in xtask/src/layer.rs"
+            "{operation} (operationId {operation_id}) has no stable method name: add its row \
+             (method \"{method}\", path \"{path}\", name, parameters, answer, caller) to \
+             OPERATIONS in spec/codegen.rs, and a method on JobsClient that calls it"
         )));
     }
-    for (method, path, name) in codegen::METHOD_NAMES {
-        let operation = format!("{method} {path}");
+    for row in codegen::OPERATIONS {
+        let operation = format!("{} {}", row.method, row.path);
         if !operations.contains(&operation) {
-            let called_in = CALLS
-                .iter()
-                .find(|(called, ..)| *called == operation)
-                .map_or(String::new(), |(.., file)| format!(", which {file} calls"));
             findings.push(Finding::blocking(format!(
-                "spec/ no longer has {operation}, named `{name}` in METHOD_NAMES in \
-                 spec/codegen.rs{called_in}: stop calling it and remove its entries (there and \
-                 in CALLS in xtask/src/layer.rs), or import with `--operations` including it"
+                "spec/ no longer has {operation}, named `{}` in OPERATIONS in spec/codegen.rs, \
+                 which {} calls: stop calling it and remove its row, or import with \
+                 `--operations` including it",
+                row.name, row.caller
             )));
         }
     }
@@ -427,22 +394,22 @@ fn uses(spec: &Value) -> Vec<Finding> {
             )));
         }
     }
-    for (operation, expected_parameters, expected_body, file) in CALLS {
-        let (method, path) = operation.split_once(' ').expect("`<METHOD> <path>`");
+    for row in codegen::OPERATIONS {
+        let (method, path, file) = (row.method, row.path, row.caller);
+        let operation = format!("{method} {path}");
         // A missing operation is reported with its method name, above.
         let Some(found) = spec["paths"][path].get(method.to_ascii_lowercase()) else {
             continue;
         };
         let parameters = parameters(spec, &spec["paths"][path], found);
-        let expected: BTreeSet<String> =
-            expected_parameters.iter().map(|p| p.to_string()).collect();
+        let expected: BTreeSet<String> = row.parameters.iter().map(|p| p.to_string()).collect();
         let added: Vec<&String> = parameters.difference(&expected).collect();
         let removed: Vec<&String> = expected.difference(&parameters).collect();
         if !added.is_empty() || !removed.is_empty() {
             findings.push(Finding::blocking(format!(
                 "{operation}'s parameters changed (new: {}; gone: {}), and {file} passes them \
-                 positionally to its generated method: change the call, then its line in CALLS \
-                 in xtask/src/layer.rs",
+                 positionally to its generated method: change the call, then its row in \
+                 OPERATIONS in spec/codegen.rs",
                 listed(&added),
                 listed(&removed)
             )));
@@ -451,10 +418,11 @@ fn uses(spec: &Value) -> Vec<Finding> {
             .values()
             .next()
             .map_or("nothing".to_owned(), |media| type_name(&media["schema"]));
-        if body != *expected_body {
+        if body != row.answer {
             findings.push(Finding::blocking(format!(
-                "{operation} answers 200 with {body} in spec/, but {file} reads {expected_body}: \
-                 change the layer there, then its line in CALLS in xtask/src/layer.rs"
+                "{operation} answers 200 with {body} in spec/, but {file} reads {}: change the \
+                 layer there, then its row in OPERATIONS in spec/codegen.rs",
+                row.answer
             )));
         }
     }
@@ -473,7 +441,8 @@ fn listed(items: &[&String]) -> String {
     }
 }
 
-/// An operation's parameters, path-level ones included, in the notation of [`CALLS`].
+/// An operation's parameters, path-level ones included, in the notation of
+/// [`codegen::Operation::parameters`].
 fn parameters(spec: &Value, path_item: &Value, operation: &Value) -> BTreeSet<String> {
     let inherited = path_item["parameters"].as_array().into_iter().flatten();
     let own = operation["parameters"].as_array().into_iter().flatten();
@@ -542,7 +511,7 @@ mod tests {
         std::fs::read_to_string(workspace_root().join(relative)).unwrap()
     }
 
-    /// The checklist for the committed spec/ changed by `edit`, with src/models.rs as `models`.
+    /// The checklist for the committed spec/ changed by `edit`, with src/models/stand_ins.rs as `models`.
     fn review_edited(edit: impl FnOnce(&mut Value), models: &str) -> Vec<Finding> {
         let mut spec: Value = serde_json::from_str(&committed(codegen::SPEC_PATH)).unwrap();
         edit(&mut spec);
@@ -584,12 +553,8 @@ mod tests {
                 .collect();
             mentions(file, &snake);
         }
-        for (operation, _, _, file) in CALLS {
-            let (_, _, method) = codegen::METHOD_NAMES
-                .iter()
-                .find(|(m, p, _)| format!("{m} {p}") == *operation)
-                .unwrap();
-            mentions(file, method);
+        for row in codegen::OPERATIONS {
+            mentions(row.caller, row.name);
         }
     }
 
@@ -606,7 +571,7 @@ mod tests {
         };
         assert!(
             text.starts_with(
-                "enum schema `JobPriority` (values low, high-ish, 2x) has no stand-in in src/models.rs; add:\n\
+                "enum schema `JobPriority` (values low, high-ish, 2x) has no stand-in in src/models/stand_ins.rs; add:\n\
                  extensible_enum! {\n    /// How urgent (`JobResponse.priority`).\n    JobPriority {\n\
                  \x20       /// `low`\n        Low = \"low\",\n\
                  \x20       /// `high-ish`\n        HighIsh = \"high-ish\",\n\
@@ -643,7 +608,7 @@ mod tests {
             panic!("{findings:#?}")
         };
         assert!(
-            text.contains("`JobStatus` in src/models.rs lacks `cancelling`")
+            text.contains("`JobStatus` in src/models/stand_ins.rs lacks `cancelling`")
                 && text.ends_with("/// `cancelling`\nCancelling = \"cancelling\","),
             "{text}"
         );
@@ -685,10 +650,10 @@ mod tests {
         let blocking = texts(&findings, true);
         assert_eq!(blocking.len(), 2, "{findings:#?}");
         assert!(blocking[0].starts_with(
-            "GET /statistics/service (operationId Statistics_GetServiceStatistics) has no stable method name: add (\"GET\", \"/statistics/service\", \"<name>\") to METHOD_NAMES"
+            "GET /statistics/service (operationId Statistics_GetServiceStatistics) has no stable method name: add its row (method \"GET\", path \"/statistics/service\""
         ));
         assert!(blocking[1].starts_with(
-            "spec/ no longer has POST /jobs/v2/{id}/cancel, named `cancel_job` in METHOD_NAMES in spec/codegen.rs, which src/scheduled_jobs/mod.rs calls"
+            "spec/ no longer has POST /jobs/v2/{id}/cancel, named `cancel_job` in OPERATIONS in spec/codegen.rs, which src/scheduled_jobs/mod.rs calls"
         ));
     }
 
@@ -714,7 +679,7 @@ mod tests {
         );
         let blocking = texts(&findings, true);
         for expected in [
-            "schema `X509Thumbprint` is gone from spec/, but src/models.rs names it",
+            "schema `X509Thumbprint` is gone from spec/, but src/models/mod.rs names it",
             "`Twin.etag` is gone from spec/, but src/scheduled_jobs/requests.rs uses it",
             "`Twin.tags` is a required {object} (no longer an `Option`) in spec/, but src/scheduled_jobs/requests.rs uses it as an optional {object}",
             "`CloudToDeviceMethod.payload` is string in spec/, but src/scheduled_jobs/requests.rs uses it as an optional object",

@@ -129,7 +129,7 @@ fn variants() -> Vec<Variant> {
             ]),
             semver: "minor",
             outcome: Outcome::Builds {
-                to_do: &["`JobStatus` in src/models.rs lacks `cancelling`"],
+                to_do: &["`JobStatus` in src/models/stand_ins.rs lacks `cancelling`"],
                 scope: Scope::Everything,
             },
         },
@@ -145,7 +145,7 @@ fn variants() -> Vec<Variant> {
             ]),
             semver: "minor",
             outcome: Outcome::RefusedUntilStandIn(
-                "enum schema `JobResponseStorageAuthenticationType` (values keyBased, identityBased) has no stand-in in src/models.rs; add:\nextensible_enum! {",
+                "enum schema `JobResponseStorageAuthenticationType` (values keyBased, identityBased) has no stand-in in src/models/stand_ins.rs; add:\nextensible_enum! {",
             ),
         },
         Variant {

@@ -1,36 +1,13 @@
-//! The service's data model.
-//!
-//! The structs are generated from the schemas in `spec/` (their names are the schema names, which
-//! have stayed stable across api-versions); the enums and [`Timestamp`] are hand-written stand-ins
-//! that the generator uses in their place so that responses from a newer service still parse.
-//! Every struct is `#[non_exhaustive]`: start from `Default::default()` and set fields, so that a
-//! field added by a later api-version is not a breaking change.
-//!
-//! # How answers are read
-//! One value the model cannot read must not lose the answer around it, so:
-//! - an enum value this crate does not know is kept as `UnknownValue(text)`;
-//! - a date-time in another format (or not one at all) is kept as a [`Timestamp`] whose
-//!   [`unreadable`](Timestamp::unreadable) text is what the service sent;
-//! - a container URI is kept whatever it holds; twin tags and properties are free-form JSON;
-//! - `null` for an optional field reads as absent, and fields this crate does not know are
-//!   ignored;
-//! - in listings, an item of another shape arrives as the listing's `Unrecognized` item.
-//!
-//! What still fails an answer, as [`ErrorKind::InvalidResponse`](crate::ErrorKind::InvalidResponse),
-//! is a value of another JSON type than the API describes (text where it describes a number,
-//! an object where it describes text): no service has sent one, and guessing a meaning would
-//! hide a broken proxy or gateway.
+//! The hand-written stand-ins the generator uses in place of the spec's enum schemas, its
+//! `date-time` strings and its container URIs (spec/codegen.rs): extensible enums that keep
+//! unknown values, a [`Timestamp`] that keeps unreadable text, and a [`BlobContainerUri`] that
+//! keeps its SAS out of `Debug` and `Display`. The generated code imports these; they import
+//! nothing of it.
 
 use std::{borrow::Cow, fmt, str::FromStr};
 
 use chrono::{DateTime, Datelike as _, SecondsFormat, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-pub use crate::generated::types::{
-    CloudToDeviceMethod, DeviceCapabilities, DeviceJob, DeviceJobError, DeviceJobOutcome,
-    DeviceJobStatistics, DeviceMethodResponse, JobProperties, JobResponse, ManagedIdentity, Twin,
-    TwinProperties, X509Thumbprint,
-};
 
 /// Declares an extensible enum: the values the spec lists, plus `UnknownValue` for any other
 /// string, which is kept verbatim and written back unchanged.
@@ -583,7 +560,8 @@ mod tests {
 
     #[test]
     fn stand_ins_are_named_in_the_schemas_users_generate() {
-        let schema = serde_json::to_value(schemars::schema_for!(JobProperties)).unwrap();
+        let schema =
+            serde_json::to_value(schemars::schema_for!(crate::models::JobProperties)).unwrap();
         let definitions = &schema["definitions"];
         assert_eq!(
             definitions["BlobContainerUri"]["type"], "string",
