@@ -50,7 +50,9 @@ async fn ran_a_method_job() -> (LocalHub, JobsClient) {
     )
     .with_payload(json!({"delay": 0}));
     client.schedule_direct_method(job).await.unwrap();
-    let wait = WaitOptions::default().with_poll_interval(Duration::from_millis(20));
+    let wait = WaitOptions::default()
+        .with_poll_interval(Duration::from_millis(20))
+        .with_timeout(Duration::from_secs(10));
     let done = client.wait_for_job("reboot", wait).await.unwrap();
     let counts = done.device_job_statistics.unwrap();
     assert_eq!(

@@ -81,15 +81,20 @@ fn the_local_hub_example_refuses_bad_arguments() {
     }
 }
 
+/// How long an example on the embedded hub may take: far more than it needs, far less than a
+/// wait it would never finish (the examples wait up to 30 minutes on a real hub).
+const EXAMPLE_TIME: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// `export_devices` on the embedded hub: progress on stderr, the completed job as JSON on
 /// stdout, and the container's SAS in neither.
 #[test]
 fn the_export_example_prints_a_completed_job_and_no_sas() {
-    let output = Command::new(support::example("export_devices"))
-        .env_remove("IOTHUB_CONNECTION_STRING")
-        .env_remove("IOTHUB_EXPORT_CONTAINER_URI")
-        .output()
-        .unwrap();
+    let output = support::output_within(
+        Command::new(support::example("export_devices"))
+            .env_remove("IOTHUB_CONNECTION_STRING")
+            .env_remove("IOTHUB_EXPORT_CONTAINER_URI"),
+        EXAMPLE_TIME,
+    );
     let (stdout, stderr) = (
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr),
@@ -110,10 +115,10 @@ fn the_export_example_prints_a_completed_job_and_no_sas() {
 /// failed with its error, the others with the method's answer.
 #[test]
 fn the_device_results_example_prints_a_row_per_device() {
-    let output = Command::new(support::example("device_results"))
-        .env_remove("IOTHUB_CONNECTION_STRING")
-        .output()
-        .unwrap();
+    let output = support::output_within(
+        Command::new(support::example("device_results")).env_remove("IOTHUB_CONNECTION_STRING"),
+        EXAMPLE_TIME,
+    );
     assert!(
         output.status.success(),
         "{}",

@@ -541,7 +541,14 @@ async fn duration_max_limits_mean_no_limit() {
     let wait = WaitOptions::default()
         .with_timeout(Duration::MAX)
         .with_max_poll_interval(Duration::MAX);
-    let job = client.cancel_job_and_wait("j", wait).await.unwrap();
+    // Bounded here, so that a wait that would never end fails the test instead of hanging it.
+    let job = tokio::time::timeout(
+        Duration::from_secs(10),
+        client.cancel_job_and_wait("j", wait),
+    )
+    .await
+    .expect("a job that answers cancelled ends the wait at once")
+    .unwrap();
     assert_eq!(job.status, Some(JobStatus::Cancelled));
 }
 
@@ -758,5 +765,36 @@ async fn proxy_child() {
     assert_eq!(
         client.cancel_job("j1").await.unwrap_err().kind(),
         &ErrorKind::Transport
+    );
+}
+
+/// A cancel refused for another reason than the job's state is the answer: only "too late to
+/// cancel" makes `cancel_job_and_wait` read the job instead.
+#[tokio::test]
+async fn a_cancel_refused_otherwise_than_too_late_ends_the_wait_with_that_error() {
+    const REFUSED: &str = "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\niothub-errorcode: ArgumentInvalid\r\ncontent-length: 85\r\nconnection: close\r\n\r\n{\"Message\":\"ErrorCode:ArgumentInvalid;The job id is not valid\",\"ExceptionMessage\":\"\"}";
+    let (port, seen) = serve(
+        |n| {
+            if n == 1 {
+                Answer::Raw(REFUSED)
+            } else {
+                Answer::Ok
+            }
+        },
+        0,
+    )
+    .await;
+    let error = client(port)
+        .cancel_job_and_wait(
+            "j",
+            WaitOptions::default().with_timeout(Duration::from_secs(5)),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Some("ArgumentInvalid"), "{error}");
+    assert_eq!(
+        seen.lock().unwrap().requests,
+        1,
+        "the job is not read after such a refusal"
     );
 }

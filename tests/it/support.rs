@@ -302,3 +302,31 @@ pub fn import_export_wait(error: &Error) -> (WaitEnd, Option<&JobProperties>) {
         .expect("an import or export job's wait failure");
     (wait.end, wait.job.as_ref())
 }
+
+/// What `command` printed, and how it exited; a test failure if it runs longer than `limit`
+/// (it is killed first), so that a program that would wait forever cannot hang the suite.
+pub fn output_within(command: &mut Command, limit: std::time::Duration) -> std::process::Output {
+    use std::process::Stdio;
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the program starts");
+    let started = std::time::Instant::now();
+    while child
+        .try_wait()
+        .expect("the program can be waited for")
+        .is_none()
+    {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "still running after {limit:?}; stderr: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
