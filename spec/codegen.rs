@@ -189,12 +189,15 @@ pub fn settings(spec: &openapiv3::OpenAPI) -> GenerationSettings {
         [TypeImpl::Default].into_iter(),
     );
     // Query pages stay free-form here and the hand-written layer reads each item, so one
-    // job of an unexpected shape cannot fail a whole page.
-    settings.with_conversion(
-        array_of_references("JobResponse"),
-        format!("::std::vec::Vec<{JSON_OBJECT}>"),
-        [TypeImpl::Default].into_iter(),
-    );
+    // item of an unexpected shape (another object, or not an object at all: `5`, `null`)
+    // cannot fail a whole page.
+    for page in listing_pages(spec) {
+        settings.with_conversion(
+            page,
+            "::std::vec::Vec<::serde_json::Value>",
+            [TypeImpl::Default].into_iter(),
+        );
+    }
     // Later api-versions add optional fields (`Twin.parentScopes`, `Twin.attributes`); with
     // `#[non_exhaustive]` that is not a breaking change for code that builds these structs.
     let mut non_exhaustive = TypePatch::default();
@@ -214,6 +217,31 @@ pub fn settings(spec: &openapiv3::OpenAPI) -> GenerationSettings {
 }
 
 const JSON_OBJECT: &str = "::serde_json::Map<::std::string::String, ::serde_json::Value>";
+
+/// The listings, whose pages the layer reads item by item: (path, method).
+const LISTINGS: &[(&str, &str)] = &[("/jobs/v2/query", "get"), ("/devices/query", "post")];
+
+/// The `200` schemas of the [`LISTINGS`] in `spec`, exactly as written (a conversion matches
+/// a schema only with its descriptions).
+fn listing_pages(spec: &openapiv3::OpenAPI) -> Vec<SchemaObject> {
+    LISTINGS
+        .iter()
+        .filter_map(|(path, method)| {
+            let item = spec.paths.paths.get(*path)?.as_item()?;
+            let operation = match *method {
+                "get" => item.get.as_ref(),
+                _ => item.post.as_ref(),
+            }?;
+            let ok = operation
+                .responses
+                .responses
+                .get(&openapiv3::StatusCode::Code(200))?
+                .as_item()?;
+            let schema = ok.content.get("application/json")?.schema.as_ref()?;
+            serde_json::from_value(serde_json::to_value(schema).ok()?).ok()
+        })
+        .collect()
+}
 
 /// Generates the client from the OpenAPI document's text. `build.rs` writes these tokens as
 /// they are; `cargo xtask generate` formats them for review (formatting is the only
@@ -319,20 +347,6 @@ fn of_type(instance_type: InstanceType) -> SchemaObject {
     SchemaObject {
         instance_type: Some(instance_type.into()),
         ..Default::default()
-    }
-}
-
-fn array_of_references(schema: &str) -> SchemaObject {
-    let reference = SchemaObject {
-        reference: Some(format!("#/components/schemas/{schema}")),
-        ..Default::default()
-    };
-    SchemaObject {
-        array: Some(Box::new(schemars::schema::ArrayValidation {
-            items: Some(Schema::Object(reference).into()),
-            ..Default::default()
-        })),
-        ..of_type(InstanceType::Array)
     }
 }
 

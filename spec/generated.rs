@@ -781,14 +781,7 @@ Arguments:
         x_ms_continuation: Option<&'a str>,
         x_ms_max_item_count: Option<&'a str>,
         body: &'a types::QuerySpecification,
-    ) -> Result<
-        ResponseValue<
-            ::std::vec::Vec<
-                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-            >,
-        >,
-        Error<()>,
-    > {
+    ) -> Result<ResponseValue<::std::vec::Vec<::serde_json::Value>>, Error<()>> {
         let url = format!("{}/devices/query", self.baseurl,);
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(3usize);
         header_map
@@ -929,14 +922,7 @@ Arguments:
         job_type: Option<&'a str>,
         x_ms_continuation: Option<&'a str>,
         x_ms_max_item_count: Option<&'a str>,
-    ) -> Result<
-        ResponseValue<
-            ::std::vec::Vec<
-                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-            >,
-        >,
-        Error<()>,
-    > {
+    ) -> Result<ResponseValue<::std::vec::Vec<::serde_json::Value>>, Error<()>> {
         let url = format!("{}/jobs/v2/query", self.baseurl,);
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(3usize);
         header_map

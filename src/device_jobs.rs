@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use futures_core::Stream;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::{
     API_VERSION, Error, JobsClient,
@@ -83,7 +83,7 @@ pub enum QueriedDeviceJob {
 }
 
 impl QueriedDeviceJob {
-    fn read(item: Map<String, Value>) -> Self {
+    fn read(item: Value) -> Self {
         query::read_item(item).map_or_else(Self::Unrecognized, |row| Self::DeviceJob(Box::new(row)))
     }
 }
@@ -142,5 +142,5 @@ async fn device_jobs_page(
             client.query_devices(API_VERSION, continuation, page_size, query)
         })
         .await?;
-    Ok(Page::from(page))
+    Ok(Page::read(page))
 }

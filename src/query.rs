@@ -13,7 +13,7 @@ use std::{
 
 use futures_core::Stream;
 use progenitor_client::ResponseValue;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::{Error, ErrorKind};
 
@@ -24,12 +24,14 @@ const CONTINUATION: &str = "x-ms-continuation";
 /// an error: a service that pages like that would never finish.
 pub const MAX_EMPTY_PAGES_IN_A_ROW: u32 = 20;
 
-/// `item` read as a `T`, or handed back as the service sent it when it is not one: an
-/// item of an unexpected shape is data, not an error that ends the stream.
-pub(crate) fn read_item<T: serde::de::DeserializeOwned>(
-    item: Map<String, Value>,
-) -> Result<T, Value> {
-    let item = Value::Object(item);
+/// `item` read as a `T`, or handed back as the service sent it when it is not one (another
+/// object, or not an object at all): an item of an unexpected shape is data, not an error
+/// that ends the stream.
+pub(crate) fn read_item<T: serde::de::DeserializeOwned>(item: Value) -> Result<T, Value> {
+    if !item.is_object() {
+        tracing::debug!("a query item that is not an object; passed on as it is");
+        return Err(item);
+    }
     // Read from a reference: the item is kept only when it is not a `T`.
     T::deserialize(&item).map_err(|error| {
         tracing::debug!(%error, "a query item of another shape; passed on as it is");
@@ -39,19 +41,31 @@ pub(crate) fn read_item<T: serde::de::DeserializeOwned>(
 
 /// One page of a listing: its items and the token for the next page, if there is one.
 pub(crate) struct Page {
-    pub items: Vec<Map<String, Value>>,
-    pub next: Option<String>,
+    pub items: Vec<Value>,
+    /// The next page's token; an error for one that cannot be sent back, which ends the
+    /// listing after this page's items.
+    pub next: Result<Option<String>, Error>,
 }
 
-impl From<ResponseValue<Vec<Map<String, Value>>>> for Page {
-    /// The answer's items, and the next page's token if it names one.
-    fn from(answer: ResponseValue<Vec<Map<String, Value>>>) -> Self {
-        let next = answer
+impl Page {
+    /// The answer's items, and the next page's token if it names one. A token that cannot be
+    /// sent back (not visible ASCII) ends the listing with an error rather than silently, as
+    /// if it were complete.
+    pub(crate) fn read(answer: ResponseValue<Vec<Value>>) -> Self {
+        let next = match answer
             .headers()
             .get(CONTINUATION)
-            .and_then(|v| v.to_str().ok())
-            .filter(|token| !token.is_empty())
-            .map(str::to_owned);
+            .map(|token| (token.to_str(), token.len()))
+        {
+            None | Some((Ok(""), _)) => Ok(None),
+            Some((Ok(token), _)) => Ok(Some(token.to_owned())),
+            Some((Err(_), length)) => Err(Error::new(
+                ErrorKind::InvalidResponse,
+                format!(
+                    "the service named a next page with a continuation token that cannot be sent back (not visible ASCII, {length} bytes); the listing stopped there, incomplete"
+                ),
+            )),
+        };
         Self {
             items: answer.into_inner(),
             next,
@@ -63,8 +77,8 @@ impl From<ResponseValue<Vec<Map<String, Value>>>> for Page {
 /// tells a listing that would never end.
 struct Pages<F, T> {
     fetch: F,
-    read: fn(Map<String, Value>) -> T,
-    items: VecDeque<Map<String, Value>>,
+    read: fn(Value) -> T,
+    items: VecDeque<Value>,
     /// `Some(None)`: the first page; `Some(Some(token))`: a later one; `None`: no more.
     next: Option<Option<String>>,
     /// Hashes of the tokens handed out so far: a token handed out twice means a loop.
@@ -80,7 +94,7 @@ struct Pages<F, T> {
 /// of [`MAX_EMPTY_PAGES_IN_A_ROW`] empty pages, so the stream always ends.
 pub(crate) fn pages<F, Fut, T>(
     fetch: F,
-    read: fn(Map<String, Value>) -> T,
+    read: fn(Value) -> T,
 ) -> impl Stream<Item = Result<T, Error>>
 where
     F: FnMut(Option<String>) -> Fut,
@@ -121,7 +135,14 @@ impl<F, T> Pages<F, T> {
             0
         };
         self.items.extend(page.items);
-        let Some(token) = page.next else { return };
+        let token = match page.next {
+            Ok(Some(token)) => token,
+            Ok(None) => return,
+            Err(unsendable) => {
+                self.failure = Some(unsendable);
+                return;
+            }
+        };
         let endless = if !self.tokens.insert(self.hasher.hash_one(&token)) {
             format!(
                 "the service handed out a continuation token it had already given (after {} pages)",

@@ -13,6 +13,15 @@ pub(crate) fn random_uuid() -> uuid::Uuid {
     uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes()).into_uuid()
 }
 
+/// `text`, or its first `max_chars` characters and `…` when it is longer: what a message
+/// repeats of text from elsewhere is bounded.
+pub(crate) fn bounded(text: &str, max_chars: usize) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(max_chars) {
+        Some((end, _)) => format!("{}…", &text[..end]).into(),
+        None => text.into(),
+    }
+}
+
 /// `limit` after `start`, capped at a century: a longer limit (`Duration::MAX` for "no limit")
 /// would overflow `Instant` and panic.
 pub(crate) fn deadline(start: Instant, limit: Duration) -> Instant {
@@ -43,6 +52,15 @@ pub(crate) fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bounded_text_keeps_short_text_and_cuts_long_text_at_a_character() {
+        assert_eq!(bounded("abc", 3), "abc");
+        assert_eq!(bounded("abcd", 3), "abc…");
+        assert_eq!(bounded("ééé", 2), "éé…");
+        assert_eq!(bounded("", 0), "");
+        assert_eq!(bounded("a", 0), "…");
+    }
 
     #[test]
     fn a_deadline_is_its_limit_away_capped_at_a_century() {

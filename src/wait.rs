@@ -215,9 +215,26 @@ pub(crate) fn timed_out<J: Send + Sync + 'static>(
 
 /// What a wait reads of a job, whichever kind.
 pub(crate) trait Settling: Clone + Send + Sync + 'static {
+    fn job_id(&self) -> Option<&str>;
     fn status(&self) -> Option<&JobStatus>;
     fn failure_reason(&self) -> Option<&str>;
 }
+
+/// The error for an answer about another job than `asked` for, if `job` is one: a wait must
+/// never settle on someone else's job.
+pub(crate) fn another_job<J: Settling>(asked: &str, job: &J) -> Option<Error> {
+    let answered = job.job_id().filter(|answered| *answered != asked)?;
+    Some(Error::new(
+        ErrorKind::InvalidResponse,
+        format!(
+            "asked for job {asked:?}, the service answered with job {:?}; the wait stopped",
+            util::bounded(answered, 128)
+        ),
+    ))
+}
+
+/// The longest failure reason an error's message repeats; the job itself keeps all of it.
+const MAX_REASON_CHARS: usize = 500;
 
 /// The states `get` reads of `job_id` until it completes; a job that fails or is cancelled,
 /// and a wait that times out, end with an [`ErrorKind::Wait`] error, the job attached.
@@ -235,8 +252,14 @@ where
     let first = get();
     let timed_out = timed_out(&id, "finish", &options);
     let verdict = move |job: &J| {
+        if let Some(error) = another_job(&id, job) {
+            return Verdict::Failed(error);
+        }
         let failed = |end, what: &str| {
-            let reason = job.failure_reason().unwrap_or("no reason given");
+            let reason = util::bounded(
+                job.failure_reason().unwrap_or("no reason given"),
+                MAX_REASON_CHARS,
+            );
             Verdict::Failed(failure(
                 end,
                 format!("job {id:?} {what}: {reason}"),

@@ -4,6 +4,7 @@
 use std::fmt;
 
 use super::codes;
+use crate::util;
 
 /// What the service said when it answered with an error status.
 #[derive(Clone, PartialEq, Eq)]
@@ -105,6 +106,9 @@ impl fmt::Debug for ServiceError {
     }
 }
 
+/// The longest service message an error's `Display` repeats.
+const MAX_MESSAGE_CHARS: usize = 1000;
+
 /// How deep bodies nested in bodies are followed; the service nests one level.
 const MAX_NESTING: usize = 4;
 
@@ -193,7 +197,8 @@ pub(super) fn service_message(service: &ServiceError) -> String {
         text.push_str(&format!(" {code}"));
     }
     if let Some(message) = &service.message {
-        text.push_str(&format!(": {message}"));
+        // The whole message stays in `ServiceError::message`.
+        text.push_str(&format!(": {}", util::bounded(message, MAX_MESSAGE_CHARS)));
     }
     if let Some(advice) = advice(service) {
         text.push_str(&format!(" ({advice})"));

@@ -128,6 +128,10 @@ impl JobsClient {
 }
 
 impl Settling for JobProperties {
+    fn job_id(&self) -> Option<&str> {
+        self.job_id.as_deref()
+    }
+
     fn status(&self) -> Option<&JobStatus> {
         self.status.as_ref()
     }

@@ -6,7 +6,7 @@ mod requests;
 use std::sync::Arc;
 
 use futures_core::Stream;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 pub use requests::{DirectMethodJob, TwinUpdateJob};
 
@@ -130,14 +130,19 @@ impl JobsClient {
                 answer => answer,
             }
         };
-        let verdict = |job: &JobResponse| match &job.status {
-            Some(JobStatus::Cancelled) => Verdict::Done,
-            Some(status) if status.has_started() => Verdict::Failed(wait::failure(
-                WaitEnd::NotCancelled,
-                format!("job {job_id:?} was not cancelled: it is {status}, too late to cancel"),
-                Some(job.clone()),
-            )),
-            _ => Verdict::Pending,
+        let verdict = |job: &JobResponse| {
+            if let Some(error) = wait::another_job(job_id, job) {
+                return Verdict::Failed(error);
+            }
+            match &job.status {
+                Some(JobStatus::Cancelled) => Verdict::Done,
+                Some(status) if status.has_started() => Verdict::Failed(wait::failure(
+                    WaitEnd::NotCancelled,
+                    format!("job {job_id:?} was not cancelled: it is {status}, too late to cancel"),
+                    Some(job.clone()),
+                )),
+                _ => Verdict::Pending,
+            }
         };
         let timed_out = wait::timed_out(job_id, "read cancelled", &options);
         let watch = wait::watch(options, cancel, || self.get_job(job_id), verdict, timed_out);
@@ -191,6 +196,10 @@ impl JobsClient {
 }
 
 impl Settling for JobResponse {
+    fn job_id(&self) -> Option<&str> {
+        self.job_id.as_deref()
+    }
+
     fn status(&self) -> Option<&JobStatus> {
         self.status.as_ref()
     }
@@ -240,7 +249,7 @@ pub enum QueriedJob {
 }
 
 impl QueriedJob {
-    fn read(item: Map<String, Value>) -> Self {
+    fn read(item: Value) -> Self {
         query::read_item(item).map_or_else(Self::Unrecognized, |job| Self::Job(Box::new(job)))
     }
 }
@@ -276,5 +285,5 @@ async fn jobs_page(
             client.query_jobs(API_VERSION, status, kind, continuation, page_size)
         })
         .await?;
-    Ok(Page::from(page))
+    Ok(Page::read(page))
 }

@@ -14,6 +14,7 @@ mod faults;
 mod import_export;
 mod input_properties;
 mod jobs_api;
+mod odd_answers;
 mod prism;
 #[path = "../../src/secret_forms.rs"]
 mod secret_forms;

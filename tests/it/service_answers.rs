@@ -18,7 +18,7 @@ const STAMPED: &str = "b4d3ac2ee1e74d2e8b6b1d8a1c4d5ccb-G:10-TimeStamp:05/21/202
 
 /// A loopback server that answers every request with `status`, `headers` (lines ending in
 /// `\r\n`) and `body`; its port.
-async fn answering(status: u16, headers: &str, body: &str) -> u16 {
+pub(crate) async fn answering(status: u16, headers: &str, body: &str) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let response = format!(
