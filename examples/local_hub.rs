@@ -67,8 +67,21 @@ fn configured(args: Vec<String>) -> Result<iothub_jobs::simulator::LocalHubBuild
     let mut policy_name = LocalHub::DEFAULT_POLICY_NAME.to_owned();
     let mut policy_key = None;
     let mut args = args.into_iter();
-    while let Some(flag) = args.next() {
-        let mut value = || args.next().ok_or(format!("{flag} needs a value"));
+    while let Some(arg) = args.next() {
+        // `--flag value` or `--flag=value`; only the flag is ever repeated in a message, since
+        // the value may be the policy's key.
+        let (flag, mut inline) = match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => {
+                (flag.to_owned(), Some(value.to_owned()))
+            }
+            _ => (arg, None),
+        };
+        let mut value = || {
+            inline
+                .take()
+                .or_else(|| args.next())
+                .ok_or(format!("{flag} needs a value"))
+        };
         match flag.as_str() {
             "--port" => {
                 let port = value()?;
@@ -83,7 +96,12 @@ fn configured(args: Vec<String>) -> Result<iothub_jobs::simulator::LocalHubBuild
             "--help" | "-h" => {
                 return Err("the IoT Hub jobs API on 127.0.0.1, until Ctrl-C".to_owned());
             }
-            other => return Err(format!("unknown argument {other:?}")),
+            other => {
+                return Err(format!(
+                    "unknown argument {:?}",
+                    other.chars().take(40).collect::<String>()
+                ));
+            }
         }
     }
     if let Some(key) = policy_key {

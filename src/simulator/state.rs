@@ -283,3 +283,39 @@ impl fmt::Debug for RecordedRequest {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recorded_request_shows_its_headers_but_never_its_token() {
+        let request = RecordedRequest {
+            method: "POST".into(),
+            path: "/jobs/v2/j/cancel".into(),
+            query: Some("api-version=2021-04-12".into()),
+            headers: vec![
+                (
+                    "authorization".into(),
+                    "SharedAccessSignature sr=h&sig=c2VjcmV0&se=1&skn=p".into(),
+                ),
+                ("user-agent".into(), "iothub-jobs/0.1.0 (Rust)".into()),
+            ],
+            body: vec![0; 3],
+        };
+        let shown = format!("{request:?}");
+        assert!(!shown.contains("c2VjcmV0"), "{shown}");
+        for part in [
+            r#"("authorization", "<redacted>")"#,
+            r#"("user-agent", "iothub-jobs/0.1.0 (Rust)")"#,
+            "body_len: 3",
+        ] {
+            assert!(shown.contains(part), "{part} in {shown}");
+        }
+        assert_eq!(
+            request.header("User-Agent"),
+            Some("iothub-jobs/0.1.0 (Rust)")
+        );
+        assert_eq!(request.header("x-missing"), None);
+    }
+}

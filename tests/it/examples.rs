@@ -68,17 +68,40 @@ fn the_local_hub_example_refuses_bad_arguments() {
         &["--policy-key"],
         &["--bogus"],
         &["--policy-name", "p"],
+        &["--policy-keys=c2VjcmV0LWxvY2FsLWh1Yi1rZXk="],
+        &["--policy-key=not base64 c2VjcmV0LWxvY2FsLWh1Yi1rZXk="],
     ] {
         let output = Command::new(support::example("local_hub"))
             .args(args)
             .output()
             .unwrap();
         assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("usage:"), "{args:?}");
         assert!(
-            String::from_utf8_lossy(&output.stderr).contains("usage:"),
-            "{args:?}"
+            !stderr.contains("c2VjcmV0LWxvY2FsLWh1Yi1rZXk"),
+            "a key is never echoed: {stderr}"
         );
     }
+    // The `=` form is read like the spaced one.
+    let mut hub = Command::new(support::example("local_hub"))
+        .args(["--port=0", "--policy-key=c2VjcmV0LWxvY2FsLWh1Yi1rZXk="])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(hub.stdout.as_mut().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    let _ = hub.kill();
+    let _ = hub.wait();
+    assert!(
+        first.contains("SharedAccessKey=c2VjcmV0LWxvY2FsLWh1Yi1rZXk="),
+        "the key given with `=` is the hub's: {first}"
+    );
 }
 
 /// How long an example on the embedded hub may take: far more than it needs, far less than a
