@@ -425,6 +425,11 @@ mod tests {
             format!("{by_digits:?}").contains("raw_body_len: 22"),
             "{by_digits:?}"
         );
+        // An empty name is no name: the header's, if any, stands.
+        let empty = ServiceError::parse(404, None, br#"{"errorCode":""}"#);
+        assert_eq!((empty.code, empty.numeric_code), (None, None));
+        let empty = ServiceError::parse(404, Some("DeviceNotFound"), br#"{"errorCode":""}"#);
+        assert_eq!(empty.code.as_deref(), Some("DeviceNotFound"));
     }
 
     #[test]
