@@ -283,6 +283,20 @@ mod tests {
     use super::*;
     use crate::ErrorKind;
 
+    #[test]
+    fn a_payload_of_exactly_the_limit_is_taken_and_one_byte_more_is_not() {
+        let job = |size: usize| {
+            // `{"a":"…"}` of `size` bytes serialized: 8 of punctuation and `size - 8` letters.
+            DirectMethodJob::new("j", "deviceId IN ['d']", "reboot")
+                .with_payload(serde_json::json!({ "a": "a".repeat(size - 8) }))
+                .into_request()
+        };
+        let taken = job(DirectMethodJob::MAX_PAYLOAD_BYTES);
+        assert!(taken.is_ok(), "{taken:?}");
+        let refused = job(DirectMethodJob::MAX_PAYLOAD_BYTES + 1).unwrap_err();
+        assert_eq!(refused.kind(), &ErrorKind::InvalidJobRequest);
+    }
+
     fn object(value: Value) -> Map<String, Value> {
         value.as_object().unwrap().clone()
     }

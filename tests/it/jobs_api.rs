@@ -445,3 +445,27 @@ async fn a_job_that_never_settles_times_out_with_its_last_state() {
     );
     assert!(hub.requests().len() >= 2, "it polled");
 }
+
+/// A job whose start time is the hub's now runs at once: the start is inclusive.
+#[tokio::test]
+async fn a_job_starting_exactly_now_runs() {
+    let hub = LocalHub::builder()
+        .job_run_time(Duration::from_secs(60))
+        .start()
+        .await
+        .unwrap();
+    // Whole seconds, so that the start time reads back as exactly this instant.
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let now = std::time::UNIX_EPOCH + Duration::from_secs(seconds);
+    hub.set_time(now);
+    let client = hub.client().unwrap();
+    client
+        .schedule_twin_update(twin_update("now").with_start_time(chrono::DateTime::from(now)))
+        .await
+        .unwrap();
+    let job = client.get_job("now").await.unwrap();
+    assert_eq!(job.status, Some(JobStatus::Running));
+}
