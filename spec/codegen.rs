@@ -218,20 +218,19 @@ pub fn settings(spec: &openapiv3::OpenAPI) -> GenerationSettings {
 
 const JSON_OBJECT: &str = "::serde_json::Map<::std::string::String, ::serde_json::Value>";
 
-/// The listings, whose pages the layer reads item by item: (path, method).
-const LISTINGS: &[(&str, &str)] = &[("/jobs/v2/query", "get"), ("/devices/query", "post")];
-
-/// The `200` schemas of the [`LISTINGS`] in `spec`, exactly as written (a conversion matches
-/// a schema only with its descriptions).
+/// The `200` schemas of the listings (the operations paged by a continuation token), whose
+/// pages the layer reads item by item, exactly as `spec` writes them (a conversion matches a
+/// schema only with its descriptions).
 fn listing_pages(spec: &openapiv3::OpenAPI) -> Vec<SchemaObject> {
-    LISTINGS
+    OPERATIONS
         .iter()
-        .filter_map(|(path, method)| {
-            let item = spec.paths.paths.get(*path)?.as_item()?;
-            let operation = match *method {
-                "get" => item.get.as_ref(),
-                _ => item.post.as_ref(),
-            }?;
+        .filter(|row| row.parameters.contains(&CONTINUATION))
+        .filter_map(|row| {
+            let item = spec.paths.paths.get(row.path)?.as_item()?;
+            let operation = item
+                .iter()
+                .find(|(method, _)| method.eq_ignore_ascii_case(row.method))?
+                .1;
             let ok = operation
                 .responses
                 .responses

@@ -28,6 +28,7 @@ pub const MAX_EMPTY_PAGES_IN_A_ROW: u32 = 20;
 /// object, or not an object at all): an item of an unexpected shape is data, not an error
 /// that ends the stream.
 pub(crate) fn read_item<T: serde::de::DeserializeOwned>(item: Value) -> Result<T, Value> {
+    // Checked first: a derived struct also reads from an array (`[]` would be an empty job).
     if !item.is_object() {
         tracing::debug!("a query item that is not an object; passed on as it is");
         return Err(item);
@@ -52,19 +53,19 @@ impl Page {
     /// sent back (not visible ASCII) ends the listing with an error rather than silently, as
     /// if it were complete.
     pub(crate) fn read(answer: ResponseValue<Vec<Value>>) -> Self {
-        let next = match answer
-            .headers()
-            .get(CONTINUATION)
-            .map(|token| (token.to_str(), token.len()))
-        {
-            None | Some((Ok(""), _)) => Ok(None),
-            Some((Ok(token), _)) => Ok(Some(token.to_owned())),
-            Some((Err(_), length)) => Err(Error::new(
-                ErrorKind::InvalidResponse,
-                format!(
-                    "the service named a next page with a continuation token that cannot be sent back (not visible ASCII, {length} bytes); the listing stopped there, incomplete"
-                ),
-            )),
+        let next = match answer.headers().get(CONTINUATION) {
+            None => Ok(None),
+            Some(token) => match token.to_str() {
+                Ok("") => Ok(None),
+                Ok(token) => Ok(Some(token.to_owned())),
+                Err(_) => Err(Error::new(
+                    ErrorKind::InvalidResponse,
+                    format!(
+                        "the service named a next page with a continuation token that cannot be sent back (not visible ASCII, {} bytes); the listing stopped there, incomplete",
+                        token.len()
+                    ),
+                )),
+            },
         };
         Self {
             items: answer.into_inner(),

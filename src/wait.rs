@@ -8,7 +8,11 @@ use std::time::{Duration, Instant};
 use futures_core::Stream;
 use futures_util::StreamExt as _;
 
-use crate::{Error, ErrorKind, models::JobStatus, util};
+use crate::{
+    Error, ErrorKind,
+    models::{JobProperties, JobResponse, JobStatus},
+    util,
+};
 
 /// How a wait polls, and for how long. Start from `WaitOptions::default()`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,6 +87,8 @@ pub(crate) enum Verdict {
 
 /// Where a watch is.
 struct Watch<F, P, V, T, J> {
+    /// The job asked for: an answer about another one ends the watch.
+    job_id: String,
     options: WaitOptions,
     deadline: Instant,
     first: Option<F>,
@@ -95,12 +101,13 @@ struct Watch<F, P, V, T, J> {
     done: bool,
 }
 
-/// The states `first` and then `poll` return, with growing pauses between polls, until
-/// `verdict` settles one or `options`' timeout passes; every request is bounded by that
-/// timeout too, so a stalled poll ends the watch. Yields each state as `Ok`; ends after a
-/// [`Verdict::Done`] state, or with one `Err`: a failed request, a [`Verdict::Failed`], or
-/// `timed_out(last state seen)`.
+/// The states of `job_id` that `first` and then `poll` return, with growing pauses between
+/// polls, until `verdict` settles one or `options`' timeout passes; every request is bounded
+/// by that timeout too, so a stalled poll ends the watch. Yields each state as `Ok`; ends
+/// after a [`Verdict::Done`] state, or with one `Err`: a failed request, an answer about
+/// another job, a [`Verdict::Failed`], or `timed_out(last state seen)`.
 pub(crate) fn watch<J, F, P, Fut>(
+    job_id: String,
     options: WaitOptions,
     first: F,
     poll: P,
@@ -108,12 +115,13 @@ pub(crate) fn watch<J, F, P, Fut>(
     timed_out: impl Fn(Option<J>) -> Error,
 ) -> impl Stream<Item = Result<J, Error>>
 where
-    J: Clone,
+    J: Settling,
     F: Future<Output = Result<J, Error>>,
     P: FnMut() -> Fut,
     Fut: Future<Output = Result<J, Error>>,
 {
     let start = Watch {
+        job_id,
         deadline: util::deadline(Instant::now(), options.timeout),
         pause: options.first_pause(),
         options,
@@ -140,7 +148,9 @@ where
         let item = match answer {
             Err(_elapsed) => Err((watch.timed_out)(watch.last_seen.take())),
             Ok(Err(error)) => Err(error),
-            Ok(Ok(state)) => match (watch.verdict)(&state) {
+            Ok(Ok(state)) => match another_job(&watch.job_id, &state)
+                .map_or_else(|| (watch.verdict)(&state), Verdict::Failed)
+            {
                 Verdict::Done => {
                     watch.done = true;
                     return Some((Ok(state), watch));
@@ -220,9 +230,30 @@ pub(crate) trait Settling: Clone + Send + Sync + 'static {
     fn failure_reason(&self) -> Option<&str>;
 }
 
+/// Both kinds of job name these three fields alike.
+macro_rules! settling {
+    ($($job:ty),*) => {$(
+        impl Settling for $job {
+            fn job_id(&self) -> Option<&str> {
+                self.job_id.as_deref()
+            }
+
+            fn status(&self) -> Option<&JobStatus> {
+                self.status.as_ref()
+            }
+
+            fn failure_reason(&self) -> Option<&str> {
+                self.failure_reason.as_deref()
+            }
+        }
+    )*};
+}
+
+settling!(JobResponse, JobProperties);
+
 /// The error for an answer about another job than `asked` for, if `job` is one: a wait must
 /// never settle on someone else's job.
-pub(crate) fn another_job<J: Settling>(asked: &str, job: &J) -> Option<Error> {
+fn another_job<J: Settling>(asked: &str, job: &J) -> Option<Error> {
     let answered = job.job_id().filter(|answered| *answered != asked)?;
     Some(Error::new(
         ErrorKind::InvalidResponse,
@@ -252,9 +283,6 @@ where
     let first = get();
     let timed_out = timed_out(&id, "finish", &options);
     let verdict = move |job: &J| {
-        if let Some(error) = another_job(&id, job) {
-            return Verdict::Failed(error);
-        }
         let failed = |end, what: &str| {
             let reason = util::bounded(
                 job.failure_reason().unwrap_or("no reason given"),
@@ -273,7 +301,7 @@ where
             _ => Verdict::Pending,
         }
     };
-    watch(options, first, get, verdict, timed_out)
+    watch(job_id.to_owned(), options, first, get, verdict, timed_out)
 }
 
 /// The last item of a watch: the settled state, or the error that ended it.

@@ -33,21 +33,23 @@ pub struct ServiceError {
 impl ServiceError {
     /// `403 JobQuotaExceeded`, by name or by number.
     pub(super) fn is_job_quota_exceeded(&self) -> bool {
-        self.status == 403
-            && (self.code.as_deref() == Some("JobQuotaExceeded")
-                || self.numeric_code == Some(403003))
+        self.is(403, "JobQuotaExceeded", 403003)
     }
 
     /// `404 JobNotFound`, by name or by number.
     pub(super) fn is_job_not_found(&self) -> bool {
-        self.status == 404
-            && (self.code.as_deref() == Some("JobNotFound") || self.numeric_code == Some(404002))
+        self.is(404, "JobNotFound", 404002)
     }
 
     /// `404 DeviceNotFound`, by name or by number.
     pub(super) fn is_device_not_found(&self) -> bool {
-        self.status == 404
-            && (self.code.as_deref() == Some("DeviceNotFound") || self.numeric_code == Some(404001))
+        self.is(404, "DeviceNotFound", 404001)
+    }
+
+    /// The answer is `status` with the error `name`, or its `number` when another name was given.
+    fn is(&self, status: u16, name: &str, number: u32) -> bool {
+        self.status == status
+            && (self.code.as_deref() == Some(name) || self.numeric_code == Some(number))
     }
 
     /// The body as the service sent it (lossily decoded as UTF-8): every field, including

@@ -8,11 +8,8 @@ use futures_core::Stream;
 pub use requests::{ExportJob, ImportJob, StorageAuthentication};
 
 use crate::{
-    API_VERSION, Error, JobsClient, WaitOptions,
-    models::{JobProperties, JobStatus},
-    retry::Replay,
-    validate,
-    wait::{self, Settling},
+    API_VERSION, Error, JobsClient, WaitOptions, models::JobProperties, retry::Replay, validate,
+    wait,
 };
 
 impl JobsClient {
@@ -124,19 +121,5 @@ impl JobsClient {
             let (client, id) = (client.clone(), id.clone());
             async move { client.get_import_export_job(&id).await }
         })
-    }
-}
-
-impl Settling for JobProperties {
-    fn job_id(&self) -> Option<&str> {
-        self.job_id.as_deref()
-    }
-
-    fn status(&self) -> Option<&JobStatus> {
-        self.status.as_ref()
-    }
-
-    fn failure_reason(&self) -> Option<&str> {
-        self.failure_reason.as_deref()
     }
 }

@@ -18,7 +18,7 @@ use crate::{
     query::{self, Page},
     retry::Replay,
     validate,
-    wait::{self, Settling, Verdict, WaitEnd},
+    wait::{self, Verdict, WaitEnd},
 };
 
 impl JobsClient {
@@ -130,22 +130,24 @@ impl JobsClient {
                 answer => answer,
             }
         };
-        let verdict = |job: &JobResponse| {
-            if let Some(error) = wait::another_job(job_id, job) {
-                return Verdict::Failed(error);
-            }
-            match &job.status {
-                Some(JobStatus::Cancelled) => Verdict::Done,
-                Some(status) if status.has_started() => Verdict::Failed(wait::failure(
-                    WaitEnd::NotCancelled,
-                    format!("job {job_id:?} was not cancelled: it is {status}, too late to cancel"),
-                    Some(job.clone()),
-                )),
-                _ => Verdict::Pending,
-            }
+        let verdict = |job: &JobResponse| match &job.status {
+            Some(JobStatus::Cancelled) => Verdict::Done,
+            Some(status) if status.has_started() => Verdict::Failed(wait::failure(
+                WaitEnd::NotCancelled,
+                format!("job {job_id:?} was not cancelled: it is {status}, too late to cancel"),
+                Some(job.clone()),
+            )),
+            _ => Verdict::Pending,
         };
         let timed_out = wait::timed_out(job_id, "read cancelled", &options);
-        let watch = wait::watch(options, cancel, || self.get_job(job_id), verdict, timed_out);
+        let watch = wait::watch(
+            job_id.to_owned(),
+            options,
+            cancel,
+            || self.get_job(job_id),
+            verdict,
+            timed_out,
+        );
         wait::outcome(watch).await
     }
 
@@ -192,20 +194,6 @@ impl JobsClient {
             let (client, id) = (client.clone(), id.clone());
             async move { client.get_job(&id).await }
         })
-    }
-}
-
-impl Settling for JobResponse {
-    fn job_id(&self) -> Option<&str> {
-        self.job_id.as_deref()
-    }
-
-    fn status(&self) -> Option<&JobStatus> {
-        self.status.as_ref()
-    }
-
-    fn failure_reason(&self) -> Option<&str> {
-        self.failure_reason.as_deref()
     }
 }
 

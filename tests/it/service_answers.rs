@@ -74,7 +74,8 @@ async fn a_numeric_code_alone_is_named_and_advised_by_its_name() {
 
 #[tokio::test]
 async fn a_name_given_beside_a_number_is_kept() {
-    let body = r#"{"errorCode":404002,"trackingId":"t","message":"Job not found"}"#;
+    // The number names another code: the name given wins.
+    let body = r#"{"errorCode":404001,"trackingId":"t","message":"Job not found"}"#;
     let error = error_from(404, "iothub-errorcode: JobNotFound\r\n", body).await;
     assert_eq!(error.code(), Some("JobNotFound"));
     assert!(error.is_not_found());
