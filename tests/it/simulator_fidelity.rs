@@ -700,3 +700,22 @@ async fn the_hub_and_the_client_each_refuse_ids_outside_the_rule() {
         assert!(hub.job(id).is_none(), "{id}");
     }
 }
+
+/// A page size of 0 is no size: the hub pages by its own limit, as for a missing one, rather
+/// than answer an empty page that ends the listing.
+#[tokio::test]
+async fn a_page_size_of_zero_pages_by_the_hubs_own_limit() {
+    let hub = LocalHub::start().await.unwrap();
+    hub.schedule_job("a");
+    hub.schedule_job("b");
+    let response = reqwest::Client::new()
+        .get(support::hub_url(&hub, "/jobs/v2/query"))
+        .header("authorization", support::hub_token(&hub))
+        .header("x-ms-max-item-count", "0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let jobs: Vec<Value> = response.json().await.unwrap();
+    assert_eq!(jobs.len(), 2, "{jobs:?}");
+}
