@@ -9,6 +9,11 @@
 //! to send requests to (the host name in the connection string is what tokens are scoped to; it
 //! need not resolve). Each request is logged on stderr (`RUST_LOG` changes the level). Without
 //! `--policy-key`, the key is random for each start.
+//!
+//! As a server other processes share, it keeps no request log (no one could read it), closes
+//! connections whose client sends no complete request head (or body) within 30 s — idle
+//! kept-alive ones included — and serves at most 512 connections at once; further clients wait
+//! to be accepted.
 
 use std::process::ExitCode;
 
@@ -63,7 +68,7 @@ async fn main() -> ExitCode {
 
 /// The hub the command line describes.
 fn configured(args: Vec<String>) -> Result<iothub_jobs::simulator::LocalHubBuilder, String> {
-    let mut builder = LocalHub::builder();
+    let mut builder = LocalHub::builder().request_log(0, 0);
     let mut policy_name = LocalHub::DEFAULT_POLICY_NAME.to_owned();
     let mut policy_key = None;
     let mut args = args.into_iter();

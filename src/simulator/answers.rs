@@ -4,8 +4,10 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
 };
+use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
 use serde_json::{Value, json};
 
+use super::rules;
 use crate::util;
 
 /// `404 JobNotFound` for the job `id`.
@@ -17,39 +19,91 @@ pub(super) fn not_found(id: &str) -> Response {
     )
 }
 
+/// `412 PreconditionFailed`, as the service refuses a query over its size limit.
+pub(super) fn query_too_long(query: &str) -> Response {
+    service_error(
+        StatusCode::PRECONDITION_FAILED,
+        "PreconditionFailed",
+        &format!(
+            "The query is {} bytes, over the limit of {} bytes",
+            query.len(),
+            rules::MAX_QUERY_BYTES
+        ),
+    )
+}
+
 /// `400 ArgumentInvalid`, saying `message`.
 pub(super) fn argument_invalid(message: &str) -> Response {
     service_error(StatusCode::BAD_REQUEST, "ArgumentInvalid", message)
 }
 
-/// One page of `items` (sorted by their keys) as the service pages queries: a JSON array of
-/// at most `x-ms-max-item-count` items (and the hub's own limit), after the key named by
-/// `x-ms-continuation`, the next page's token in the same response header, and the items'
-/// type in `x-ms-item-type`.
+/// Where a client stands in a listing, from its request: how many items it wants (its
+/// `x-ms-max-item-count`, at most the hub's own limit) and the key of the last item it has
+/// (from `x-ms-continuation`, as [`page`] wrote it).
+pub(super) struct Paging {
+    pub size: usize,
+    after: Vec<String>,
+}
+
+impl Paging {
+    pub(super) fn read(headers: &HeaderMap, max_page_size: usize) -> Self {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let size = header("x-ms-max-item-count")
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|size| *size > 0)
+            .map_or(max_page_size, |size| size.min(max_page_size));
+        let after = header("x-ms-continuation")
+            .filter(|token| !token.is_empty())
+            .map(|token| {
+                token
+                    .split('/')
+                    .map(|part| percent_decode_str(part).decode_utf8_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self { size, after }
+    }
+
+    /// Part `index` of the last key the client has; `None` on the first page.
+    pub(super) fn after(&self, index: usize) -> Option<&str> {
+        self.after.get(index).map(String::as_str)
+    }
+}
+
+/// What a token part must not hold as it is: what a header value cannot (controls, and
+/// non-ASCII, always encoded), the parts' separator and the escape itself.
+const ESCAPED_IN_TOKENS: &AsciiSet = &CONTROLS.add(b' ').add(b'/').add(b'%');
+
+/// A key as a continuation token: its parts percent-encoded where needed (so any text is a
+/// valid header value, and reads back as it was) and joined by `/`.
+pub(super) fn continuation(parts: &[&str]) -> String {
+    let encoded: Vec<String> = parts
+        .iter()
+        .map(|part| utf8_percent_encode(part, ESCAPED_IN_TOKENS).to_string())
+        .collect();
+    encoded.join("/")
+}
+
+/// One page as the service pages queries: the first `size` of `items` (each with its key as
+/// [`continuation`] writes it, already in order and after where the client stands) as a JSON
+/// array, the next page's token in `x-ms-continuation` when more follow, and the items' type
+/// in `x-ms-item-type`. Only what the page needs is drawn from `items`.
 pub(super) fn page(
-    max_page_size: usize,
-    headers: &HeaderMap,
-    mut items: Vec<(String, Value)>,
+    mut items: impl Iterator<Item = (String, Value)>,
+    size: usize,
     item_type: &'static str,
 ) -> Response {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let page_size = header("x-ms-max-item-count")
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|size| *size > 0)
-        .map_or(max_page_size, |size| size.min(max_page_size));
-    let after = header("x-ms-continuation").unwrap_or_default();
-    items.sort_by(|(a, _), (b, _)| a.cmp(b));
-    let mut selected = items
-        .into_iter()
-        .filter(|(key, _)| after.is_empty() || key.as_str() > after);
-    let page: Vec<(String, Value)> = selected.by_ref().take(page_size).collect();
-    let more = selected.next().is_some();
-    let next = page.last().map(|(key, _)| key.clone());
-    let mut response =
-        axum::Json(page.into_iter().map(|(_, item)| item).collect::<Vec<_>>()).into_response();
+    let mut page = Vec::with_capacity(size.min(1000));
+    let mut last = None;
+    for (key, item) in items.by_ref().take(size) {
+        page.push(item);
+        last = Some(key);
+    }
+    let more = items.next().is_some();
+    let mut response = axum::Json(page).into_response();
     let headers = response.headers_mut();
     headers.insert("x-ms-item-type", HeaderValue::from_static(item_type));
-    if more && let Some(token) = next.and_then(|key| HeaderValue::from_str(&key).ok()) {
+    if more && let Some(token) = last.and_then(|key| HeaderValue::from_str(&key).ok()) {
         headers.insert("x-ms-continuation", token);
     }
     response

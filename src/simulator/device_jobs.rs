@@ -3,19 +3,16 @@
 //! `SELECT * FROM devices.jobs`, optionally `WHERE` conditions
 //! `devices.jobs.<jobId|deviceId|status|jobType> = '<text>'` joined by `AND`.
 
-use std::sync::Arc;
+use std::{ops::Bound, sync::Arc};
 
-use axum::{
-    extract::State,
-    http::HeaderMap,
-    response::{IntoResponse, Response},
-};
+use axum::{extract::State, http::HeaderMap, response::Response};
 use serde_json::Value;
 
 use super::{
-    answers::{argument_invalid, page},
-    rows::{Token, rows, tokens},
-    state::HubState,
+    answers::{Paging, argument_invalid, continuation, page, query_too_long},
+    rows::{JobRows, Token, tokens},
+    rules,
+    state::{HubState, ScheduledJob},
 };
 
 /// `POST /devices/query`, for the device-job queries the hub understands: the rows, paged
@@ -28,31 +25,54 @@ pub(super) async fn query(
     let text = serde_json::from_slice::<Value>(&body)
         .ok()
         .and_then(|body| body["query"].as_str().map(str::to_owned));
+    if let Some(text) = text
+        .as_deref()
+        .filter(|text| text.len() > rules::MAX_QUERY_BYTES)
+    {
+        return query_too_long(text);
+    }
     let Some(conditions) = text.as_deref().and_then(device_job_query) else {
         return argument_invalid(
             "The local hub answers only SELECT * FROM devices.jobs [WHERE devices.jobs.<jobId|deviceId|status|jobType> = '...' [AND ...]]",
         );
     };
-    let jobs = hub.jobs_now();
-    let devices = crate::util::lock(&hub.devices);
-    let rows: Vec<(String, Value)> = jobs
-        .values()
-        .flat_map(|job| rows(job, &devices))
-        .filter(|row| {
+    let paging = Paging::read(&headers, hub.limits.max_page_size);
+    let wanted_job = conditions
+        .iter()
+        .find(|(field, _)| field == "jobId")
+        .map(|(_, id)| id.as_str());
+    // Under the lock only what the rows are read from (a few fields per job); the rows
+    // themselves are made, filtered and paged after it is released.
+    let sources: Vec<JobRows> = {
+        let first = paging.after(0).map_or(Bound::Unbounded, Bound::Included);
+        let jobs = hub.jobs_now();
+        let selected: Box<dyn Iterator<Item = &ScheduledJob>> = match wanted_job {
+            Some(id) => Box::new(jobs.get(id).into_iter()),
+            None => Box::new(
+                jobs.range::<str, _>((first, Bound::Unbounded))
+                    .map(|(_, job)| job),
+            ),
+        };
+        selected.map(ScheduledJob::rows).collect()
+    };
+    let rows = sources
+        .iter()
+        .filter(|source| paging.after(0).is_none_or(|after| source.job_id() >= after))
+        .flat_map(|source| {
+            let after = paging
+                .after(1)
+                .filter(|_| paging.after(0) == Some(source.job_id()));
+            source
+                .rows_after(after)
+                .map(move |(device_id, row)| (source.job_id(), device_id, row))
+        })
+        .filter(|(_, _, row)| {
             conditions
                 .iter()
                 .all(|(field, wanted)| row[field.as_str()].as_str() == Some(wanted.as_str()))
         })
-        .map(|row| {
-            let key = format!(
-                "{}/{}",
-                row["jobId"].as_str().unwrap_or_default(),
-                row["deviceId"].as_str().unwrap_or_default()
-            );
-            (key, row)
-        })
-        .collect();
-    page(hub.limits.max_page_size, &headers, rows, "DeviceJob").into_response()
+        .map(|(job_id, device_id, row)| (continuation(&[job_id, device_id]), row));
+    page(rows, paging.size, "DeviceJob")
 }
 
 /// The `(field, value)` conditions of `SELECT * FROM devices.jobs [WHERE …]`, if that is the

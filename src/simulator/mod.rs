@@ -84,6 +84,10 @@ impl Default for LocalHubBuilder {
                 job_run_time: Duration::from_secs(60),
                 max_page_size: 3,
                 import_export_run_time: Duration::from_secs(3),
+                client_timeout: Duration::from_secs(30),
+                max_connections: 512,
+                recorded_requests: 1_000,
+                recorded_bytes: 16 << 20,
             },
         }
     }
@@ -146,6 +150,32 @@ impl LocalHubBuilder {
         self
     }
 
+    /// How long the hub waits on a client (default 30 s): for a request's head — so a silent
+    /// connection, or a kept-alive one left idle, is closed after it — and for the request's
+    /// body, else `408` and the connection closed. Slow or stalled clients cannot hold the
+    /// hub's connections for longer.
+    pub fn client_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.client_timeout = timeout;
+        self
+    }
+
+    /// The most connections the hub serves at once (default 512, within a process's usual
+    /// 1,024 file descriptors); further clients wait to be accepted until one closes.
+    pub fn max_connections(mut self, connections: usize) -> Self {
+        self.limits.max_connections = connections.max(1);
+        self
+    }
+
+    /// How much of its traffic the hub keeps for [`LocalHub::requests`]: the most recent
+    /// `requests` requests (default 1,000), holding at most `bytes` bytes of headers and bodies
+    /// (default 16 MiB); the oldest are dropped to make room. `0` keeps none: for a hub
+    /// serving other processes, which cannot read the log anyway.
+    pub fn request_log(mut self, requests: usize, bytes: usize) -> Self {
+        self.limits.recorded_requests = requests;
+        self.limits.recorded_bytes = bytes;
+        self
+    }
+
     /// Starts the hub on `127.0.0.1`, on the configured port or a free one.
     pub async fn start(self) -> std::io::Result<LocalHub> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await?;
@@ -159,20 +189,17 @@ impl LocalHubBuilder {
             jobs: Mutex::default(),
             import_export_jobs: Mutex::default(),
             devices: Mutex::default(),
-            requests: Mutex::default(),
+            requests: Mutex::new(state::RequestLog::new(
+                self.limits.recorded_requests,
+                self.limits.recorded_bytes,
+            )),
             frozen_time: Mutex::default(),
             limits: self.limits,
         });
         let (shutdown, stopped) = oneshot::channel();
         let app = server::router(state.clone());
-        tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
-                let _ = stopped.await;
-            });
-            if let Err(error) = serve.await {
-                tracing::warn!(%error, "the local hub stopped with an error");
-            }
-        });
+        let served = state.clone();
+        tokio::spawn(async move { server::serve(listener, app, &served.limits, stopped).await });
         Ok(LocalHub {
             address,
             state,
@@ -258,6 +285,8 @@ impl LocalHub {
             .and_then(Value::as_str)
             .expect("the job has a string \"jobId\"")
             .to_owned();
+        let devices = util::lock(&self.state.devices).clone();
+        let job = state::ScheduledJob::as_given(job, &devices);
         util::lock(&self.state.jobs).insert(id, job);
     }
 
@@ -276,8 +305,9 @@ impl LocalHub {
             "updateTwin": {"etag": "*", "tags": {"maintenance": {"window": "night"}}},
         });
         let job = scheduled::created_job(job_id, request, start, now);
-        self.insert_job_json(job.clone());
-        job
+        let json = job.json.clone();
+        util::lock(&self.state.jobs).insert(job_id.to_owned(), job);
+        json
     }
 
     /// Stops the hub's clock at `time`: token expiry and job progress are judged by it from
@@ -295,23 +325,30 @@ impl LocalHub {
 
     /// The job `job_id` as the hub now holds it.
     pub fn job(&self, job_id: &str) -> Option<Value> {
-        util::lock(&self.state.jobs).get(job_id).cloned()
+        util::lock(&self.state.jobs)
+            .get(job_id)
+            .map(|job| job.json.clone())
     }
 
     /// Makes device `device_id` answer direct methods with `status` and `payload` (by default a
     /// device answers `200` with `{}`): its row of a direct-method job then reads `completed`
-    /// with that outcome.
+    /// with that outcome. Jobs that finished before (on the hub's clock) keep the answers
+    /// they had.
     pub fn set_method_response(&self, device_id: &str, status: u16, payload: Value) {
-        util::lock(&self.state.devices).insert(
-            device_id.to_owned(),
-            rows::Device::Answers { status, payload },
-        );
+        self.set_device(device_id, rows::Device::Answers { status, payload });
     }
 
     /// Makes device `device_id` never connect: its row of a direct-method job reads `failed`,
-    /// with error `DeviceNotOnline`.
+    /// with error `DeviceNotOnline`. Jobs that finished before keep the answers they had.
     pub fn set_device_offline(&self, device_id: &str) {
-        util::lock(&self.state.devices).insert(device_id.to_owned(), rows::Device::Offline);
+        self.set_device(device_id, rows::Device::Offline);
+    }
+
+    fn set_device(&self, device_id: &str, device: rows::Device) {
+        // Jobs whose end has come keep the answers that stood until now.
+        drop(self.state.jobs_now());
+        let mut devices = util::lock(&self.state.devices);
+        Arc::make_mut(&mut devices).insert(device_id.to_owned(), device);
     }
 
     /// The import or export job `job_id` as the hub would return it now.
@@ -319,9 +356,11 @@ impl LocalHub {
         self.state.import_export_job(job_id)
     }
 
-    /// Every request received so far, oldest first.
+    /// The requests received so far, oldest first — refused ones too, since what a refused
+    /// client sent is often the point — within the log's bounds
+    /// ([`LocalHubBuilder::request_log`]: by default the last 1,000, within 16 MiB).
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        util::lock(&self.state.requests).clone()
+        util::lock(&self.state.requests).recorded()
     }
 }
 

@@ -9,9 +9,11 @@
 //! ([`LocalHub::set_method_response`](super::LocalHub::set_method_response),
 //! [`LocalHub::set_device_offline`](super::LocalHub::set_device_offline)).
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, sync::Arc};
 
 use serde_json::{Value, json};
+
+use super::rules;
 
 /// How a device answers a direct method.
 #[derive(Clone, Debug)]
@@ -31,10 +33,14 @@ impl Default for Device {
     }
 }
 
-/// The devices a query condition selects, as far as the hub understands it.
+/// How the devices a test configured answer, by id; the others answer [`Device::default`].
+pub(super) type Devices = BTreeMap<String, Device>;
+
+/// The devices a query condition selects, as far as the hub understands it: ids that break
+/// IoT Hub's device-id rules name no device, and an id named twice is one device.
 pub(super) fn targets(condition: &str) -> Vec<String> {
     let tokens = tokens(condition).unwrap_or_default();
-    match tokens.as_slice() {
+    let mut ids: Vec<String> = match tokens.as_slice() {
         [Token::Word(field), Token::Equals, Token::Text(id)] if is_device_id(field) => {
             vec![id.clone()]
         }
@@ -52,79 +58,163 @@ pub(super) fn targets(condition: &str) -> Vec<String> {
             })
             .collect(),
         _ => Vec::new(),
-    }
+    };
+    ids.retain(|id| rules::is_device_id(id));
+    ids.sort_unstable();
+    ids.dedup();
+    ids
 }
 
 fn is_device_id(field: &str) -> bool {
     field.eq_ignore_ascii_case("deviceId")
 }
 
-/// The device-job statistics of `job` as the hub moves it, from its devices' answers.
-pub(super) fn statistics(job: &Value, devices: &BTreeMap<String, Device>) -> Value {
-    let rows: Vec<Value> = rows(job, devices);
-    let count = |status: &str| rows.iter().filter(|row| row["status"] == status).count();
-    json!({
-        "deviceCount": rows.len(),
-        "failedCount": count("failed"),
-        "succeededCount": count("completed"),
-        "runningCount": count("running"),
-        "pendingCount": count("pending") + count("scheduled"),
-    })
+/// Which devices a scheduled job reaches and how they fared: the one source its device rows
+/// and its statistics are both read from, so the two cannot disagree.
+#[derive(Clone, Default)]
+pub(super) struct Fleet {
+    /// The devices its condition selects, sorted by id.
+    targets: Arc<[String]>,
+    /// How devices answered, as they stood when the job finished; `None` until then, and
+    /// kept afterwards, so a device configured later cannot rewrite a finished job.
+    answers: Option<Arc<Devices>>,
 }
 
-/// One row per device `job` targets, as the service writes them.
-pub(super) fn rows(job: &Value, devices: &BTreeMap<String, Device>) -> Vec<Value> {
-    let condition = job["queryCondition"].as_str().unwrap_or_default();
-    let job_status = job["status"].as_str().unwrap_or_default();
-    let is_method = job["type"] == "scheduleDeviceMethod";
-    let started = matches!(job_status, "running" | "completed" | "failed");
-    targets(condition)
-        .into_iter()
-        .map(|device_id| {
-            let device = devices.get(&device_id).cloned().unwrap_or_default();
-            let mut row = json!({
-                "deviceId": device_id,
-                "jobId": job["jobId"],
-                "jobType": job["type"],
-                "createdDateTimeUtc": job["createdTime"],
-                "lastUpdatedDateTimeUtc": job["createdTime"],
-            });
-            if started {
-                row["startTimeUtc"] = job["startTime"].clone();
-                row["lastUpdatedDateTimeUtc"] = job["startTime"].clone();
+impl Fleet {
+    pub(super) fn of(condition: &str) -> Self {
+        Self {
+            targets: targets(condition).into(),
+            answers: None,
+        }
+    }
+
+    /// Keeps how `devices` answer now, for a job that has just finished (once).
+    pub(super) fn settle(&mut self, devices: &Arc<Devices>) {
+        self.answers.get_or_insert_with(|| devices.clone());
+    }
+}
+
+/// What a job's rows are read from, taken out of the job table so that rows are made (and
+/// counted, and paged) without holding its lock: cheap to take whatever the job's size.
+#[derive(Clone)]
+pub(super) struct JobRows {
+    job_id: String,
+    job_type: Value,
+    created: Value,
+    start: Value,
+    end: Value,
+    status: String,
+    is_method: bool,
+    fleet: Fleet,
+}
+
+impl JobRows {
+    pub(super) fn of(job: &Value, fleet: &Fleet) -> Self {
+        Self {
+            job_id: job["jobId"].as_str().unwrap_or_default().to_owned(),
+            job_type: job["type"].clone(),
+            created: job["createdTime"].clone(),
+            start: job["startTime"].clone(),
+            end: job["endTime"].clone(),
+            status: job["status"].as_str().unwrap_or_default().to_owned(),
+            is_method: job["type"] == "scheduleDeviceMethod",
+            fleet: fleet.clone(),
+        }
+    }
+
+    pub(super) fn job_id(&self) -> &str {
+        &self.job_id
+    }
+
+    /// The row status of a device that answers `answer`, in this job as it stands.
+    fn status_for(&self, answer: &Device) -> &'static str {
+        match self.status.as_str() {
+            "scheduled" => "scheduled",
+            "running" => "running",
+            "cancelled" => "canceled",
+            "failed" => "failed",
+            "completed" if self.is_method && matches!(answer, Device::Offline) => "failed",
+            "completed" => "completed",
+            _ => "pending",
+        }
+    }
+
+    /// How `device_id` answered, as the job saw it.
+    fn answer(&self, device_id: &str) -> Option<&Device> {
+        self.fleet.answers.as_ref()?.get(device_id)
+    }
+
+    /// The job's statistics, counted from the same source as its rows: every device answers
+    /// as the default one does, but for those a test configured.
+    pub(super) fn statistics(&self) -> Value {
+        let default = self.status_for(&Device::default());
+        let mut counts = BTreeMap::from([(default, self.fleet.targets.len())]);
+        let configured = self.fleet.answers.iter().flat_map(|answers| answers.iter());
+        for (device_id, answer) in configured {
+            if self.fleet.targets.binary_search(device_id).is_ok() {
+                *counts.entry(default).or_default() -= 1;
+                *counts.entry(self.status_for(answer)).or_default() += 1;
             }
-            let status = match job_status {
-                "scheduled" => "scheduled",
-                "running" => "running",
-                "cancelled" => "canceled",
-                "failed" => "failed",
-                "completed" => {
-                    row["endTimeUtc"] = job["endTime"].clone();
-                    row["lastUpdatedDateTimeUtc"] = job["endTime"].clone();
-                    match (is_method, device) {
-                        (true, Device::Offline) => {
-                            row["error"] = json!({
-                                "code": "DeviceNotOnline",
-                                "description": "Timed out waiting for the device to connect",
-                            });
-                            "failed"
-                        }
-                        (true, Device::Answers { status, payload }) => {
-                            row["outcome"] = json!({"deviceMethodResponse": {"status": status, "payload": payload}});
-                            "completed"
-                        }
-                        (false, _) => {
-                            row["outcome"] = json!({"deviceMethodResponse": null});
-                            "completed"
-                        }
-                    }
-                }
-                _ => "pending",
-            };
-            row["status"] = json!(status);
-            row
+        }
+        let count = |status: &str| counts.get(status).copied().unwrap_or_default();
+        json!({
+            "deviceCount": self.fleet.targets.len(),
+            "failedCount": count("failed"),
+            "succeededCount": count("completed"),
+            "runningCount": count("running"),
+            "pendingCount": count("pending") + count("scheduled"),
         })
-        .collect()
+    }
+
+    /// The job's rows for the devices after `after` (every device, for `None`), in device-id
+    /// order, each with its device's id.
+    pub(super) fn rows_after(&self, after: Option<&str>) -> impl Iterator<Item = (&str, Value)> {
+        let first = after.map_or(0, |after| {
+            self.fleet
+                .targets
+                .partition_point(|id| id.as_str() <= after)
+        });
+        self.fleet.targets[first..]
+            .iter()
+            .map(|device_id| (device_id.as_str(), self.row(device_id)))
+    }
+
+    /// The row of `device_id`, as the service writes it.
+    fn row(&self, device_id: &str) -> Value {
+        let default = Device::default();
+        let answer = self.answer(device_id).unwrap_or(&default);
+        let status = self.status_for(answer);
+        let mut row = json!({
+            "deviceId": device_id,
+            "jobId": self.job_id,
+            "jobType": self.job_type,
+            "createdDateTimeUtc": self.created,
+            "lastUpdatedDateTimeUtc": self.created,
+        });
+        if matches!(self.status.as_str(), "running" | "completed" | "failed") {
+            row["startTimeUtc"] = self.start.clone();
+            row["lastUpdatedDateTimeUtc"] = self.start.clone();
+        }
+        if self.status == "completed" {
+            row["endTimeUtc"] = self.end.clone();
+            row["lastUpdatedDateTimeUtc"] = self.end.clone();
+            match (self.is_method, answer) {
+                (true, Device::Offline) => {
+                    row["error"] = json!({
+                        "code": "DeviceNotOnline",
+                        "description": "Timed out waiting for the device to connect",
+                    });
+                }
+                (true, Device::Answers { status, payload }) => {
+                    row["outcome"] =
+                        json!({"deviceMethodResponse": {"status": status, "payload": payload}});
+                }
+                (false, _) => row["outcome"] = json!({"deviceMethodResponse": null}),
+            }
+        }
+        row["status"] = json!(status);
+        row
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -179,32 +269,110 @@ pub(super) fn tokens(text: &str) -> Option<Vec<Token>> {
 mod tests {
     use super::*;
 
+    const STATES: [(&str, &str); 6] = [
+        ("scheduled", "scheduled"),
+        ("queued", "pending"),
+        ("running", "running"),
+        ("cancelled", "canceled"),
+        ("failed", "failed"),
+        ("completed", "completed"),
+    ];
+
+    fn job(job_type: &str, status: &str) -> Value {
+        json!({"jobId": "j", "type": job_type, "status": status,
+            "queryCondition": "deviceId IN ['a', 'b', 'c', 'd']"})
+    }
+
     #[test]
     fn each_device_row_follows_its_jobs_state() {
-        let devices = BTreeMap::new();
-        for (job_status, row_status) in [
-            ("scheduled", "scheduled"),
-            ("queued", "pending"),
-            ("running", "running"),
-            ("cancelled", "canceled"),
-            ("failed", "failed"),
-            ("completed", "completed"),
-        ] {
-            let job = json!({"jobId": "j", "type": "scheduleUpdateTwin", "status": job_status,
-                "queryCondition": "deviceId IN ['a', 'b']"});
-            let statuses: Vec<Value> = rows(&job, &devices)
-                .into_iter()
-                .map(|row| row["status"].clone())
+        for (job_status, row_status) in STATES {
+            let job = job("scheduleUpdateTwin", job_status);
+            let rows = JobRows::of(&job, &Fleet::of(job["queryCondition"].as_str().unwrap()));
+            let statuses: Vec<Value> = rows
+                .rows_after(None)
+                .map(|(_, row)| row["status"].clone())
                 .collect();
-            assert_eq!(statuses, [row_status, row_status], "{job_status}");
+            assert_eq!(statuses, [row_status; 4], "{job_status}");
         }
     }
 
     #[test]
+    fn statistics_count_the_rows_in_every_state() {
+        let devices = Arc::new(Devices::from([
+            ("b".to_owned(), Device::Offline),
+            (
+                "c".to_owned(),
+                Device::Answers {
+                    status: 500,
+                    payload: json!({}),
+                },
+            ),
+            // Configured but not targeted: counted nowhere.
+            ("z".to_owned(), Device::Offline),
+        ]));
+        for job_type in ["scheduleDeviceMethod", "scheduleUpdateTwin"] {
+            for (status, _) in STATES {
+                let job = job(job_type, status);
+                let mut fleet = Fleet::of(job["queryCondition"].as_str().unwrap());
+                fleet.settle(&devices);
+                let rows = JobRows::of(&job, &fleet);
+                let mut counted = json!({"deviceCount": 0, "failedCount": 0, "succeededCount": 0,
+                    "runningCount": 0, "pendingCount": 0});
+                for (_, row) in rows.rows_after(None) {
+                    let field = match row["status"].as_str().unwrap() {
+                        "failed" => "failedCount",
+                        "completed" => "succeededCount",
+                        "running" => "runningCount",
+                        "pending" | "scheduled" => "pendingCount",
+                        _ => "deviceCount",
+                    };
+                    let add = |counted: &mut Value, field: &str| {
+                        counted[field] = json!(counted[field].as_u64().unwrap() + 1);
+                    };
+                    add(&mut counted, "deviceCount");
+                    if field != "deviceCount" {
+                        add(&mut counted, field);
+                    }
+                }
+                assert_eq!(rows.statistics(), counted, "{job_type} {status}");
+            }
+        }
+        let done = job("scheduleDeviceMethod", "completed");
+        let mut fleet = Fleet::of(done["queryCondition"].as_str().unwrap());
+        fleet.settle(&devices);
+        assert_eq!(JobRows::of(&done, &fleet).statistics()["failedCount"], 1);
+    }
+
+    #[test]
+    fn rows_page_from_any_device_in_order() {
+        let job = job("scheduleUpdateTwin", "running");
+        let rows = JobRows::of(&job, &Fleet::of("deviceId IN ['d', 'b', 'a', 'c']"));
+        let after = |after| {
+            rows.rows_after(after)
+                .map(|(id, _)| id.to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(after(None), ["a", "b", "c", "d"]);
+        assert_eq!(after(Some("b")), ["c", "d"]);
+        assert_eq!(after(Some("bb")), ["c", "d"]);
+        assert_eq!(after(Some("d")), Vec::<String>::new());
+    }
+
+    #[test]
     fn understands_the_conditions_it_documents() {
-        assert_eq!(targets("deviceId IN ['a', 'b-2']"), ["a", "b-2"]);
+        assert_eq!(targets("deviceId IN ['b-2', 'a']"), ["a", "b-2"]);
         assert_eq!(targets("DEVICEID in [\"x\"]"), ["x"]);
         assert_eq!(targets("deviceId = 'solo'"), ["solo"]);
+        assert_eq!(
+            targets("deviceId IN ['c', 'c']"),
+            ["c"],
+            "one device, named twice"
+        );
+        assert_eq!(
+            targets("deviceId IN ['é', 'ok', 'a b']"),
+            ["ok"],
+            "not device ids"
+        );
         for other in [
             "tags.site = 'b'",
             "deviceId IN ['a'",

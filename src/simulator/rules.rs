@@ -17,6 +17,22 @@ pub(super) fn is_job_id(id: &str) -> bool {
             .all(|b| matches!(b, b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-'))
 }
 
+/// The longest query the service runs, in bytes (about 8,200 by its support's account,
+/// csharp#1680): longer ones, or job conditions, are refused `412 PreconditionFailed`.
+pub(super) const MAX_QUERY_BYTES: usize = 8_192;
+
+/// The longest device id the service takes.
+const MAX_DEVICE_ID_BYTES: usize = 128;
+
+/// Whether `id` can name a device: 1 to 128 characters, each an ASCII letter or digit or one
+/// of `- : . + % _ # * ? ! ( ) , = @ ; $ '` (the device identity's documented rule).
+pub(super) fn is_device_id(id: &str) -> bool {
+    (1..=MAX_DEVICE_ID_BYTES).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-:.+%_#*?!(),=@;$'".contains(&b))
+}
+
 /// A job that waits for its start time or its turn: the only states the service cancels.
 pub(super) fn is_waiting(status: &str) -> bool {
     ["scheduled", "queued", "enqueued"].contains(&status)
@@ -66,6 +82,26 @@ mod tests {
             "query%2F",
         ] {
             assert!(!is_job_id(id), "{id}");
+        }
+    }
+
+    #[test]
+    fn device_ids_follow_the_documented_rule() {
+        for id in ["a", "Z9", "-:.+%_#*?!(),=@;$'", &"d".repeat(128)] {
+            assert!(is_device_id(id), "{id}");
+        }
+        for id in [
+            "",
+            &"d".repeat(129),
+            "é",
+            "a b",
+            "a/b",
+            "a\"b",
+            "a[b]",
+            "a&b",
+            "a\\b",
+        ] {
+            assert!(!is_device_id(id), "{id}");
         }
     }
 

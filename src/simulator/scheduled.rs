@@ -1,7 +1,7 @@
 //! Scheduled jobs on the local hub: created, cancelled, read and listed as the service does,
 //! and moved along by the hub's clock.
 
-use std::{collections::BTreeMap, sync::Arc, time::SystemTime};
+use std::{collections::BTreeMap, ops::Bound, sync::Arc, time::SystemTime};
 
 use chrono::{DateTime, Utc};
 
@@ -13,14 +13,16 @@ use axum::{
 use serde_json::{Value, json};
 
 use super::{
-    answers::{argument_invalid, not_found, page, service_error},
-    rows, rules,
-    state::HubState,
+    answers::{
+        Paging, argument_invalid, continuation, not_found, page, query_too_long, service_error,
+    },
+    rules,
+    state::{HubState, ScheduledJob},
 };
 
 pub(super) async fn get_job(State(hub): State<Arc<HubState>>, Path(id): Path<String>) -> Response {
     match hub.jobs_now().get(&id) {
-        Some(job) => axum::Json(job.clone()).into_response(),
+        Some(job) => axum::Json(&job.json).into_response(),
         None => not_found(&id),
     }
 }
@@ -33,8 +35,8 @@ pub(super) async fn cancel_job(
     let Some(job) = jobs.get_mut(&id) else {
         return not_found(&id);
     };
-    match job["status"].as_str().map(str::to_owned) {
-        Some(status) if rules::is_waiting(&status) => job["status"] = json!("cancelled"),
+    match job.json["status"].as_str().map(str::to_owned) {
+        Some(status) if rules::is_waiting(&status) => job.set_status("cancelled"),
         Some(status) if rules::has_started(&status) => {
             return service_error(
                 StatusCode::BAD_REQUEST,
@@ -45,7 +47,7 @@ pub(super) async fn cancel_job(
         // Already cancelled, or a state this simulator does not model: answered as it is.
         _ => {}
     }
-    axum::Json(job.clone()).into_response()
+    axum::Json(&job.json).into_response()
 }
 
 /// Creates a job as the service does: validated, refused when the id is taken or too many
@@ -68,11 +70,12 @@ pub(super) async fn create_job(
         return argument_invalid("The jobId in the body differs from the one in the path");
     }
     let job_type = request["type"].as_str().unwrap_or_default();
-    if request["queryCondition"]
-        .as_str()
-        .is_none_or(|q| q.trim().is_empty())
-    {
+    let condition = request["queryCondition"].as_str().unwrap_or_default();
+    if condition.trim().is_empty() {
         return argument_invalid("queryCondition is required");
+    }
+    if condition.len() > rules::MAX_QUERY_BYTES {
+        return query_too_long(condition);
     }
     let Some(start) = request["startTime"].as_str().and_then(rules::date_time) else {
         return argument_invalid("startTime is required and must be a date-time");
@@ -93,6 +96,8 @@ pub(super) async fn create_job(
         "scheduleUpdateTwin" | "scheduleDeviceMethod" => {}
         other => return argument_invalid(&format!("Job type '{other}' cannot be scheduled")),
     }
+    // Made before the table is locked: reading the condition grows with its devices.
+    let job = created_job(&id, request, start, hub.now());
     let mut jobs = hub.jobs_now();
     if jobs.contains_key(&id) {
         return service_error(
@@ -101,7 +106,10 @@ pub(super) async fn create_job(
             &format!("A job with id '{id}' already exists"),
         );
     }
-    let active = jobs.values().filter(|job| rules::is_active(job)).count();
+    let active = jobs
+        .values()
+        .filter(|job| rules::is_active(&job.json))
+        .count();
     if active >= hub.limits.max_active_jobs {
         return service_error(
             StatusCode::TOO_MANY_REQUESTS,
@@ -109,25 +117,25 @@ pub(super) async fn create_job(
             &format!("The hub already has {active} active jobs"),
         );
     }
-    let job = created_job(&id, request, start, hub.now());
-    jobs.insert(id, job.clone());
-    axum::Json(job).into_response()
+    let answer = axum::Json(&job.json).into_response();
+    jobs.insert(id, job);
+    answer
 }
 
 /// A new job as the service returns it: the request with its id, creation time, initial
-/// status (`scheduled` until `start`, else `queued`) and empty statistics.
+/// status (`scheduled` until `start`, else `queued`) and its statistics.
 pub(super) fn created_job(
     id: &str,
     request: Value,
     start: DateTime<Utc>,
     now: SystemTime,
-) -> Value {
+) -> ScheduledJob {
     let now = DateTime::<Utc>::from(now);
-    let mut job = request;
-    job["jobId"] = json!(id);
-    job["createdTime"] = json!(now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
-    job["status"] = json!(if start > now { "scheduled" } else { "queued" });
-    job["deviceJobStatistics"] = rows::statistics(&job, &BTreeMap::new());
+    let mut json = request;
+    json["jobId"] = json!(id);
+    json["createdTime"] = json!(now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    let mut job = ScheduledJob::new(json);
+    job.set_status(if start > now { "scheduled" } else { "queued" });
     job
 }
 
@@ -145,14 +153,15 @@ pub(super) async fn query_jobs(
                 .is_some_and(|value| value.eq_ignore_ascii_case(wanted))
         })
     };
-    let selected = hub
-        .jobs_now()
-        .iter()
+    let paging = Paging::read(&headers, hub.limits.max_page_size);
+    let after = paging.after(0).map_or(Bound::Unbounded, Bound::Excluded);
+    let jobs = hub.jobs_now();
+    let selected = jobs
+        .range::<str, _>((after, Bound::Unbounded))
         .filter(|(_, job)| {
-            matches(job, "type", filter.get("jobType"))
-                && matches(job, "status", filter.get("jobStatus"))
+            matches(&job.json, "type", filter.get("jobType"))
+                && matches(&job.json, "status", filter.get("jobStatus"))
         })
-        .map(|(id, job)| (id.clone(), job.clone()))
-        .collect();
-    page(hub.limits.max_page_size, &headers, selected, "JobResponse")
+        .map(|(id, job)| (continuation(&[id]), job.json.clone()));
+    page(selected, paging.size, "JobResponse")
 }

@@ -1,25 +1,38 @@
 //! The local hub's HTTP side: the front end (recording, 411, api-version, auth), the routes,
 //! and the service's error answers. The jobs themselves are in `scheduled` and `import_export`.
 
-use std::{sync::Arc, time::UNIX_EPOCH};
+use std::{
+    sync::Arc,
+    time::{Duration, UNIX_EPOCH},
+};
 
 use aws_lc_rs::hmac;
 use axum::{
     Router,
     body::{Body, to_bytes},
     extract::{Request, State},
-    http::{HeaderMap, Method, StatusCode, header},
+    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
 use base64::Engine as _;
+use hyper::server::conn::http1;
+use hyper_util::{
+    rt::{TokioIo, TokioTimer},
+    service::TowerToHyperService,
+};
 use percent_encoding::percent_decode_str;
+use tokio::{
+    net::TcpListener,
+    sync::{Semaphore, oneshot},
+    task::JoinSet,
+};
 
 use super::{
     answers::service_error,
     device_jobs, import_export, scheduled,
-    state::{HubState, RecordedRequest},
+    state::{HubState, Limits, RecordedRequest},
 };
 use crate::util;
 
@@ -53,15 +66,54 @@ pub(super) fn router(state: Arc<HubState>) -> Router {
             "/jobs/{id}",
             get(import_export::get).delete(import_export::cancel),
         )
-        .fallback(|| async {
-            service_error(
-                StatusCode::NOT_FOUND,
-                "NotFound",
-                "The requested resource does not exist",
-            )
-        })
         .layer(middleware::from_fn_with_state(state.clone(), front_end))
         .with_state(state)
+}
+
+/// Serves `app` on `listener` until `stopped` fires: HTTP/1.1, at most `max_connections`
+/// at once (more wait in the listener's queue), each closed when its client sends no
+/// complete request head within `client_timeout` — a slow or silent client, or a kept-alive
+/// connection left idle. Stopping drops every connection.
+pub(super) async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: &Limits,
+    stopped: oneshot::Receiver<()>,
+) {
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.client_timeout);
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let mut connections = JoinSet::new();
+    tokio::pin!(stopped);
+    loop {
+        let slot = tokio::select! {
+            _ = &mut stopped => return,
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+            slot = slots.clone().acquire_owned() => slot,
+        };
+        let Ok(slot) = slot else { return };
+        let stream = tokio::select! {
+            _ = &mut stopped => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Out of file descriptors, most likely: wait rather than spin.
+                    tracing::warn!(%error, "the local hub could not accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let connection =
+            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        connections.spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "a local hub connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
 }
 
 /// What every request meets: the checks before a route, and a log line at INFO with the
@@ -73,33 +125,24 @@ async fn front_end(State(hub): State<Arc<HubState>>, request: Request, next: Nex
     response
 }
 
-/// Recording, the front end's length check, the api-version check and authentication, then
-/// the route.
+/// Reading the body (bounded in size and time), recording, the front end's length check, the
+/// api-version check and authentication, then the route; a refusal a route or the router
+/// writes in another shape is put in the service's.
 async fn checked(hub: Arc<HubState>, request: Request, next: Next) -> Response {
     let (parts, body) = request.into_parts();
-    let Ok(body) = to_bytes(body, MAX_BODY).await else {
-        return service_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "MessageTooLarge",
-            "The request body is too large",
-        );
+    let body = match tokio::time::timeout(hub.limits.client_timeout, to_bytes(body, MAX_BODY)).await
+    {
+        Ok(Ok(body)) => body,
+        Ok(Err(_)) => {
+            return service_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "MessageTooLarge",
+                "The request body is too large",
+            );
+        }
+        Err(_) => return closing(request_timeout()),
     };
-    util::lock(&hub.requests).push(RecordedRequest {
-        method: parts.method.to_string(),
-        path: parts.uri.path().to_owned(),
-        query: parts.uri.query().map(str::to_owned),
-        headers: parts
-            .headers
-            .iter()
-            .map(|(n, v)| {
-                (
-                    n.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
-        body: body.to_vec(),
-    });
+    record(&hub, &parts, &body);
     let has_length = parts.headers.contains_key(header::CONTENT_LENGTH)
         || parts.headers.contains_key(header::TRANSFER_ENCODING);
     if parts.method == Method::POST && !has_length {
@@ -132,7 +175,76 @@ async fn checked(hub: Arc<HubState>, request: Request, next: Next) -> Response {
     if let Err(reason) = authorize(&hub, &parts.headers, parts.uri.path()) {
         return service_error(StatusCode::UNAUTHORIZED, "IotHubUnauthorizedAccess", reason);
     }
-    next.run(Request::from_parts(parts, Body::from(body))).await
+    let (method, path) = (parts.method.clone(), parts.uri.path().to_owned());
+    let response = next.run(Request::from_parts(parts, Body::from(body))).await;
+    in_service_shape(&method, &path, response).await
+}
+
+/// Adds the request to the hub's log, if it keeps one.
+fn record(hub: &HubState, parts: &axum::http::request::Parts, body: &[u8]) {
+    let mut log = util::lock(&hub.requests);
+    if !log.is_on() {
+        return;
+    }
+    log.record(RecordedRequest {
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().map(str::to_owned),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body: body.to_vec(),
+    });
+}
+
+/// `response`, or — when it refuses in another shape than the service's (axum's own `405`,
+/// a path that is not UTF-8) — the same refusal in the service's shape, its text kept. (A
+/// `405`'s `Allow` header is added by the router after this.)
+async fn in_service_shape(method: &Method, path: &str, response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error())
+        || response.headers().contains_key("iothub-errorcode")
+    {
+        return response;
+    }
+    let text = to_bytes(response.into_body(), 4096)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let (code, text) = match status {
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "GenericMethodNotAllowed",
+            format!("{method} is not allowed on {path}; the Allow header says what is"),
+        ),
+        StatusCode::NOT_FOUND => ("NotFound", "The requested resource does not exist".into()),
+        _ if status.is_server_error() => ("ServerError", text.into_owned()),
+        _ => ("ArgumentInvalid", text.into_owned()),
+    };
+    service_error(status, code, &text)
+}
+
+/// `408` in the service's shape, for a body that did not arrive in time.
+fn request_timeout() -> Response {
+    service_error(
+        StatusCode::REQUEST_TIMEOUT,
+        "RequestTimedOut",
+        "The request body did not arrive in time",
+    )
+}
+
+/// `response`, closing the connection after it.
+fn closing(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// Checks a `SharedAccessSignature sr=…&sig=…&se=…&skn=…` header against the hub's policy,

@@ -3,9 +3,9 @@
 //! imports none of them.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, VecDeque},
     fmt,
-    sync::{Mutex, MutexGuard},
+    sync::{Arc, Mutex, MutexGuard},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -14,7 +14,7 @@ use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde_json::{Map, Value, json};
 
 use super::{
-    rows::{self, Device},
+    rows::{Devices, Fleet, JobRows},
     rules,
 };
 use crate::util;
@@ -28,13 +28,14 @@ pub(super) struct HubState {
     pub key: Vec<u8>,
     /// `key`, prepared once for checking signatures.
     pub signing_key: hmac::Key,
-    /// Scheduled jobs by id, as JSON.
-    pub jobs: Mutex<BTreeMap<String, Value>>,
+    /// Scheduled jobs by id.
+    pub jobs: Mutex<BTreeMap<String, ScheduledJob>>,
     /// Import and export jobs, oldest first.
     pub import_export_jobs: Mutex<Vec<ImportExportJob>>,
-    /// How devices answer direct methods, where a test said.
-    pub devices: Mutex<BTreeMap<String, Device>>,
-    pub requests: Mutex<Vec<RecordedRequest>>,
+    /// How devices answer direct methods, where a test said; shared with the jobs that
+    /// finished while it stood (changed copy-on-write).
+    pub devices: Mutex<Arc<Devices>>,
+    pub requests: Mutex<RequestLog>,
     /// The time tests set, or `None` for the real clock.
     pub frozen_time: Mutex<Option<SystemTime>>,
     pub limits: Limits,
@@ -51,6 +52,56 @@ pub(super) struct Limits {
     pub max_page_size: usize,
     /// How long an import or export job takes, from its creation until it completes.
     pub import_export_run_time: Duration,
+    /// How long the hub waits on a client: for a request's headers (and so on an idle
+    /// connection), and for its body.
+    pub client_timeout: Duration,
+    /// The most connections served at once; more wait to be accepted.
+    pub max_connections: usize,
+    /// The most requests the log keeps, and the most bytes of their headers and bodies.
+    pub recorded_requests: usize,
+    pub recorded_bytes: usize,
+}
+
+/// A scheduled job as the hub keeps it: the JSON the service returns, and the devices its
+/// rows and statistics are read from.
+pub(super) struct ScheduledJob {
+    pub json: Value,
+    pub fleet: Fleet,
+}
+
+impl ScheduledJob {
+    /// A job the hub runs from `json`, its devices read from its condition.
+    pub(super) fn new(json: Value) -> Self {
+        let fleet = Fleet::of(json["queryCondition"].as_str().unwrap_or_default());
+        Self { json, fleet }
+    }
+
+    /// A job a test inserted, kept as given; one already over keeps how `devices` answer now.
+    pub(super) fn as_given(json: Value, devices: &Arc<Devices>) -> Self {
+        let mut job = Self::new(json);
+        if job.json["status"]
+            .as_str()
+            .is_some_and(|status| ["completed", "failed"].contains(&status))
+        {
+            job.fleet.settle(devices);
+        }
+        job
+    }
+
+    /// What its rows are read from, to make them outside the job table's lock.
+    pub(super) fn rows(&self) -> JobRows {
+        JobRows::of(&self.json, &self.fleet)
+    }
+
+    /// Moves it to `status` and counts its statistics again.
+    pub(super) fn set_status(&mut self, status: &str) {
+        self.json["status"] = json!(status);
+        self.count();
+    }
+
+    fn count(&mut self) {
+        self.json["deviceJobStatistics"] = self.rows().statistics();
+    }
 }
 
 impl HubState {
@@ -64,28 +115,28 @@ impl HubState {
     }
 
     /// The jobs, moved along by the hub's clock: a job whose start time has come is `running`,
-    /// and `completed` once it has run for the configured time.
-    pub(super) fn jobs_now(&self) -> MutexGuard<'_, BTreeMap<String, Value>> {
-        let now = chrono::DateTime::<chrono::Utc>::from(self.now());
+    /// and `completed` once it has run for the configured time. Each step is a few fields,
+    /// whatever a job's size: its rows are made only when read.
+    pub(super) fn jobs_now(&self) -> MutexGuard<'_, BTreeMap<String, ScheduledJob>> {
+        let now = self.utc_now();
         // A run time too long for the calendar means the job never completes.
-        let run_time = chrono::TimeDelta::from_std(self.limits.job_run_time).ok();
+        let run_time = TimeDelta::from_std(self.limits.job_run_time).ok();
         let mut jobs = util::lock(&self.jobs);
-        let devices = util::lock(&self.devices);
         for job in jobs.values_mut() {
-            let Some(start) = job["startTime"].as_str().and_then(rules::date_time) else {
+            let Some(start) = job.json["startTime"].as_str().and_then(rules::date_time) else {
                 continue;
             };
-            if !rules::is_active(job) || start > now {
+            if !rules::is_active(&job.json) || start > now {
                 continue;
             }
             match run_time.and_then(|run_time| start.checked_add_signed(run_time)) {
                 Some(end) if end <= now => {
-                    job["status"] = json!("completed");
-                    job["endTime"] = json!(end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+                    job.json["endTime"] = json!(end.to_rfc3339_opts(SecondsFormat::Secs, true));
+                    job.fleet.settle(&util::lock(&self.devices));
+                    job.set_status("completed");
                 }
-                _ => job["status"] = json!("running"),
+                _ => job.set_status("running"),
             }
-            job["deviceJobStatistics"] = rows::statistics(job, &devices);
         }
         jobs
     }
@@ -232,6 +283,55 @@ fn time(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, false)
 }
 
+/// The requests the hub received, oldest first: at most so many, holding at most so many
+/// bytes of headers and bodies, the oldest dropped to make room. A request larger than all
+/// the room is kept with its body cut to fit.
+pub(super) struct RequestLog {
+    kept: VecDeque<RecordedRequest>,
+    bytes: usize,
+    max_requests: usize,
+    max_bytes: usize,
+}
+
+impl RequestLog {
+    pub(super) fn new(max_requests: usize, max_bytes: usize) -> Self {
+        Self {
+            kept: VecDeque::new(),
+            bytes: 0,
+            max_requests,
+            max_bytes,
+        }
+    }
+
+    /// Whether it keeps anything: when not, requests need not be copied for it.
+    pub(super) fn is_on(&self) -> bool {
+        self.max_requests > 0 && self.max_bytes > 0
+    }
+
+    pub(super) fn record(&mut self, mut request: RecordedRequest) {
+        if !self.is_on() {
+            return;
+        }
+        let room = self
+            .max_bytes
+            .saturating_sub(request.size() - request.body.len());
+        request.body.truncate(room);
+        let size = request.size().min(self.max_bytes);
+        while self.kept.len() >= self.max_requests || self.bytes + size > self.max_bytes {
+            let Some(oldest) = self.kept.pop_front() else {
+                break;
+            };
+            self.bytes -= oldest.size().min(self.max_bytes);
+        }
+        self.bytes += size;
+        self.kept.push_back(request);
+    }
+
+    pub(super) fn recorded(&self) -> Vec<RecordedRequest> {
+        self.kept.iter().cloned().collect()
+    }
+}
+
 /// One request the hub received, for wire-level assertions.
 #[derive(Clone)]
 #[non_exhaustive]
@@ -249,6 +349,16 @@ pub struct RecordedRequest {
 }
 
 impl RecordedRequest {
+    /// The bytes it holds, as the request log counts them.
+    fn size(&self) -> usize {
+        let headers: usize = self.headers.iter().map(|(n, v)| n.len() + v.len()).sum();
+        self.method.len()
+            + self.path.len()
+            + self.query.as_ref().map_or(0, String::len)
+            + headers
+            + self.body.len()
+    }
+
     /// The first value of header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -287,6 +397,40 @@ impl fmt::Debug for RecordedRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn request(body: usize) -> RecordedRequest {
+        RecordedRequest {
+            method: "PUT".into(),
+            path: "/p".into(),
+            query: None,
+            headers: vec![("h".into(), "v".into())],
+            body: vec![b'x'; body],
+        }
+    }
+
+    #[test]
+    fn the_request_log_drops_the_oldest_and_cuts_what_cannot_fit() {
+        // Each request holds 7 bytes besides its body.
+        let mut log = RequestLog::new(3, 30);
+        for body in [10, 10, 3] {
+            log.record(request(body));
+        }
+        let sizes = |log: &RequestLog| {
+            log.recorded()
+                .iter()
+                .map(|r| r.body.len())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(sizes(&log), [10, 3], "17 + 17 + 10 bytes do not fit in 30");
+        log.record(request(0));
+        log.record(request(0));
+        assert_eq!(sizes(&log), [3, 0, 0], "three at most");
+        log.record(request(100));
+        assert_eq!(sizes(&log), [23], "cut to the room there is");
+        let mut off = RequestLog::new(0, 30);
+        off.record(request(1));
+        assert!(!off.is_on() && off.recorded().is_empty());
+    }
 
     #[test]
     fn a_recorded_request_shows_its_headers_but_never_its_token() {

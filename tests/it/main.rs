@@ -19,5 +19,6 @@ mod prism;
 #[path = "../../src/secret_forms.rs"]
 mod secret_forms;
 mod service_answers;
+mod shared_hub;
 mod simulator_fidelity;
 mod support;

@@ -74,15 +74,23 @@ async fn success_bodies_are_valid_against_spec() {
         ),
     ] {
         let (status, _, created) =
-            send(&hub, Method::PUT, &format!("/jobs/v2/{id}"), Some(job)).await;
+            support::send(&hub, Method::PUT, &format!("/jobs/v2/{id}"), Some(job)).await;
         assert_eq!(status, 200, "{created}");
         bodies.push(created);
     }
     hub.advance_time(Duration::from_secs(5));
-    bodies.push(send(&hub, Method::GET, "/jobs/v2/twin", None).await.2);
+    bodies.push(
+        support::send(&hub, Method::GET, "/jobs/v2/twin", None)
+            .await
+            .2,
+    );
     hub.advance_time(Duration::from_secs(10));
-    bodies.push(send(&hub, Method::GET, "/jobs/v2/method", None).await.2);
-    let (_, _, page) = send(&hub, Method::GET, "/jobs/v2/query", None).await;
+    bodies.push(
+        support::send(&hub, Method::GET, "/jobs/v2/method", None)
+            .await
+            .2,
+    );
+    let (_, _, page) = support::send(&hub, Method::GET, "/jobs/v2/query", None).await;
     bodies.extend(page.as_array().unwrap().iter().cloned());
     let statuses: Vec<_> = bodies.iter().map(|b| b["status"].clone()).collect();
     for wanted in ["scheduled", "cancelled", "running", "completed"] {
@@ -100,19 +108,20 @@ async fn success_bodies_are_valid_against_spec() {
     let export = json!({"type": "export", "outputBlobContainerUri": SAS_CONTAINER,
         "outputBlobName": "d.txt", "excludeKeysInExport": true, "includeConfigurations": true,
         "configurationsBlobName": "c.txt", "storageAuthenticationType": "keyBased"});
-    let (status, _, created) = send(&hub, Method::POST, "/jobs/create", Some(export)).await;
+    let (status, _, created) =
+        support::send(&hub, Method::POST, "/jobs/create", Some(export)).await;
     assert_eq!(status, 200, "{created}");
     let id = created["jobId"].as_str().unwrap().to_owned();
     let mut jobs = vec![created];
     for step in [1, 2, 1] {
         hub.advance_time(Duration::from_secs(step));
         jobs.push(
-            send(&hub, Method::GET, &format!("/jobs/{id}"), None)
+            support::send(&hub, Method::GET, &format!("/jobs/{id}"), None)
                 .await
                 .2,
         );
     }
-    let (_, _, listed) = send(&hub, Method::GET, "/jobs", None).await;
+    let (_, _, listed) = support::send(&hub, Method::GET, "/jobs", None).await;
     jobs.extend(listed.as_array().unwrap().iter().cloned());
     let statuses: Vec<_> = jobs.iter().map(|j| j["status"].clone()).collect();
     for wanted in ["enqueued", "running", "completed"] {
@@ -382,36 +391,6 @@ async fn every_builder_option_at_its_extremes_still_answers() {
     }
 }
 
-/// Sends `method` to `path` on the hub with a valid token and an optional JSON body; returns
-/// the status, the `iothub-errorcode` header and the body (`null` when empty).
-async fn send(
-    hub: &LocalHub,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Option<String>, Value) {
-    let mut request = reqwest::Client::new()
-        .request(method, support::hub_url(hub, path))
-        .header("authorization", support::hub_token(hub));
-    request = match body {
-        Some(body) => request.json(&body),
-        None => request.header("content-length", "0"),
-    };
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let code = response
-        .headers()
-        .get("iothub-errorcode")
-        .map(|v| v.to_str().unwrap().to_owned());
-    let bytes = response.bytes().await.unwrap();
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).unwrap()
-    };
-    (status, code, body)
-}
-
 const SAS_CONTAINER: &str =
     "https://backups.blob.core.windows.net/devices?sv=2024-01-01&sig=c2VjcmV0LXNhcw%3D";
 
@@ -426,7 +405,8 @@ async fn an_export_job_runs_on_the_hubs_clock_one_at_a_time() {
     let now = std::time::SystemTime::now();
     hub.set_time(now);
     let export = json!({"type": "export", "outputBlobContainerUri": SAS_CONTAINER, "excludeKeysInExport": true});
-    let (status, _, created) = send(&hub, Method::POST, "/jobs/create", Some(export.clone())).await;
+    let (status, _, created) =
+        support::send(&hub, Method::POST, "/jobs/create", Some(export.clone())).await;
     assert_eq!(status, 200, "{created}");
     assert_eq!(
         (&created["status"], &created["progress"], &created["type"]),
@@ -438,11 +418,12 @@ async fn an_export_job_runs_on_the_hubs_clock_one_at_a_time() {
         "echoed like the service"
     );
 
-    let (status, code, _) = send(&hub, Method::POST, "/jobs/create", Some(export.clone())).await;
+    let (status, code, _) =
+        support::send(&hub, Method::POST, "/jobs/create", Some(export.clone())).await;
     assert_eq!((status, code.as_deref()), (403, Some("JobQuotaExceeded")));
 
     hub.advance_time(Duration::from_secs(55));
-    let (_, _, running) = send(&hub, Method::GET, &format!("/jobs/{id}"), None).await;
+    let (_, _, running) = support::send(&hub, Method::GET, &format!("/jobs/{id}"), None).await;
     assert_eq!(
         (&running["status"], &running["progress"]),
         (&json!("running"), &json!(50))
@@ -450,16 +431,16 @@ async fn an_export_job_runs_on_the_hubs_clock_one_at_a_time() {
     assert!(running["startTimeUtc"].is_string() && running.get("endTimeUtc").is_none());
 
     hub.advance_time(Duration::from_secs(45));
-    let (_, _, done) = send(&hub, Method::GET, &format!("/jobs/{id}"), None).await;
+    let (_, _, done) = support::send(&hub, Method::GET, &format!("/jobs/{id}"), None).await;
     assert_eq!(
         (&done["status"], &done["progress"]),
         (&json!("completed"), &json!(100))
     );
     assert!(done["endTimeUtc"].is_string());
 
-    let (status, _, second) = send(&hub, Method::POST, "/jobs/create", Some(export)).await;
+    let (status, _, second) = support::send(&hub, Method::POST, "/jobs/create", Some(export)).await;
     assert_eq!(status, 200, "the hub is free again: {second}");
-    let (_, _, all) = send(&hub, Method::GET, "/jobs", None).await;
+    let (_, _, all) = support::send(&hub, Method::GET, "/jobs", None).await;
     assert_eq!(all.as_array().unwrap().len(), 2);
 }
 
@@ -487,11 +468,11 @@ async fn an_unusable_container_fails_the_job_with_a_reason_and_no_secret() {
         ),
     ] {
         let (status, _, created) =
-            send(&hub, Method::POST, "/jobs/create", Some(request.clone())).await;
+            support::send(&hub, Method::POST, "/jobs/create", Some(request.clone())).await;
         assert_eq!(status, 200, "{created}");
         let id = created["jobId"].as_str().unwrap().to_owned();
         hub.advance_time(Duration::from_secs(1));
-        let (_, _, failed) = send(&hub, Method::GET, &format!("/jobs/{id}"), None).await;
+        let (_, _, failed) = support::send(&hub, Method::GET, &format!("/jobs/{id}"), None).await;
         assert_eq!(failed["status"], "failed", "{request}");
         let why = failed["failureReason"].as_str().unwrap();
         assert!(why.contains(reason) && !why.contains("c2VjcmV0"), "{why}");
@@ -517,7 +498,8 @@ async fn import_export_jobs_are_checked_cancelled_and_found_like_the_service() {
             "storageAuthenticationType",
         ),
     ] {
-        let (status, code, body) = send(&hub, Method::POST, "/jobs/create", Some(request)).await;
+        let (status, code, body) =
+            support::send(&hub, Method::POST, "/jobs/create", Some(request)).await;
         assert_eq!(
             (status, code.as_deref()),
             (400, Some("ArgumentInvalid")),
@@ -530,15 +512,16 @@ async fn import_export_jobs_are_checked_cancelled_and_found_like_the_service() {
     }
     let identity = json!({"type": "export", "outputBlobContainerUri": "https://backups.blob.core.windows.net/devices",
         "storageAuthenticationType": "IdentityBased", "identity": {"userAssignedIdentity": "/subscriptions/s/x"}});
-    let (status, _, created) = send(&hub, Method::POST, "/jobs/create", Some(identity)).await;
+    let (status, _, created) =
+        support::send(&hub, Method::POST, "/jobs/create", Some(identity)).await;
     assert_eq!(status, 200);
     let id = created["jobId"].as_str().unwrap().to_owned();
-    let (status, _, _) = send(&hub, Method::DELETE, &format!("/jobs/{id}"), None).await;
+    let (status, _, _) = support::send(&hub, Method::DELETE, &format!("/jobs/{id}"), None).await;
     assert_eq!(status, 204);
     assert_eq!(hub.import_export_job(&id).unwrap()["status"], "cancelled");
-    let (status, code, _) = send(&hub, Method::DELETE, "/jobs/no-such-job", None).await;
+    let (status, code, _) = support::send(&hub, Method::DELETE, "/jobs/no-such-job", None).await;
     assert_eq!((status, code.as_deref()), (404, Some("JobNotFound")));
-    let (status, code, _) = send(&hub, Method::GET, "/jobs/no-such-job", None).await;
+    let (status, code, _) = support::send(&hub, Method::GET, "/jobs/no-such-job", None).await;
     assert_eq!((status, code.as_deref()), (404, Some("JobNotFound")));
 }
 
@@ -557,12 +540,13 @@ async fn a_direct_method_job_yields_a_row_per_device_moving_with_the_job() {
     let start = chrono::DateTime::<chrono::Utc>::from(now) + chrono::Duration::seconds(10);
     let create = json!({"type": "scheduleDeviceMethod", "queryCondition": "deviceId IN ['d1', 'd2', 'd3']",
         "startTime": start.to_rfc3339(), "cloudToDeviceMethod": {"methodName": "reboot"}});
-    let (status, _, created) = send(&hub, Method::PUT, "/jobs/v2/reboot", Some(create)).await;
+    let (status, _, created) =
+        support::send(&hub, Method::PUT, "/jobs/v2/reboot", Some(create)).await;
     assert_eq!(status, 200, "{created}");
     assert_eq!(created["deviceJobStatistics"]["pendingCount"], 3);
     let query = |text: &str| json!({"query": text});
     let all = "SELECT * FROM devices.jobs WHERE devices.jobs.jobId = 'reboot'";
-    let (_, _, rows) = send(&hub, Method::POST, "/devices/query", Some(query(all))).await;
+    let (_, _, rows) = support::send(&hub, Method::POST, "/devices/query", Some(query(all))).await;
     let statuses: Vec<_> = rows
         .as_array()
         .unwrap()
@@ -576,7 +560,7 @@ async fn a_direct_method_job_yields_a_row_per_device_moving_with_the_job() {
     let mut every_row = rows.as_array().unwrap().clone();
 
     hub.advance_time(Duration::from_secs(15));
-    let (_, _, rows) = send(&hub, Method::POST, "/devices/query", Some(query(all))).await;
+    let (_, _, rows) = support::send(&hub, Method::POST, "/devices/query", Some(query(all))).await;
     assert!(
         rows.as_array()
             .unwrap()
@@ -587,13 +571,14 @@ async fn a_direct_method_job_yields_a_row_per_device_moving_with_the_job() {
     every_row.extend(rows.as_array().unwrap().iter().cloned());
 
     hub.advance_time(Duration::from_secs(30));
-    let (_, _, job) = send(&hub, Method::GET, "/jobs/v2/reboot", None).await;
+    let (_, _, job) = support::send(&hub, Method::GET, "/jobs/v2/reboot", None).await;
     assert_eq!(job["status"], "completed");
     assert_eq!(
         job["deviceJobStatistics"],
         json!({"deviceCount": 3, "failedCount": 1, "succeededCount": 2, "runningCount": 0, "pendingCount": 0})
     );
-    let (status, _, rows) = send(&hub, Method::POST, "/devices/query", Some(query(all))).await;
+    let (status, _, rows) =
+        support::send(&hub, Method::POST, "/devices/query", Some(query(all))).await;
     assert_eq!(status, 200);
     let rows = rows.as_array().unwrap();
     assert_eq!(
@@ -629,9 +614,10 @@ async fn a_direct_method_job_yields_a_row_per_device_moving_with_the_job() {
         assert!(rows[0][field].is_string(), "{field}: {}", rows[0]);
     }
     let failed = "select * from devices.jobs where devices.jobs.jobId = 'reboot' and devices.jobs.status = 'failed'";
-    let (_, _, rows) = send(&hub, Method::POST, "/devices/query", Some(query(failed))).await;
+    let (_, _, rows) =
+        support::send(&hub, Method::POST, "/devices/query", Some(query(failed))).await;
     assert_eq!(rows.as_array().unwrap().len(), 1);
-    let (status, code, _) = send(
+    let (status, code, _) = support::send(
         &hub,
         Method::POST,
         "/devices/query",
@@ -642,13 +628,14 @@ async fn a_direct_method_job_yields_a_row_per_device_moving_with_the_job() {
 
     // Every row the hub writes, through the job's life, is a DeviceJob as spec/ describes it.
     let validator = support::strict_validator_for("DeviceJob");
-    let (_, _, rows) = send(&hub, Method::POST, "/devices/query", Some(query(all))).await;
+    let (_, _, rows) = support::send(&hub, Method::POST, "/devices/query", Some(query(all))).await;
     let twin = json!({"type": "scheduleUpdateTwin", "queryCondition": "deviceId = 't'",
         "startTime": chrono::Utc::now().to_rfc3339(), "updateTwin": {"etag": "*", "tags": {"a": {"b": 1}}}});
-    let (status, _, created) = send(&hub, Method::PUT, "/jobs/v2/twin", Some(twin)).await;
+    let (status, _, created) = support::send(&hub, Method::PUT, "/jobs/v2/twin", Some(twin)).await;
     assert_eq!(status, 200, "{created}");
     let twin_rows = query("SELECT * FROM devices.jobs WHERE devices.jobs.jobId = 'twin'");
-    let (_, _, pending) = send(&hub, Method::POST, "/devices/query", Some(twin_rows)).await;
+    let (_, _, pending) =
+        support::send(&hub, Method::POST, "/devices/query", Some(twin_rows)).await;
     assert!(!pending.as_array().unwrap().is_empty(), "{pending}");
     every_row.extend(rows.as_array().unwrap().iter().cloned());
     every_row.extend(pending.as_array().unwrap().iter().cloned());

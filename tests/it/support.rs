@@ -157,6 +157,36 @@ pub fn hub_url(hub: &LocalHub, path: &str) -> String {
     )
 }
 
+/// Sends `method` to `path` on the hub with a valid token and an optional JSON body; returns
+/// the status, the `iothub-errorcode` header and the body (`null` when empty).
+pub async fn send(
+    hub: &LocalHub,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Option<String>, Value) {
+    let mut request = reqwest::Client::new()
+        .request(method, hub_url(hub, path))
+        .header("authorization", hub_token(hub));
+    request = match body {
+        Some(body) => request.json(&body),
+        None => request.header("content-length", "0"),
+    };
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let code = response
+        .headers()
+        .get("iothub-errorcode")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let bytes = response.bytes().await.unwrap();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap()
+    };
+    (status, code, body)
+}
+
 /// A client for the hub's policy that signs with `key_base64` instead of the hub's key.
 pub fn client_with_key(hub: &LocalHub, key_base64: &str) -> JobsClient {
     let connection_string = format!(
