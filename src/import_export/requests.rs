@@ -9,7 +9,7 @@ use crate::{
     Error,
     generated::types::{JobProperties, ManagedIdentity},
     models::{BlobContainerUri, JobType, StorageAuthenticationType},
-    redact::redacted_url,
+    redact::{SasPlace, redacted_url, sas_in},
     validate,
 };
 
@@ -223,16 +223,24 @@ fn checked_container_uri(
             "{what} {shown} must be an https URL with a host: the job's data and its SAS must not travel in clear text"
         )));
     }
-    let has_sas = url
-        .query_pairs()
-        .any(|(name, _)| name.eq_ignore_ascii_case("sig"));
-    match (authentication, has_sas) {
-        (StorageAuthentication::KeyBased, false) => Err(validate::invalid_request(format!(
+    match (authentication, sas_in(&url)) {
+        (StorageAuthentication::KeyBased, Some(SasPlace::Query))
+        | (
+            StorageAuthentication::SystemAssignedIdentity
+            | StorageAuthentication::UserAssignedIdentity(_),
+            None,
+        ) => Ok(BlobContainerUri::from(uri)),
+        (StorageAuthentication::KeyBased, None) => Err(validate::invalid_request(format!(
             "{what} {shown} carries no SAS token (sig=…), which key-based authentication needs; \
              add one, or use an identity-based StorageAuthentication"
         ))),
-        (StorageAuthentication::KeyBased, true) | (_, false) => Ok(BlobContainerUri::from(uri)),
-        (_, true) => Err(validate::invalid_request(format!(
+        (StorageAuthentication::KeyBased, Some(SasPlace::Elsewhere)) => {
+            Err(validate::invalid_request(format!(
+                "{what} {shown} carries a SAS token outside its query, where storage will not read it \
+                 (a `?` percent-encoded as %3F or typed as `&`?); put the token after a plain `?`"
+            )))
+        }
+        (_, Some(_)) => Err(validate::invalid_request(format!(
             "{what} {shown} carries a SAS token, but the job authenticates with a managed identity; \
              remove the token (it would be sent for nothing), or use StorageAuthentication::KeyBased"
         ))),

@@ -105,7 +105,10 @@ fn unusable(uri: &str, identity_based: bool) -> Option<&'static str> {
     {
         return Some("The storage account of a blob container could not be reached");
     }
-    let has_sas = url.query_pairs().any(|(name, _)| name == "sig");
+    // `sig` in any case, as the client counts it (src/redact.rs says why).
+    let has_sas = url
+        .query_pairs()
+        .any(|(name, _)| name.eq_ignore_ascii_case("sig"));
     if !identity_based && !has_sas {
         return Some("Key-based storage authentication needs a SAS token in the container URI");
     }

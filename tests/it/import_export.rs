@@ -316,6 +316,74 @@ fn a_container_sas_never_reaches_debug_display_errors_or_logs() {
     }
 }
 
+/// A SAS hidden outside the query — its `?` percent-encoded (once or twice) or typed as `&`,
+/// `sig=` as a path segment, in the fragment or the user info — is never shown, and is
+/// refused before sending: storage would not read it there, and an identity-based job must
+/// carry none.
+#[tokio::test]
+async fn a_sas_anywhere_in_a_container_uri_is_hidden_and_refused_before_sending() {
+    let hub = hub(Duration::from_millis(100)).await;
+    let client = hub.client().unwrap();
+    let account = "https://backups.blob.core.windows.net";
+    let hiding = [
+        format!("{account}/devices%3Fsv=2024-08-04%26sig={SIG}"),
+        format!("{account}/devices%253Fsv=2024-08-04%2526sig%253D{SIG}"),
+        format!("{account}/devices&sv=2024-08-04&sig={SIG}"),
+        format!("{account}/devices/sig={SIG}"),
+        format!("{account}/devices#sv=2024-08-04&sig={SIG}"),
+        format!("https://sig={SIG}@backups.blob.core.windows.net/devices"),
+    ];
+    for uri in &hiding {
+        let shown = iothub_jobs::models::BlobContainerUri::from(uri.clone());
+        secret_forms::assert_hidden(&format!("{shown} {shown:?}"), SIG);
+        for authentication in [
+            StorageAuthentication::KeyBased,
+            StorageAuthentication::SystemAssignedIdentity,
+            StorageAuthentication::UserAssignedIdentity("/subscriptions/s/x".into()),
+        ] {
+            let export = ExportJob::new(uri.clone(), authentication.clone());
+            secret_forms::assert_hidden(&format!("{export:?}"), SIG);
+            let import = ImportJob::new(uri.clone(), uri.clone(), authentication.clone());
+            secret_forms::assert_hidden(&format!("{import:?}"), SIG);
+            let error = client.export_devices(export).await.unwrap_err();
+            assert_eq!(
+                error.kind(),
+                &ErrorKind::InvalidJobRequest,
+                "{uri}: {error}"
+            );
+            secret_forms::assert_hidden(&format!("{error} {error:?}"), SIG);
+            let error = client.import_devices(import).await.unwrap_err();
+            assert_eq!(
+                error.kind(),
+                &ErrorKind::InvalidJobRequest,
+                "{uri}: {error}"
+            );
+            secret_forms::assert_hidden(&format!("{error} {error:?}"), SIG);
+        }
+        let key_based = client
+            .export_devices(ExportJob::new(uri.clone(), StorageAuthentication::KeyBased))
+            .await
+            .unwrap_err();
+        assert!(
+            key_based.to_string().contains("outside its query"),
+            "{uri}: says where the token went wrong: {key_based}"
+        );
+    }
+    assert!(hub.requests().is_empty(), "{:?}", hub.requests());
+
+    // `SIG=` in the query counts as a SAS for the client and the hub alike: the job runs.
+    let upper = format!("{account}/devices?sv=2024-08-04&SIG={SIG}");
+    let job = client
+        .export_devices(ExportJob::new(upper, StorageAuthentication::KeyBased))
+        .await
+        .unwrap();
+    let done = client
+        .wait_for_import_export_job(job.job_id.as_deref().unwrap(), quick())
+        .await
+        .unwrap();
+    assert_eq!(done.status, Some(JobStatus::Completed), "{done:?}");
+}
+
 /// A job as the service may return it: unknown values, an empty container URI, nulls, fields
 /// the API description does not list, an offset-less "never".
 const ODD_JOB: &str = r#"{"jobId":"j","type":"exportDevicesV3","status":"cancelling",
