@@ -16,11 +16,9 @@
 #[allow(dead_code)] // the bench mints tokens only
 #[path = "../tests/it/support.rs"]
 mod common;
+mod measure;
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{sync::Arc, time::Instant};
 
 use iothub_jobs::{API_VERSION, JobResponse, JobsClient, JobsClientOptions};
 use reqwest::header::{HeaderMap, HeaderValue};
@@ -133,19 +131,6 @@ fn minted_token(host: &str) -> String {
     common::mint_token(host, "iothubowner", KEY, common::unix_now() + 3600)
 }
 
-/// `VmRSS` and `VmHWM` (peak) of this process, in KiB.
-fn memory_kib() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
 /// Resident memory after each quarter of `MEMORY_CALLS` SDK calls, `in_flight` at a time.
 async fn memory_profile(sdk: &JobsClient, in_flight: usize) -> Vec<u64> {
     let mut samples = Vec::new();
@@ -163,17 +148,9 @@ async fn memory_profile(sdk: &JobsClient, in_flight: usize) -> Vec<u64> {
         for worker in workers {
             worker.await.unwrap();
         }
-        samples.push(memory_kib().0);
+        samples.push(measure::memory_kib().0);
     }
     samples
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
-fn micros(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e6
 }
 
 /// The calls measured, side by side.
@@ -288,12 +265,12 @@ fn main() {
 
         let sequential_memory = memory_profile(&sdk, 1).await;
         let parallel_memory = memory_profile(&sdk, IN_FLIGHT).await;
-        let (_, peak) = memory_kib();
+        let (_, peak) = measure::memory_kib();
 
-        let (sdk_p50, raw_p50) = (percentile(&sdk_times, 0.5), percentile(&raw_times, 0.5));
+        let (sdk_p50, raw_p50) = (measure::percentile(&sdk_times, 0.5), measure::percentile(&raw_times, 0.5));
         println!("sequential latency over {SEQUENTIAL_PAIRS} interleaved pairs (µs):");
-        println!("  sdk  p50 {:8.1}  p99 {:8.1}", micros(sdk_p50), micros(percentile(&sdk_times, 0.99)));
-        println!("  raw  p50 {:8.1}  p99 {:8.1}", micros(raw_p50), micros(percentile(&raw_times, 0.99)));
+        println!("  sdk  p50 {:8.1}  p99 {:8.1}", measure::micros(sdk_p50), measure::micros(measure::percentile(&sdk_times, 0.99)));
+        println!("  raw  p50 {:8.1}  p99 {:8.1}", measure::micros(raw_p50), measure::micros(measure::percentile(&raw_times, 0.99)));
         println!("throughput, {IN_FLIGHT} in flight, median of {ROUNDS} alternating rounds of {CALLS_PER_ROUND} calls (calls/s):");
         println!("  sdk {sdk_rate:10.0}   rounds {sdk_rates:.0?}");
         println!("  raw {raw_rate:10.0}   rounds {raw_rates:.0?}");
@@ -312,7 +289,7 @@ fn main() {
             "throughput sdk/shaped ratio (what our layer adds): {:.2}",
             sdk_rate / shaped_rate
         );
-        println!("latency sdk/raw p50 ratio: {:.2}", micros(sdk_p50) / micros(raw_p50));
+        println!("latency sdk/raw p50 ratio: {:.2}", measure::micros(sdk_p50) / measure::micros(raw_p50));
         println!("throughput sdk/raw ratio: {:.2}", sdk_rate / raw_rate);
     });
 }
