@@ -12,7 +12,7 @@ use super::{
     answers::{Paging, argument_invalid, continuation, page, query_too_long},
     rows::{JobRows, Token, tokens},
     rules,
-    state::{HubState, ScheduledJob},
+    state::HubState,
 };
 
 /// `POST /devices/query`, for the device-job queries the hub understands: the rows, paged
@@ -45,19 +45,14 @@ pub(super) async fn query(
     // themselves are made, filtered and paged after it is released.
     let sources: Vec<JobRows> = {
         let first = paging.after(0).map_or(Bound::Unbounded, Bound::Included);
-        let jobs = hub.jobs_now();
-        let selected: Box<dyn Iterator<Item = &ScheduledJob>> = match wanted_job {
-            Some(id) => Box::new(jobs.get(id).into_iter()),
-            None => Box::new(
-                jobs.range::<str, _>((first, Bound::Unbounded))
-                    .map(|(_, job)| job),
-            ),
-        };
-        selected.map(ScheduledJob::rows).collect()
+        hub.jobs_now()
+            .range::<str, _>((first, Bound::Unbounded))
+            .filter(|(id, _)| wanted_job.is_none_or(|wanted| wanted == id.as_str()))
+            .map(|(_, job)| job.rows())
+            .collect()
     };
     let rows = sources
         .iter()
-        .filter(|source| paging.after(0).is_none_or(|after| source.job_id() >= after))
         .flat_map(|source| {
             let after = paging
                 .after(1)

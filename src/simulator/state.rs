@@ -96,10 +96,6 @@ impl ScheduledJob {
     /// Moves it to `status` and counts its statistics again.
     pub(super) fn set_status(&mut self, status: &str) {
         self.json["status"] = json!(status);
-        self.count();
-    }
-
-    fn count(&mut self) {
         self.json["deviceJobStatistics"] = self.rows().statistics();
     }
 }

@@ -415,10 +415,8 @@ async fn device_ids_follow_iot_hubs_rules_and_tokens_read_back() {
 #[tokio::test]
 async fn statistics_follow_the_rows_after_a_cancel_and_after_devices_change() {
     let (hub, start) = support::hub_on_a_held_clock().await;
-    let method = |_: &str| {
-        json!({"type": "scheduleDeviceMethod", "queryCondition": "deviceId IN ['d1', 'd2']",
-        "startTime": start.to_rfc3339(), "cloudToDeviceMethod": {"methodName": "reboot"}})
-    };
+    let method = json!({"type": "scheduleDeviceMethod", "queryCondition": "deviceId IN ['d1', 'd2']",
+        "startTime": start.to_rfc3339(), "cloudToDeviceMethod": {"methodName": "reboot"}});
     let rows_of =
         |id: &str| format!("SELECT * FROM devices.jobs WHERE devices.jobs.jobId = '{id}'");
     let statuses = |rows: &[Value]| {
@@ -427,13 +425,7 @@ async fn statistics_follow_the_rows_after_a_cancel_and_after_devices_change() {
             .collect::<Vec<_>>()
     };
 
-    support::send(
-        &hub,
-        Method::PUT,
-        "/jobs/v2/stopped",
-        Some(method("stopped")),
-    )
-    .await;
+    support::send(&hub, Method::PUT, "/jobs/v2/stopped", Some(method.clone())).await;
     let (_, _, cancelled) =
         support::send(&hub, Method::POST, "/jobs/v2/stopped/cancel", None).await;
     assert_eq!(
@@ -446,13 +438,13 @@ async fn statistics_follow_the_rows_after_a_cancel_and_after_devices_change() {
     );
 
     // Finished and read, then a device goes offline: the finished job keeps its answers.
-    support::send(&hub, Method::PUT, "/jobs/v2/seen", Some(method("seen"))).await;
+    support::send(&hub, Method::PUT, "/jobs/v2/seen", Some(method.clone())).await;
     hub.advance_time(Duration::from_secs(120));
     let (_, _, seen) = support::send(&hub, Method::GET, "/jobs/v2/seen", None).await;
     assert_eq!(seen["status"], "completed");
     // Finished on the clock (its start and run time are past) but not yet read when the
     // device goes offline: the same.
-    support::send(&hub, Method::PUT, "/jobs/v2/unseen", Some(method("unseen"))).await;
+    support::send(&hub, Method::PUT, "/jobs/v2/unseen", Some(method.clone())).await;
     hub.set_device_offline("d1");
     let succeeded = json!({"deviceCount": 2, "failedCount": 0, "succeededCount": 2, "runningCount": 0, "pendingCount": 0});
     for id in ["seen", "unseen"] {
@@ -466,7 +458,7 @@ async fn statistics_follow_the_rows_after_a_cancel_and_after_devices_change() {
     }
 
     // A job that finishes after the change sees it, in its rows and its statistics alike.
-    support::send(&hub, Method::PUT, "/jobs/v2/later", Some(method("later"))).await;
+    support::send(&hub, Method::PUT, "/jobs/v2/later", Some(method.clone())).await;
     hub.advance_time(Duration::from_secs(120));
     let (_, _, later) = support::send(&hub, Method::GET, "/jobs/v2/later", None).await;
     assert_eq!(
