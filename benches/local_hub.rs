@@ -21,7 +21,8 @@ use std::{
 
 use futures::StreamExt as _;
 use iothub_jobs::{
-    DeviceJobQuery, JobQuery, JobsClient, QueriedDeviceJob, TwinUpdateJob, simulator::LocalHub,
+    Condition, DeviceJobQuery, JobQuery, JobsClient, QueriedDeviceJob, TwinUpdateJob,
+    simulator::LocalHub,
 };
 use serde_json::json;
 
@@ -29,10 +30,8 @@ const CLIENTS: usize = 64;
 const ROUNDS: usize = 20;
 const LARGE_JOBS: usize = 10;
 const IDLE: usize = 200;
-/// The service's query size limit, which the hub enforces.
-const MAX_QUERY_BYTES: usize = 8_192;
-
-/// The condition naming the most devices within the limit: ids `0`, `1`, … in base 36.
+/// The condition naming the most devices the client sends in one condition: ids `0`, `1`, …
+/// in base 36.
 fn largest_condition() -> (String, usize) {
     let mut condition = String::from("deviceId IN [");
     let mut devices = 0;
@@ -43,7 +42,7 @@ fn largest_condition() -> (String, usize) {
         } else {
             format!(",'{id}'")
         };
-        if condition.len() + item.len() + 1 > MAX_QUERY_BYTES {
+        if condition.len() + item.len() + 1 > Condition::MAX_BYTES {
             condition.push(']');
             return (condition, devices);
         }
@@ -123,6 +122,8 @@ async fn main() {
         .unwrap();
     let setup = hub.client().unwrap();
     let (condition, devices) = largest_condition();
+    hub.add_devices((0..devices).map(base36).chain(["one".to_owned()]))
+        .unwrap();
     let tags = json!({"ring": "load"}).as_object().unwrap().clone();
     for n in 0..LARGE_JOBS {
         let job =

@@ -15,7 +15,7 @@ use std::{process::ExitCode, time::Duration};
 
 use futures_util::StreamExt as _;
 use iothub_jobs::{
-    DeviceJobQuery, DirectMethodJob, QueriedDeviceJob, WaitOptions, simulator::LocalHub,
+    Condition, DeviceJobQuery, DirectMethodJob, QueriedDeviceJob, WaitOptions, simulator::LocalHub,
 };
 
 #[tokio::main]
@@ -27,6 +27,7 @@ async fn main() -> ExitCode {
         let (method, devices): (String, Vec<String>) = match (args.next(), &hub) {
             (Some(method), _) => (method, args.collect()),
             (None, Some(hub)) => {
+                hub.add_devices((1..=4).map(|n| format!("thermostat-{n}")))?;
                 hub.set_device_offline("thermostat-3");
                 hub.set_method_response(
                     "thermostat-4",
@@ -41,17 +42,18 @@ async fn main() -> ExitCode {
         if devices.is_empty() {
             return Err("name at least one device".into());
         }
-        let quoted: Vec<String> = devices
-            .iter()
-            .map(|d| format!("'{}'", d.replace('\'', "\\'")))
-            .collect();
+        // Checked against the device-id rule, and split if the list is past the size limit.
+        let [condition] =
+            <[_; 1]>::try_from(Condition::device_ids(&devices)?).map_err(|split| {
+                format!(
+                    "{} devices need {} jobs; name fewer",
+                    devices.len(),
+                    split.len()
+                )
+            })?;
         let job_id = format!("results-{}", chrono::Utc::now().format("%Y%m%d-%H%M%S"));
-        let job = DirectMethodJob::new(
-            &job_id,
-            format!("deviceId IN [{}]", quoted.join(", ")),
-            method,
-        )
-        .with_response_timeout(Duration::from_secs(30));
+        let job = DirectMethodJob::new(&job_id, condition, method)
+            .with_response_timeout(Duration::from_secs(30));
         client.schedule_direct_method(job).await?;
         eprintln!(
             "job {job_id} scheduled on {} device(s); waiting",

@@ -122,7 +122,7 @@ pub const OPERATIONS: &[Operation] = &[
             "body: QuerySpecification",
         ],
         answer: "[object]",
-        caller: "src/device_jobs.rs",
+        caller: "src/devices.rs",
     },
 ];
 

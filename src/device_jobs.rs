@@ -7,13 +7,11 @@ use futures_core::Stream;
 use serde_json::Value;
 
 use crate::{
-    API_VERSION, Error, JobsClient,
+    Error, JobsClient,
     call::Caller,
-    generated::types::QuerySpecification,
+    devices,
     models::{DeviceJob, DeviceJobStatus},
-    query::{self, Page},
-    retry::Replay,
-    validate,
+    query, validate,
 };
 
 impl JobsClient {
@@ -108,39 +106,12 @@ fn device_jobs(
     job_id: &str,
     filter: DeviceJobQuery,
 ) -> impl Stream<Item = Result<QueriedDeviceJob, Error>> + Send + 'static {
-    use futures_util::StreamExt as _;
-    let query = match device_job_query(job_id, &filter) {
-        Ok(text) => Arc::new(QuerySpecification {
-            query: Some(text),
-            ..Default::default()
-        }),
-        Err(refused) => {
-            return futures_util::stream::once(std::future::ready(Err(refused))).left_stream();
-        }
-    };
-    let page_size = filter.page_size.map(|size| size.to_string());
-    query::pages(
-        move |token| {
-            let (caller, query, page_size) = (caller.clone(), query.clone(), page_size.clone());
-            async move {
-                device_jobs_page(&caller, &query, token.as_deref(), page_size.as_deref()).await
-            }
-        },
+    let query = device_job_query(job_id, &filter);
+    devices::hub_query(
+        caller,
+        "query_device_jobs",
+        query,
+        filter.page_size,
         QueriedDeviceJob::read,
     )
-    .right_stream()
-}
-
-async fn device_jobs_page(
-    caller: &Caller,
-    query: &QuerySpecification,
-    continuation: Option<&str>,
-    page_size: Option<&str>,
-) -> Result<Page, Error> {
-    let page = caller
-        .call("query_device_jobs", "", Replay::Always, |client| {
-            client.query_devices(API_VERSION, continuation, page_size, query)
-        })
-        .await?;
-    Ok(Page::read(page))
 }

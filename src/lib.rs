@@ -37,6 +37,7 @@
 pub mod auth;
 mod call;
 mod client;
+mod condition;
 mod error;
 #[allow(missing_docs, dead_code, clippy::all)]
 mod generated;
@@ -57,11 +58,14 @@ mod wait;
 
 // The service areas, each a file (or folder) with its own `impl JobsClient` block.
 mod device_jobs;
+mod devices;
 mod import_export;
 mod scheduled_jobs;
 
 pub use client::JobsClient;
+pub use condition::{Condition, Field, Literal, MAX_DEVICE_ID_LEN};
 pub use device_jobs::{DeviceJobQuery, QueriedDeviceJob};
+pub use devices::{DeviceQuery, QueriedDeviceId, QueriedTwin};
 pub use error::{Error, ErrorKind, NotFound, ServiceError};
 pub use generated::API_VERSION;
 pub use import_export::{ExportJob, ImportJob, StorageAuthentication};

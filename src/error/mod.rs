@@ -74,6 +74,11 @@ pub enum ErrorKind {
     /// A new job's settings cannot work (no query condition, no twin changes, a payload over
     /// 128 KB, …); nothing was sent.
     InvalidJobRequest,
+    /// A query condition cannot be sent: empty, a whole `SELECT …` where only the `WHERE` part
+    /// belongs, an unclosed quote or bracket, over the size limit, a device id the service's
+    /// rule refuses, or a name or value a query cannot hold; nothing was sent. The message
+    /// names the problem.
+    InvalidCondition,
     /// The connection string cannot be used; nothing was sent. The
     /// [`ConnectionStringError`](crate::auth::ConnectionStringError) detail says why.
     InvalidConnectionString,

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use crate::{
-    Error,
+    Condition, Error,
     generated::types::{CloudToDeviceMethod, JobRequest, Twin, TwinProperties},
     models::{JobType, Timestamp},
     validate,
@@ -50,7 +50,7 @@ macro_rules! schedule_setters {
 #[derive(Clone, Debug, PartialEq)]
 pub struct TwinUpdateJob {
     job_id: String,
-    query_condition: String,
+    query_condition: Condition,
     tags: Map<String, Value>,
     desired: Map<String, Value>,
     start_time: Option<DateTime<Utc>>,
@@ -58,9 +58,10 @@ pub struct TwinUpdateJob {
 }
 
 impl TwinUpdateJob {
-    /// A twin update `job_id` for the devices `query_condition` selects (an IoT Hub query
-    /// `WHERE` clause such as `deviceId IN ['a', 'b']` or `tags.site = 'berlin'`).
-    pub fn new(job_id: impl Into<String>, query_condition: impl Into<String>) -> Self {
+    /// A twin update `job_id` for the devices `query_condition` selects: a [`Condition`], or an
+    /// IoT Hub query `WHERE` clause such as `deviceId IN ['a', 'b']` or `tags.site = 'berlin'`,
+    /// checked as [`Condition::parse`] checks it when the job is scheduled.
+    pub fn new(job_id: impl Into<String>, query_condition: impl Into<Condition>) -> Self {
         Self {
             job_id: job_id.into(),
             query_condition: query_condition.into(),
@@ -129,7 +130,7 @@ impl TwinUpdateJob {
 #[derive(Clone, Debug, PartialEq)]
 pub struct DirectMethodJob {
     job_id: String,
-    query_condition: String,
+    query_condition: Condition,
     method_name: String,
     payload: Option<Value>,
     connect_timeout: Option<Duration>,
@@ -143,10 +144,10 @@ impl DirectMethodJob {
     pub const MAX_PAYLOAD_BYTES: usize = 128 * 1024;
 
     /// A direct-method job `job_id` calling `method_name` on the devices `query_condition`
-    /// selects.
+    /// selects (a [`Condition`] or its text, as for [`TwinUpdateJob::new`]).
     pub fn new(
         job_id: impl Into<String>,
-        query_condition: impl Into<String>,
+        query_condition: impl Into<Condition>,
         method_name: impl Into<String>,
     ) -> Self {
         Self {
@@ -238,16 +239,12 @@ impl DirectMethodJob {
 /// The fields every new job has, checked.
 fn checked_request(
     job_id: String,
-    query_condition: String,
+    query_condition: Condition,
     start_time: Option<DateTime<Utc>>,
     max_execution_time: Option<Duration>,
     job_type: JobType,
 ) -> Result<JobRequest, Error> {
-    if query_condition.trim().is_empty() {
-        return Err(validate::invalid_request(
-            "a job needs a query condition selecting its devices, such as \"deviceId IN ['a']\"",
-        ));
-    }
+    let query_condition = query_condition.text()?.to_owned();
     let max_execution_time_in_seconds = max_execution_time
         .map(|limit| {
             i64::try_from(limit.as_secs())
@@ -364,8 +361,13 @@ mod tests {
                 TwinUpdateJob::new("j", " ")
                     .with_tags(object(json!({"a": 1})))
                     .into_request(),
-                ErrorKind::InvalidJobRequest,
-                "query condition",
+                ErrorKind::InvalidCondition,
+                "the condition is empty",
+            ),
+            (
+                DirectMethodJob::new("j", "SELECT * FROM devices", "m").into_request(),
+                ErrorKind::InvalidCondition,
+                "starts with SELECT",
             ),
             (
                 DirectMethodJob::new("j", "q", "").into_request(),

@@ -21,14 +21,27 @@
 //! - every request needs a valid SAS token for one of its policies (signature, `skn`, expiry
 //!   and `sr`), else `401 IotHubUnauthorizedAccess`; and an `api-version` query parameter, else
 //!   `400 InvalidProtocolVersion`;
-//! - a `POST` without `Content-Length` gets the front end's `411 Length Required` HTML page.
+//! - a `POST` without `Content-Length` gets the front end's `411 Length Required` HTML page;
+//! - it holds devices with twins ([`LocalHub::add_devices`], [`LocalHub::add_twins`]) and
+//!   evaluates the query language over them: a scheduled job reaches the devices its condition
+//!   selects (`*` every device), and `POST /devices/query` answers `SELECT * | COUNT() AS <name>
+//!   | <fields> FROM devices [WHERE …]` and `SELECT * FROM devices.jobs [WHERE …]`, paged as the
+//!   service pages; anything outside the subset (documented in `src/simulator/query.rs`: paths,
+//!   `= != <> < <= > >=`, `IN`/`NIN`, `IS_DEFINED`, `AND`/`OR`/`NOT`, parentheses, string,
+//!   number, boolean and `null` literals) is refused `400 ArgumentInvalid`, never read as "no
+//!   devices";
+//! - a twin-update job, when it completes, merges its tags and desired properties into each
+//!   twin it reached (`null` removes a property) and moves the twin's version on.
 //!
 //! Jobs are kept as JSON exactly as inserted, so tests can serve values this crate does not
 //! know (a status of `cancelling`, timestamps without an offset, `null` maps).
 
 mod answers;
 mod device_jobs;
+mod devices;
 mod import_export;
+mod query;
+mod registry;
 mod rows;
 mod rules;
 mod scheduled;
@@ -189,6 +202,7 @@ impl LocalHubBuilder {
             jobs: Mutex::default(),
             import_export_jobs: Mutex::default(),
             devices: Mutex::default(),
+            twins: Mutex::default(),
             requests: Mutex::new(state::RequestLog::new(
                 self.limits.recorded_requests,
                 self.limits.recorded_bytes,
@@ -286,13 +300,14 @@ impl LocalHub {
             .expect("the job has a string \"jobId\"")
             .to_owned();
         let devices = util::lock(&self.state.devices).clone();
-        let job = state::ScheduledJob::as_given(job, &devices);
+        let job = state::ScheduledJob::as_given(job, &util::lock(&self.state.twins), &devices);
         util::lock(&self.state.jobs).insert(id, job);
     }
 
     /// Adds a twin-update job with status `scheduled`, starting an hour from now on the hub's
-    /// clock, and returns it.
+    /// clock, for device `demo-device` (added if the hub has no such device), and returns it.
     pub fn schedule_job(&self, job_id: &str) -> Value {
+        self.ensure_device("demo-device");
         let now = self.state.now();
         let in_an_hour =
             state::within_dates(now.checked_add(HOUR).unwrap_or_else(state::last_date));
@@ -304,7 +319,10 @@ impl LocalHub {
             "maxExecutionTimeInSeconds": 3600,
             "updateTwin": {"etag": "*", "tags": {"maintenance": {"window": "night"}}},
         });
-        let job = scheduled::created_job(job_id, request, start, now);
+        let filter = query::condition(request["queryCondition"].as_str().unwrap_or_default())
+            .unwrap_or_else(|_| query::Filter::every());
+        let fleet = rows::Fleet::of(&filter, &util::lock(&self.state.twins));
+        let job = scheduled::created_job(job_id, request, fleet, start, now);
         let json = job.json.clone();
         util::lock(&self.state.jobs).insert(job_id.to_owned(), job);
         json
@@ -333,22 +351,99 @@ impl LocalHub {
     /// Makes device `device_id` answer direct methods with `status` and `payload` (by default a
     /// device answers `200` with `{}`): its row of a direct-method job then reads `completed`
     /// with that outcome. Jobs that finished before (on the hub's clock) keep the answers
-    /// they had.
+    /// they had. The hub adds the device if it has none of that id.
     pub fn set_method_response(&self, device_id: &str, status: u16, payload: Value) {
         self.set_device(device_id, rows::Device::Answers { status, payload });
     }
 
     /// Makes device `device_id` never connect: its row of a direct-method job reads `failed`,
-    /// with error `DeviceNotOnline`. Jobs that finished before keep the answers they had.
+    /// with error `DeviceNotOnline`. Jobs that finished before keep the answers they had. The
+    /// hub adds the device if it has none of that id.
     pub fn set_device_offline(&self, device_id: &str) {
         self.set_device(device_id, rows::Device::Offline);
     }
 
     fn set_device(&self, device_id: &str, device: rows::Device) {
-        // Jobs whose end has come keep the answers that stood until now.
-        drop(self.state.jobs_now());
+        self.ensure_device(device_id);
         let mut devices = util::lock(&self.state.devices);
         Arc::make_mut(&mut devices).insert(device_id.to_owned(), device);
+    }
+
+    /// Adds devices `device_ids`, each with a twin of nothing but the fields the service
+    /// always writes (a device the hub has is kept as it is). Jobs scheduled from now on whose
+    /// condition selects them reach them. Returns how many devices the hub has now.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidConfiguration`](crate::ErrorKind::InvalidConfiguration) naming the
+    /// first id that breaks IoT Hub's device-id rule; then no device is added.
+    pub fn add_devices<I>(&self, device_ids: I) -> Result<usize, Error>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        let twins = device_ids
+            .into_iter()
+            .map(|id| registry::bare(id.as_ref()).map_err(refused_twin))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut registered = self.settled_twins();
+        for (device_id, twin) in twins {
+            registered.entry(device_id).or_insert(twin);
+        }
+        Ok(registered.len())
+    }
+
+    /// Adds devices with the twins given, in the service's own shape (`deviceId`, `tags`,
+    /// `properties.desired`, `properties.reported`, `status`, `connectionState`, …; the fields
+    /// the service always writes are filled in where missing). A twin replaces the device's
+    /// twin if the hub has it. Returns how many were added or replaced; none is, if any twin
+    /// cannot be one.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let hub = iothub_jobs::simulator::LocalHub::start().await?;
+    /// hub.add_twins([serde_json::json!({
+    ///     "deviceId": "sensor-1",
+    ///     "tags": {"ring": "canary"},
+    ///     "properties": {"reported": {"firmware": "2.3.0"}},
+    /// })])?;
+    /// assert_eq!(hub.twin("sensor-1").unwrap()["tags"]["ring"], "canary");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidConfiguration`](crate::ErrorKind::InvalidConfiguration) naming the
+    /// first twin that is not an object, lacks a valid `deviceId`, or has `tags` or properties
+    /// that are not objects.
+    pub fn add_twins(&self, twins: impl IntoIterator<Item = Value>) -> Result<usize, Error> {
+        let checked = twins
+            .into_iter()
+            .enumerate()
+            .map(|(at, twin)| {
+                registry::twin(twin)
+                    .map_err(|problem| refused_twin(format!("twin {at}: {problem}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let added = checked.len();
+        self.settled_twins().extend(checked);
+        Ok(added)
+    }
+
+    /// The twin of device `device_id`, as a `SELECT * FROM devices` query answers it.
+    pub fn twin(&self, device_id: &str) -> Option<Value> {
+        self.settled_twins().get(device_id).cloned()
+    }
+
+    /// The twins, after every job whose end has come has changed them.
+    fn settled_twins(&self) -> std::sync::MutexGuard<'_, registry::Twins> {
+        // Jobs end (and twin updates apply, and answers settle) before the registry changes.
+        drop(self.state.jobs_now());
+        util::lock(&self.state.twins)
+    }
+
+    fn ensure_device(&self, device_id: &str) {
+        if let Ok((device_id, twin)) = registry::bare(device_id) {
+            self.settled_twins().entry(device_id).or_insert(twin);
+        }
     }
 
     /// The import or export job `job_id` as the hub would return it now.
@@ -362,6 +457,10 @@ impl LocalHub {
     pub fn requests(&self) -> Vec<RecordedRequest> {
         util::lock(&self.state.requests).recorded()
     }
+}
+
+fn refused_twin(problem: String) -> Error {
+    Error::new(crate::ErrorKind::InvalidConfiguration, problem)
 }
 
 impl fmt::Debug for LocalHub {

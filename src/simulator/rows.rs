@@ -1,9 +1,7 @@
 //! Which devices a scheduled job reaches and how each fares: the hub's rows per device, and
-//! the job's statistics counted from them. What the local hub understands of a query
-//! condition, and nothing else:
-//! - a job's devices: `deviceId IN ['a', 'b']` or `deviceId = 'a'` (any other condition
-//!   targets no device);
-//! - the query language's tokens, which `device_jobs` also reads queries with.
+//! the job's statistics counted from them. A job reaches the registered devices its condition
+//! selects when it is created (the service reads it when the job starts: a device added
+//! between the two is not reached here).
 //!
 //! Devices answer direct methods with `200` and `{}` unless a test says otherwise
 //! ([`LocalHub::set_method_response`](super::LocalHub::set_method_response),
@@ -13,7 +11,7 @@ use std::{collections::BTreeMap, sync::Arc};
 
 use serde_json::{Value, json};
 
-use super::rules;
+use super::{query::Filter, registry::Twins};
 
 /// How a device answers a direct method.
 #[derive(Clone, Debug)]
@@ -36,37 +34,26 @@ impl Default for Device {
 /// How the devices a test configured answer, by id; the others answer [`Device::default`].
 pub(super) type Devices = BTreeMap<String, Device>;
 
-/// The devices a query condition selects, as far as the hub understands it: ids that break
-/// IoT Hub's device-id rules name no device, and an id named twice is one device.
-pub(super) fn targets(condition: &str) -> Vec<String> {
-    let tokens = tokens(condition).unwrap_or_default();
-    let mut ids: Vec<String> = match tokens.as_slice() {
-        [Token::Word(field), Token::Equals, Token::Text(id)] if is_device_id(field) => {
-            vec![id.clone()]
+/// The registered devices `filter` selects, sorted by id: looked up by id when it names its
+/// devices (`deviceId IN [...]`), else every twin evaluated.
+pub(super) fn targets(filter: &Filter, twins: &Twins) -> Vec<String> {
+    match filter.device_ids() {
+        Some(ids) => {
+            let mut ids: Vec<String> = ids
+                .into_iter()
+                .filter(|id| twins.contains_key(*id))
+                .map(str::to_owned)
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            ids
         }
-        [
-            Token::Word(field),
-            Token::Word(keyword),
-            Token::Open,
-            list @ ..,
-            Token::Close,
-        ] if is_device_id(field) && keyword.eq_ignore_ascii_case("IN") => list
+        None => twins
             .iter()
-            .filter_map(|token| match token {
-                Token::Text(id) => Some(id.clone()),
-                _ => None,
-            })
+            .filter(|(_, twin)| filter.matches(twin))
+            .map(|(id, _)| id.clone())
             .collect(),
-        _ => Vec::new(),
-    };
-    ids.retain(|id| rules::is_device_id(id));
-    ids.sort_unstable();
-    ids.dedup();
-    ids
-}
-
-fn is_device_id(field: &str) -> bool {
-    field.eq_ignore_ascii_case("deviceId")
+    }
 }
 
 /// Which devices a scheduled job reaches and how they fared: the one source its device rows
@@ -81,11 +68,16 @@ pub(super) struct Fleet {
 }
 
 impl Fleet {
-    pub(super) fn of(condition: &str) -> Self {
+    /// The devices `filter` selects among `twins` now.
+    pub(super) fn of(filter: &Filter, twins: &Twins) -> Self {
         Self {
-            targets: targets(condition).into(),
+            targets: targets(filter, twins).into(),
             answers: None,
         }
+    }
+
+    pub(super) fn targets(&self) -> &[String] {
+        &self.targets
     }
 
     /// Keeps how `devices` answer now, for a job that has just finished (once).
@@ -217,57 +209,27 @@ impl JobRows {
     }
 }
 
-#[derive(Clone, Debug, PartialEq)]
-pub(super) enum Token {
-    Word(String),
-    Text(String),
-    Equals,
-    Open,
-    Close,
-}
-
-/// The query language's tokens: words, `'…'` or `"…"` strings (with `\` escapes), `=`, `[`,
-/// `]` and `,` (skipped); `None` for anything else.
-pub(super) fn tokens(text: &str) -> Option<Vec<Token>> {
-    let mut tokens = Vec::new();
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            c if c.is_whitespace() || c == ',' => {}
-            '=' => tokens.push(Token::Equals),
-            '[' => tokens.push(Token::Open),
-            ']' => tokens.push(Token::Close),
-            '\'' | '"' => {
-                let mut value = String::new();
-                loop {
-                    match chars.next()? {
-                        '\\' => value.push(chars.next()?),
-                        end if end == c => break,
-                        other => value.push(other),
-                    }
-                }
-                tokens.push(Token::Text(value));
-            }
-            c if c.is_alphanumeric() || "*._-$".contains(c) => {
-                let mut word = c.to_string();
-                while let Some(&next) = chars.peek() {
-                    if !(next.is_alphanumeric() || "*._-$".contains(next)) {
-                        break;
-                    }
-                    word.push(next);
-                    chars.next();
-                }
-                tokens.push(Token::Word(word));
-            }
-            _ => return None,
-        }
-    }
-    Some(tokens)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::simulator::{query, registry};
+
+    /// A hub's twins: each id a device with tag `n` its position.
+    fn twins(ids: &[&str]) -> Twins {
+        ids.iter()
+            .enumerate()
+            .map(|(n, id)| registry::twin(json!({"deviceId": id, "tags": {"n": n}})).unwrap())
+            .collect()
+    }
+
+    fn fleet(condition: &str) -> Fleet {
+        let devices = twins(&["a", "b", "c", "d", "solo", "x", "it's", "b-2"]);
+        Fleet::of(&query::condition(condition).unwrap(), &devices)
+    }
+
+    fn targets_of(condition: &str, ids: &[&str]) -> Vec<String> {
+        targets(&query::condition(condition).unwrap(), &twins(ids))
+    }
 
     const STATES: [(&str, &str); 6] = [
         ("scheduled", "scheduled"),
@@ -287,7 +249,7 @@ mod tests {
     fn each_device_row_follows_its_jobs_state() {
         for (job_status, row_status) in STATES {
             let job = job("scheduleUpdateTwin", job_status);
-            let rows = JobRows::of(&job, &Fleet::of(job["queryCondition"].as_str().unwrap()));
+            let rows = JobRows::of(&job, &fleet(job["queryCondition"].as_str().unwrap()));
             let statuses: Vec<Value> = rows
                 .rows_after(None)
                 .map(|(_, row)| row["status"].clone())
@@ -313,9 +275,9 @@ mod tests {
         for job_type in ["scheduleDeviceMethod", "scheduleUpdateTwin"] {
             for (status, _) in STATES {
                 let job = job(job_type, status);
-                let mut fleet = Fleet::of(job["queryCondition"].as_str().unwrap());
-                fleet.settle(&devices);
-                let rows = JobRows::of(&job, &fleet);
+                let mut settled = fleet(job["queryCondition"].as_str().unwrap());
+                settled.settle(&devices);
+                let rows = JobRows::of(&job, &settled);
                 let mut counted = json!({"deviceCount": 0, "failedCount": 0, "succeededCount": 0,
                     "runningCount": 0, "pendingCount": 0});
                 for (_, row) in rows.rows_after(None) {
@@ -338,15 +300,15 @@ mod tests {
             }
         }
         let done = job("scheduleDeviceMethod", "completed");
-        let mut fleet = Fleet::of(done["queryCondition"].as_str().unwrap());
-        fleet.settle(&devices);
-        assert_eq!(JobRows::of(&done, &fleet).statistics()["failedCount"], 1);
+        let mut settled = fleet(done["queryCondition"].as_str().unwrap());
+        settled.settle(&devices);
+        assert_eq!(JobRows::of(&done, &settled).statistics()["failedCount"], 1);
     }
 
     #[test]
     fn rows_page_from_any_device_in_order() {
         let job = job("scheduleUpdateTwin", "running");
-        let rows = JobRows::of(&job, &Fleet::of("deviceId IN ['d', 'b', 'a', 'c']"));
+        let rows = JobRows::of(&job, &fleet("deviceId IN ['d', 'b', 'a', 'c']"));
         let after = |after| {
             rows.rows_after(after)
                 .map(|(id, _)| id.to_owned())
@@ -359,31 +321,29 @@ mod tests {
     }
 
     #[test]
-    fn understands_the_conditions_it_documents() {
-        assert_eq!(targets("deviceId IN ['b-2', 'a']"), ["a", "b-2"]);
-        assert_eq!(targets("DEVICEID in [\"x\"]"), ["x"]);
-        assert_eq!(targets("deviceId = 'solo'"), ["solo"]);
+    fn a_job_reaches_the_registered_devices_its_condition_selects() {
+        let ids = ["a", "b-2", "c", "it's"];
         assert_eq!(
-            targets("deviceId IN ['c', 'c']"),
+            targets_of("deviceId IN ['b-2', 'a', 'ghost']", &ids),
+            ["a", "b-2"]
+        );
+        assert_eq!(targets_of("DEVICEID in [\"c\"]", &ids), ["c"]);
+        assert_eq!(
+            targets_of("deviceId IN ['c', 'c']", &ids),
             ["c"],
             "one device, named twice"
         );
+        assert_eq!(targets_of("deviceId = 'it\\'s'", &ids), ["it's"]);
+        assert_eq!(targets_of("*", &ids), ["a", "b-2", "c", "it's"]);
+        assert_eq!(targets_of("tags.n >= 2", &ids), ["c", "it's"]);
         assert_eq!(
-            targets("deviceId IN ['é', 'ok', 'a b']"),
-            ["ok"],
-            "not device ids"
+            targets_of("tags.n = 1 OR deviceId = 'a'", &ids),
+            ["a", "b-2"]
         );
-        for other in [
-            "tags.site = 'b'",
-            "deviceId IN ['a'",
-            "deviceId > 'a'",
-            "status IN ['a']",
-            "deviceId NOT ['a']",
-            "",
-            "deviceId IN ['it\\'s']x",
-        ] {
-            assert!(targets(other).is_empty(), "{other}");
-        }
-        assert_eq!(targets("deviceId IN ['it\\'s']"), ["it's"]);
+        assert!(targets_of("tags.site = 'b'", &ids).is_empty());
+        assert!(
+            targets_of("deviceId IN ['a']", &[]).is_empty(),
+            "no such device"
+        );
     }
 }

@@ -16,9 +16,12 @@ use super::{
     answers::{
         Paging, argument_invalid, continuation, not_found, page, query_too_long, service_error,
     },
+    query,
+    rows::Fleet,
     rules,
     state::{HubState, ScheduledJob},
 };
+use crate::util;
 
 pub(super) async fn get_job(State(hub): State<Arc<HubState>>, Path(id): Path<String>) -> Response {
     match hub.jobs_now().get(&id) {
@@ -77,6 +80,10 @@ pub(super) async fn create_job(
     if condition.len() > rules::MAX_QUERY_BYTES {
         return query_too_long(condition);
     }
+    let filter = match query::condition(condition) {
+        Ok(filter) => filter,
+        Err(refused) => return argument_invalid(&format!("Invalid queryCondition: {}", refused.0)),
+    };
     let Some(start) = request["startTime"].as_str().and_then(rules::date_time) else {
         return argument_invalid("startTime is required and must be a date-time");
     };
@@ -96,8 +103,9 @@ pub(super) async fn create_job(
         "scheduleUpdateTwin" | "scheduleDeviceMethod" => {}
         other => return argument_invalid(&format!("Job type '{other}' cannot be scheduled")),
     }
-    // Made before the table is locked: reading the condition grows with its devices.
-    let job = created_job(&id, request, start, hub.now());
+    // Made before the table is locked: evaluating the condition grows with the devices.
+    let fleet = Fleet::of(&filter, &util::lock(&hub.twins));
+    let job = created_job(&id, request, fleet, start, hub.now());
     let mut jobs = hub.jobs_now();
     if jobs.contains_key(&id) {
         return service_error(
@@ -123,10 +131,12 @@ pub(super) async fn create_job(
 }
 
 /// A new job as the service returns it: the request with its id, creation time, initial
-/// status (`scheduled` until `start`, else `queued`) and its statistics.
+/// status (`scheduled` until `start`, else `queued`) and its statistics, reaching the devices
+/// of `fleet`.
 pub(super) fn created_job(
     id: &str,
     request: Value,
+    fleet: Fleet,
     start: DateTime<Utc>,
     now: SystemTime,
 ) -> ScheduledJob {
@@ -134,7 +144,7 @@ pub(super) fn created_job(
     let mut json = request;
     json["jobId"] = json!(id);
     json["createdTime"] = json!(now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
-    let mut job = ScheduledJob::new(json);
+    let mut job = ScheduledJob { json, fleet };
     job.set_status(if start > now { "scheduled" } else { "queued" });
     job
 }

@@ -31,7 +31,7 @@ use tokio::{
 
 use super::{
     answers::service_error,
-    device_jobs, import_export, scheduled,
+    devices, import_export, scheduled,
     state::{HubState, Limits, RecordedRequest},
 };
 use crate::util;
@@ -59,7 +59,7 @@ pub(super) fn router(state: Arc<HubState>) -> Router {
             get(scheduled::get_job).put(scheduled::create_job),
         )
         .route("/jobs/v2/{id}/cancel", post(scheduled::cancel_job))
-        .route("/devices/query", post(device_jobs::query))
+        .route("/devices/query", post(devices::query))
         .route("/jobs/create", post(import_export::create))
         .route("/jobs", get(import_export::list))
         .route(

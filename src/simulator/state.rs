@@ -14,6 +14,7 @@ use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde_json::{Map, Value, json};
 
 use super::{
+    registry::{self, Twins},
     rows::{Devices, Fleet, JobRows},
     rules,
 };
@@ -35,6 +36,8 @@ pub(super) struct HubState {
     /// How devices answer direct methods, where a test said; shared with the jobs that
     /// finished while it stood (changed copy-on-write).
     pub devices: Mutex<Arc<Devices>>,
+    /// Every device's twin. Locked after `jobs` when both are held.
+    pub twins: Mutex<Twins>,
     pub requests: Mutex<RequestLog>,
     /// The time tests set, or `None` for the real clock.
     pub frozen_time: Mutex<Option<SystemTime>>,
@@ -70,15 +73,15 @@ pub(super) struct ScheduledJob {
 }
 
 impl ScheduledJob {
-    /// A job the hub runs from `json`, its devices read from its condition.
-    pub(super) fn new(json: Value) -> Self {
-        let fleet = Fleet::of(json["queryCondition"].as_str().unwrap_or_default());
-        Self { json, fleet }
-    }
-
-    /// A job a test inserted, kept as given; one already over keeps how `devices` answer now.
-    pub(super) fn as_given(json: Value, devices: &Arc<Devices>) -> Self {
-        let mut job = Self::new(json);
+    /// A job a test inserted, kept as given: it reaches the devices its condition selects
+    /// now (none, for a condition the hub cannot read); one already over keeps how `devices`
+    /// answer now.
+    pub(super) fn as_given(json: Value, twins: &Twins, devices: &Arc<Devices>) -> Self {
+        let condition = json["queryCondition"].as_str().unwrap_or_default();
+        let fleet = super::query::condition(condition)
+            .map(|filter| Fleet::of(&filter, twins))
+            .unwrap_or_default();
+        let mut job = Self { json, fleet };
         if job.json["status"]
             .as_str()
             .is_some_and(|status| ["completed", "failed"].contains(&status))
@@ -129,6 +132,14 @@ impl HubState {
                 Some(end) if end <= now => {
                     job.json["endTime"] = json!(end.to_rfc3339_opts(SecondsFormat::Secs, true));
                     job.fleet.settle(&util::lock(&self.devices));
+                    if job.json["type"] == "scheduleUpdateTwin" {
+                        let mut twins = util::lock(&self.twins);
+                        for device_id in job.fleet.targets() {
+                            if let Some(twin) = twins.get_mut(device_id) {
+                                registry::apply(twin, &job.json["updateTwin"]);
+                            }
+                        }
+                    }
                     job.set_status("completed");
                 }
                 _ => job.set_status("running"),

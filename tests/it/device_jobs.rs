@@ -40,6 +40,7 @@ async fn ran_a_method_job() -> (LocalHub, JobsClient) {
         .start()
         .await
         .unwrap();
+    hub.add_devices(["d1", "d2", "d3", "d4", "d5"]).unwrap();
     hub.set_device_offline("d2");
     hub.set_method_response("d4", 500, json!({"error": "disk full"}));
     let client = hub.client().unwrap();
@@ -148,6 +149,7 @@ async fn the_failed_devices_alone_and_an_unknown_job_has_no_rows() {
 #[tokio::test]
 async fn rows_move_with_the_job() {
     let (hub, start) = crate::support::hub_on_a_held_clock().await;
+    hub.add_devices(["only"]).unwrap();
     let client = hub.client().unwrap();
     let job = iothub_jobs::TwinUpdateJob::new("tags", "deviceId = 'only'")
         .with_tags(crate::support::object(json!({"site": {"name": "b"}})))

@@ -149,15 +149,15 @@ async fn the_hub_validates_create_requests_like_the_service() {
     let hub = LocalHub::start().await.unwrap();
     let cases = [
         (
-            json!({"type": "scheduleUpdateTwin", "queryCondition": "q", "startTime": "2030-01-01T00:00:00Z", "updateTwin": {"etag": "abc"}}),
+            json!({"type": "scheduleUpdateTwin", "queryCondition": "*", "startTime": "2030-01-01T00:00:00Z", "updateTwin": {"etag": "abc"}}),
             "etag",
         ),
         (
-            json!({"type": "export", "queryCondition": "q", "startTime": "2030-01-01T00:00:00Z"}),
+            json!({"type": "export", "queryCondition": "*", "startTime": "2030-01-01T00:00:00Z"}),
             "cannot be scheduled",
         ),
         (
-            json!({"type": "scheduleDeviceMethod", "queryCondition": "q", "startTime": "2030-01-01T00:00:00Z"}),
+            json!({"type": "scheduleDeviceMethod", "queryCondition": "*", "startTime": "2030-01-01T00:00:00Z"}),
             "methodName",
         ),
         (
@@ -165,11 +165,11 @@ async fn the_hub_validates_create_requests_like_the_service() {
             "queryCondition",
         ),
         (
-            json!({"type": "scheduleDeviceMethod", "queryCondition": "q", "cloudToDeviceMethod": {"methodName": "m"}}),
+            json!({"type": "scheduleDeviceMethod", "queryCondition": "*", "cloudToDeviceMethod": {"methodName": "m"}}),
             "startTime",
         ),
         (
-            json!({"jobId": "other", "type": "scheduleDeviceMethod", "queryCondition": "q", "startTime": "2030-01-01T00:00:00Z", "cloudToDeviceMethod": {"methodName": "m"}}),
+            json!({"jobId": "other", "type": "scheduleDeviceMethod", "queryCondition": "*", "startTime": "2030-01-01T00:00:00Z", "cloudToDeviceMethod": {"methodName": "m"}}),
             "differs",
         ),
     ];

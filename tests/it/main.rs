@@ -3,10 +3,12 @@
 //! in `support`.
 
 mod cancel_job;
+mod condition_properties;
 mod contract_requests;
 mod contract_responses;
 mod contract_schema_parity;
 mod device_jobs;
+mod devices;
 #[cfg(feature = "entra")]
 mod entra;
 mod examples;

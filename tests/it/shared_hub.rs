@@ -247,9 +247,12 @@ async fn every_refusal_has_the_services_shape() {
 const MANY: usize = 900;
 
 /// A condition naming `count` devices `d00000`, `d00001`, …
-fn devices(count: usize) -> String {
-    let ids: Vec<String> = (0..count).map(|n| format!("'d{n:05}'")).collect();
-    format!("deviceId IN [{}]", ids.join(","))
+/// A condition naming `count` devices, which `hub` then has.
+fn devices(hub: &LocalHub, count: usize) -> String {
+    let ids: Vec<String> = (0..count).map(|n| format!("d{n:05}")).collect();
+    hub.add_devices(&ids).unwrap();
+    let quoted: Vec<String> = ids.iter().map(|id| format!("'{id}'")).collect();
+    format!("deviceId IN [{}]", quoted.join(","))
 }
 
 fn twin_job(condition: &str) -> Value {
@@ -261,7 +264,7 @@ fn twin_job(condition: &str) -> Value {
 async fn queries_over_the_services_size_limit_are_refused_412() {
     let hub = LocalHub::start().await.unwrap();
     // 8,192 bytes: the largest condition the hub takes.
-    let largest = devices(MANY);
+    let largest = devices(&hub, MANY);
     assert!(largest.len() < 8_192);
     let largest = format!("{largest}{}", " ".repeat(8_192 - largest.len()));
     assert_eq!(largest.len(), 8_192);
@@ -335,7 +338,7 @@ async fn rows_page_through_a_large_job_once_each_in_order() {
         .start()
         .await
         .unwrap();
-    let condition = devices(MANY);
+    let condition = devices(&hub, MANY);
     for id in ["a-job", "b-job"] {
         let (status, _, _) = support::send(
             &hub,
@@ -379,6 +382,11 @@ async fn device_ids_follow_iot_hubs_rules_and_tokens_read_back() {
     // character the rule allows.
     let condition =
         r#"deviceId IN ['c', 'c', 'é', 'a b', 'a%2F', 'b#?', 'x:y=z@w;$!', 'p(q),r*s+t_u.v-']"#;
+    let valid = ["c", "a%2F", "b#?", "x:y=z@w;$!", "p(q),r*s+t_u.v-"];
+    hub.add_devices(valid).unwrap();
+    for invalid in ["é", "a b"] {
+        assert!(hub.add_devices([invalid]).is_err(), "{invalid}");
+    }
     let (status, _, job) =
         support::send(&hub, Method::PUT, "/jobs/v2/ids", Some(twin_job(condition))).await;
     assert_eq!(status, 200, "{job}");
@@ -415,6 +423,7 @@ async fn device_ids_follow_iot_hubs_rules_and_tokens_read_back() {
 #[tokio::test]
 async fn statistics_follow_the_rows_after_a_cancel_and_after_devices_change() {
     let (hub, start) = support::hub_on_a_held_clock().await;
+    hub.add_devices(["d1", "d2"]).unwrap();
     let method = json!({"type": "scheduleDeviceMethod", "queryCondition": "deviceId IN ['d1', 'd2']",
         "startTime": start.to_rfc3339(), "cloudToDeviceMethod": {"methodName": "reboot"}});
     let rows_of =

@@ -44,7 +44,7 @@ pub const TYPES_USED: &[(&str, &str)] = &[
     ("DeviceJobOutcome", "src/models/mod.rs"),
     ("DeviceMethodResponse", "src/models/mod.rs"),
     ("DeviceJobError", "src/models/mod.rs"),
-    ("QuerySpecification", "src/device_jobs.rs"),
+    ("QuerySpecification", "src/devices.rs"),
 ];
 
 /// Properties the layer reads or sets, with the type it expects: (schema, property, type,
@@ -94,7 +94,7 @@ pub const FIELDS_USED: &[(&str, &str, &str, &str)] = &[
     ("JobProperties", "jobId", "string", "examples/export_devices.rs"),
     ("JobProperties", "progress", "int32", "examples/export_devices.rs"),
     ("ManagedIdentity", "userAssignedIdentity", "string", "src/import_export/requests.rs"),
-    ("QuerySpecification", "query", "string", "src/device_jobs.rs"),
+    ("QuerySpecification", "query", "string", "src/devices.rs"),
 ];
 
 /// One item of the checklist.
