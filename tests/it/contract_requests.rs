@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use futures::StreamExt as _;
 use iothub_jobs::{
-    DeviceJobQuery, DirectMethodJob, ExportJob, ImportJob, JobQuery, StorageAuthentication,
-    TwinUpdateJob,
+    DeviceJobQuery, DeviceQuery, DirectMethodJob, ExportJob, Field, ImportJob, JobQuery,
+    QueriedTwin, StorageAuthentication, TwinUpdateJob,
     models::{DeviceJobStatus, JobStatus, JobType},
     simulator::LocalHub,
 };
@@ -388,6 +388,37 @@ async fn every_request_matches_its_operation_in_spec() {
     assert_eq!(rows.len(), 3, "a failed row per device: {rows:?}");
     assert!(rows.iter().all(Result::is_ok), "{rows:?}");
     assert!(sent.len() > 1, "more rows than one page of 2 holds");
+    assert_allowed(&spec, &sent, "POST", "");
+
+    // Device queries: a count, twins and ids, two to a page, with a built condition.
+    let offline = Field::device_id()
+        .is_in(["d1", "d2", "d3"])
+        .and(!Field::tag("x").is_defined());
+    let (count, sent) = sent_by(&hub, client.count_devices(offline.clone())).await;
+    assert_eq!(count.unwrap(), 3);
+    assert_allowed(&spec, &sent, "POST", "");
+    let query = DeviceQuery::new(offline).with_page_size(2);
+    let (twins, sent) = sent_by(&hub, async {
+        std::pin::pin!(client.query_twins(query.clone()))
+            .collect::<Vec<_>>()
+            .await
+    })
+    .await;
+    assert!(
+        twins
+            .iter()
+            .all(|twin| matches!(twin, Ok(QueriedTwin::Twin(_)))),
+        "{twins:?}"
+    );
+    assert_eq!((twins.len(), sent.len()), (3, 2), "3 twins in pages of 2");
+    assert_allowed(&spec, &sent, "POST", "");
+    let (ids, sent) = sent_by(&hub, async {
+        std::pin::pin!(client.query_device_ids(query))
+            .collect::<Vec<_>>()
+            .await
+    })
+    .await;
+    assert_eq!(ids.len(), 3, "{ids:?}");
     assert_allowed(&spec, &sent, "POST", "");
 }
 
