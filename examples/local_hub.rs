@@ -1,9 +1,16 @@
 //! The local hub as a server any client can use, in any language: it answers the IoT Hub jobs
-//! API (scheduled and import/export jobs) on `127.0.0.1` until Ctrl-C.
+//! API (scheduled and import/export jobs, device queries) on `127.0.0.1` until Ctrl-C.
 //!
 //! ```text
-//! cargo run --example local_hub -- [--port PORT] [--host-name NAME] [--policy-name NAME] [--policy-key BASE64]
+//! cargo run --example local_hub -- [--port PORT] [--host-name NAME] [--policy-name NAME] [--policy-key BASE64] [--devices FILE]
 //! ```
+//!
+//! `--devices FILE` registers a fleet: `FILE` holds a JSON array of twins in the service's shape
+//! (`deviceId`, `tags`, `properties.desired`, `properties.reported`, `status`, …; the fields the
+//! service always writes are filled in where missing), which `POST /devices/query` answers and
+//! scheduled jobs target. It may be repeated; a later twin of the same device replaces the
+//! earlier one. A file that cannot be read, is not such an array, or holds a twin the hub
+//! refuses stops it with exit code 2 before it prints anything on stdout.
 //!
 //! On start it prints two lines on stdout: the service connection string, then the endpoint URL
 //! to send requests to (the host name in the connection string is what tokens are scoped to; it
@@ -17,14 +24,15 @@
 
 use std::process::ExitCode;
 
-use iothub_jobs::simulator::LocalHub;
+use iothub_jobs::simulator::{LocalHub, LocalHubBuilder};
+use serde_json::Value;
 use tracing::Level;
 use tracing_subscriber::{
     filter::Targets, layer::SubscriberExt as _, util::SubscriberInitExt as _,
 };
 
-const USAGE: &str =
-    "usage: local_hub [--port PORT] [--host-name NAME] [--policy-name NAME] [--policy-key BASE64]";
+const USAGE: &str = "usage: local_hub [--port PORT] [--host-name NAME] [--policy-name NAME] [--policy-key BASE64] [--devices FILE]
+  --devices FILE  register the devices whose twins FILE holds, as a JSON array (repeatable)";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -37,20 +45,35 @@ async fn main() -> ExitCode {
         .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
         .with(filter)
         .init();
-    let hub = match configured(std::env::args().skip(1).collect()) {
-        Ok(builder) => builder.start().await,
+    let (builder, fleets) = match configured(std::env::args().skip(1).collect()) {
+        Ok(config) => config,
         Err(problem) => {
             eprintln!("{problem}\n{USAGE}");
             return ExitCode::from(2);
         }
     };
-    let hub = match hub {
+    let hub = match builder.start().await {
         Ok(hub) => hub,
         Err(error) => {
             eprintln!("error: the local hub could not listen: {error}");
             return ExitCode::FAILURE;
         }
     };
+    // The builder takes no twins, so they load once the hub is up, and before anyone is told
+    // where it is: a client never sees a hub without its fleet.
+    for fleet in fleets {
+        match hub.add_twins(fleet.twins) {
+            Ok(loaded) => eprintln!("loaded {loaded} device(s) from {}", fleet.file),
+            Err(error) => {
+                eprintln!(
+                    "--devices {}: {error} (the first twin is twin 0); fix that twin or remove it \
+                     from the file\n{USAGE}",
+                    fleet.file
+                );
+                return ExitCode::from(2);
+            }
+        }
+    }
     println!("{}", hub.connection_string());
     println!("{}", hub.endpoint());
     eprintln!(
@@ -66,9 +89,18 @@ async fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// The hub the command line describes.
-fn configured(args: Vec<String>) -> Result<iothub_jobs::simulator::LocalHubBuilder, String> {
+/// The twins one `--devices` file holds, read and parsed but not yet checked by the hub.
+struct Fleet {
+    /// The file as given on the command line, to name it in messages.
+    file: String,
+    /// The array's items, in the file's order.
+    twins: Vec<Value>,
+}
+
+/// The hub the command line describes, and the fleets to load into it once it is up.
+fn configured(args: Vec<String>) -> Result<(LocalHubBuilder, Vec<Fleet>), String> {
     let mut builder = LocalHub::builder().request_log(0, 0);
+    let mut fleets = Vec::new();
     let mut policy_name = LocalHub::DEFAULT_POLICY_NAME.to_owned();
     let mut policy_key = None;
     let mut args = args.into_iter();
@@ -98,6 +130,7 @@ fn configured(args: Vec<String>) -> Result<iothub_jobs::simulator::LocalHubBuild
             "--host-name" => builder = builder.host_name(value()?),
             "--policy-name" => policy_name = value()?,
             "--policy-key" => policy_key = Some(value()?),
+            "--devices" => fleets.push(fleet(value()?)?),
             "--help" | "-h" => {
                 return Err("the IoT Hub jobs API on 127.0.0.1, until Ctrl-C".to_owned());
             }
@@ -116,5 +149,31 @@ fn configured(args: Vec<String>) -> Result<iothub_jobs::simulator::LocalHubBuild
     } else if policy_name != LocalHub::DEFAULT_POLICY_NAME {
         return Err("--policy-name needs --policy-key".to_owned());
     }
-    Ok(builder)
+    Ok((builder, fleets))
+}
+
+/// The twins `file` holds: read before the hub starts, so that a wrong path or a file that is
+/// not a JSON array stops it before it listens.
+fn fleet(file: String) -> Result<Fleet, String> {
+    let text = std::fs::read_to_string(&file)
+        .map_err(|error| format!("--devices {file}: cannot read the file: {error}"))?;
+    let parsed: Value = serde_json::from_str(&text).map_err(|error| {
+        format!("--devices {file}: not JSON ({error}); the file must hold a JSON array of twins")
+    })?;
+    let Value::Array(twins) = parsed else {
+        let found = match parsed {
+            Value::Object(_) => "an object",
+            Value::String(_) => "a string",
+            Value::Number(_) => "a number",
+            Value::Bool(_) => "a boolean",
+            Value::Null => "null",
+            // Taken by the `let` above; named so the match stays exhaustive.
+            Value::Array(_) => "an array",
+        };
+        return Err(format!(
+            "--devices {file}: found {found}; the file must hold a JSON array of twins, \
+             like [{{\"deviceId\": \"sensor-1\", \"tags\": {{\"ring\": \"canary\"}}}}]"
+        ));
+    };
+    Ok(Fleet { file, twins })
 }

@@ -743,6 +743,7 @@ mod tests {
         }
         assert!(Field::twin("capabilities.iotEdge").eq(true).text().is_ok());
         assert!(Field::desired("$metadata._x").is_defined().text().is_ok());
+        assert!(Field::tag("a$b_9").eq(1).text().is_ok());
     }
 
     #[test]
@@ -831,6 +832,51 @@ mod tests {
             assert_eq!(error.kind(), &ErrorKind::InvalidCondition);
             assert!(error.to_string().contains(expected), "{bad:?}: {error}");
         }
+    }
+
+    #[test]
+    fn every_split_is_as_full_as_the_limit_allows_whatever_the_ids_lengths() {
+        for len in [1, 2, 7, 13, 40, MAX_DEVICE_ID_LEN] {
+            let ids: Vec<String> = (0..3_000).map(|n| format!("{n:0len$}")).collect();
+            let split = Condition::device_ids(&ids).unwrap();
+            for (condition, next) in split.iter().zip(split.iter().skip(1)) {
+                let (text, next) = (text(condition), text(next));
+                assert!(text.len() <= Condition::MAX_BYTES, "{len}: {}", text.len());
+                // The next condition's first id, with its `, `, would not have fitted.
+                let first = next
+                    .trim_start_matches("deviceId IN [")
+                    .split(", ")
+                    .next()
+                    .unwrap();
+                let first = first.trim_end_matches(']');
+                assert!(
+                    text.len() + 2 + first.len() > Condition::MAX_BYTES,
+                    "{len}: {}",
+                    text.len()
+                );
+            }
+            assert!(text(split.last().unwrap()).len() <= Condition::MAX_BYTES);
+        }
+    }
+
+    #[test]
+    fn a_condition_of_exactly_the_limit_is_taken_and_one_byte_more_is_not() {
+        let at = |len: usize| format!("tags.a = '{}'", "x".repeat(len - "tags.a = ''".len()));
+        assert!(Condition::parse(&at(Condition::MAX_BYTES)).is_ok());
+        assert!(Condition::parse(&at(Condition::MAX_BYTES + 1)).is_err());
+        assert!(
+            Field::tag("a")
+                .eq("x".repeat(Condition::MAX_BYTES - 11))
+                .text()
+                .is_ok()
+        );
+        assert!(
+            Field::tag("a")
+                .eq("x".repeat(Condition::MAX_BYTES - 10))
+                .text()
+                .is_err()
+        );
+        assert_eq!(Condition::MAX_BYTES, 8_128);
     }
 
     #[test]

@@ -1,16 +1,20 @@
 """Drives the local hub with Microsoft's official Python SDK (azure-iot-hub), as another team's
 tests would: `cargo run --example local_hub` prints a connection string and an endpoint, and
-the SDK's generated client is pointed at the endpoint through `protocol.config.base_url`.
+the SDK's generated clients are pointed at the endpoint through `protocol.config.base_url`.
+The hub must hold the fleet in fleet.json beside this script (`local_hub --devices
+.ci/python/fleet.json`): the queries and the job's device count are checked against it.
 
 usage: python official_sdk.py CONNECTION_STRING ENDPOINT
 Exits non-zero, saying which call failed, unless every call answers as the service would.
 """
 
 import datetime
+import json
+import pathlib
 import sys
 
-from azure.iot.hub import IoTHubJobManager
-from azure.iot.hub.models import CloudToDeviceMethod, JobProperties, JobRequest
+from azure.iot.hub import IoTHubJobManager, IoTHubRegistryManager
+from azure.iot.hub.models import CloudToDeviceMethod, JobProperties, JobRequest, QuerySpecification
 from msrest.exceptions import HttpOperationError
 
 
@@ -21,20 +25,25 @@ def check(what, condition, detail=""):
 
 
 def main(connection_string, endpoint):
+    fleet = json.loads((pathlib.Path(__file__).parent / "fleet.json").read_text())
     jobs = IoTHubJobManager.from_connection_string(connection_string)
     jobs.protocol.config.base_url = endpoint
 
-    # Scheduled jobs: create, get, cancel.
+    # Scheduled jobs: create, get, cancel. The job targets the fleet's canary ring.
+    canaries = [twin["deviceId"] for twin in fleet if twin["tags"]["ring"] == "canary"]
     request = JobRequest(
         job_id="python-reboot",
         type="scheduleDeviceMethod",
-        query_condition="deviceId IN ['d1', 'd2']",
+        query_condition="tags.ring = 'canary'",
         start_time=datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1),
         max_execution_time_in_seconds=600,
         cloud_to_device_method=CloudToDeviceMethod(method_name="reboot", payload={"delay": 5}),
     )
     created = jobs.create_scheduled_job("python-reboot", request)
     check("create_scheduled_job", created.status == "scheduled", created.status)
+    statistics = created.device_job_statistics
+    targeted = statistics.device_count if statistics else None
+    check("the scheduled job's device count", targeted == len(canaries), f"{targeted} != {len(canaries)}")
     got = jobs.get_scheduled_job("python-reboot")
     check("get_scheduled_job", got.job_id == "python-reboot" and got.type == "scheduleDeviceMethod")
     cancelled = jobs.cancel_scheduled_job("python-reboot")
@@ -65,6 +74,72 @@ def main(connection_string, endpoint):
         check("a second concurrent import/export job", error.response.status_code == 403)
     jobs.cancel_import_export_job(created.job_id)
     check("cancel_import_export_job", jobs.get_import_export_job(created.job_id).status == "cancelled")
+
+    query_devices(connection_string, endpoint, fleet)
+
+
+def query_devices(connection_string, endpoint, fleet):
+    """The device query (`POST /devices/query`) through the registry manager's query_iot_hub."""
+    # Only the HTTP client is used: the registry manager's AMQP client connects on first use.
+    registry = IoTHubRegistryManager.from_connection_string(connection_string)
+    registry.protocol.config.base_url = endpoint
+
+    # A count is one item the SDK reads as a Twin; the alias lands in its additional_properties.
+    canaries = sum(1 for twin in fleet if twin["tags"]["ring"] == "canary")
+    counted = registry.query_iot_hub(
+        QuerySpecification(query="SELECT COUNT() AS numberOfDevices FROM devices WHERE tags.ring = 'canary'")
+    )
+    number = (counted.items[0].additional_properties or {}).get("numberOfDevices") if counted.items else None
+    check(
+        "query_iot_hub of a count",
+        counted.type == "Raw" and len(counted.items) == 1 and number == canaries,
+        f"type {counted.type}, {number} != {canaries}",
+    )
+
+    # Twins in pages of 2, following the continuation token to the last page. The fleet's
+    # versions are compared as strings, as the service compares them.
+    old = sorted(
+        twin["deviceId"] for twin in fleet if twin["properties"]["reported"]["firmware"]["version"] < "2.0"
+    )
+    spec = QuerySpecification(query="SELECT * FROM devices WHERE properties.reported.firmware.version < '2.0'")
+    first = registry.query_iot_hub(spec, continuation_token=None, max_item_count=2)
+    ids = [twin.device_id for twin in first.items]
+    check(
+        "query_iot_hub's first page of twins",
+        first.type == "Twin" and ids == old[:2] and first.continuation_token,
+        f"type {first.type}, {ids} != {old[:2]}, continuation {first.continuation_token!r}",
+    )
+    reported = first.items[0].properties.reported or {}
+    check(
+        "a queried twin's tags and reported properties",
+        first.items[0].tags == fleet_twin(fleet, ids[0])["tags"]
+        and reported.get("firmware") == fleet_twin(fleet, ids[0])["properties"]["reported"]["firmware"],
+        f"{first.items[0].tags}, {reported}",
+    )
+    second = registry.query_iot_hub(spec, continuation_token=first.continuation_token, max_item_count=2)
+    ids = [twin.device_id for twin in second.items]
+    statuses = [twin.status for twin in second.items]
+    expected = [fleet_twin(fleet, id).get("status", "enabled") for id in old[2:4]]
+    check(
+        "query_iot_hub's second page, by the continuation token",
+        ids == old[2:4] and statuses == expected and (second.continuation_token is None) == (len(old) <= 4),
+        f"{ids} != {old[2:4]}, statuses {statuses} != {expected}, continuation {second.continuation_token!r}",
+    )
+
+    # Outside the query language: 400 in the service's shape.
+    try:
+        registry.query_iot_hub(QuerySpecification(query="SELECT * FROM devices WHERE"))
+        check("query_iot_hub of a malformed query", False, "answered 200")
+    except HttpOperationError as error:
+        check(
+            "query_iot_hub of a malformed query",
+            error.response.status_code == 400 and "ArgumentInvalid" in error.response.text,
+            f"{error.response.status_code} {error.response.text[:200]}",
+        )
+
+
+def fleet_twin(fleet, device_id):
+    return next(twin for twin in fleet if twin["deviceId"] == device_id)
 
 
 if __name__ == "__main__":

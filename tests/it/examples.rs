@@ -104,6 +104,40 @@ fn the_local_hub_example_refuses_bad_arguments() {
     );
 }
 
+/// `local_hub --devices FILE` refuses a fleet with a twin the hub cannot hold: exit code 2, a
+/// message naming the file, the twin and what it lacks, and no connection string on stdout
+/// (a client must never be handed a hub without its fleet).
+#[test]
+fn the_local_hub_example_refuses_a_twin_without_a_device_id() {
+    let file = std::env::temp_dir().join(format!(
+        "iothub-jobs-fleet-without-id-{}.json",
+        std::process::id()
+    ));
+    std::fs::write(
+        &file,
+        r#"[{"deviceId": "sensor-1"}, {"tags": {"ring": "canary"}}]"#,
+    )
+    .unwrap();
+    let output = support::output_within(
+        Command::new(support::example("local_hub"))
+            .args(["--port", "0", "--devices"])
+            .arg(&file),
+        EXAMPLE_TIME,
+    );
+    let _ = std::fs::remove_file(&file);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(output.stdout.is_empty(), "{:?}", output.stdout);
+    for named in [
+        file.to_string_lossy().as_ref(),
+        "twin 1",
+        "deviceId",
+        "usage:",
+    ] {
+        assert!(stderr.contains(named), "{named} in {stderr}");
+    }
+}
+
 /// How long an example on the embedded hub may take: far more than it needs, far less than a
 /// wait it would never finish (the examples wait up to 30 minutes on a real hub).
 const EXAMPLE_TIME: std::time::Duration = std::time::Duration::from_secs(30);
@@ -172,4 +206,33 @@ fn the_device_results_example_prints_a_row_per_device() {
         )
     );
     assert_eq!(rows[3]["outcome"]["deviceMethodResponse"]["status"], 501);
+}
+
+/// `preview_targets` on the embedded hub: the count and the devices the condition selects,
+/// and a twin the job changed, read back.
+#[test]
+fn the_preview_targets_example_prints_a_count_the_devices_and_a_changed_twin() {
+    let output = support::output_within(
+        Command::new(support::example("preview_targets")).env_remove("IOTHUB_CONNECTION_STRING"),
+        EXAMPLE_TIME,
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["count"], 2, "{report}");
+    assert_eq!(
+        report["devices"],
+        serde_json::json!(["sensor-01", "sensor-03"])
+    );
+    assert_eq!(report["job"]["statistics"]["succeededCount"], 2, "{report}");
+    let twin = &report["changed_twin"];
+    assert_eq!(twin["deviceId"], "sensor-01");
+    assert_eq!(
+        twin["properties"]["desired"]["firmware"]["version"],
+        "2.4.0"
+    );
+    assert_eq!(twin["version"], 2, "{twin}");
 }
