@@ -12,7 +12,7 @@ use reqwest::header::HeaderValue;
 use tracing::Instrument as _;
 
 use crate::{
-    API_VERSION, Error, ErrorKind,
+    API_VERSION, Error, ErrorKind, WaitOptions,
     auth::Credential,
     error,
     generated::Client,
@@ -29,6 +29,9 @@ pub(crate) struct Caller {
     /// How long one attempt may take, from asking the credential for a token to the last
     /// byte of the answer.
     pub request_timeout: Duration,
+    /// How creates wait for a free job slot, if they do
+    /// ([`JobsClientOptions::with_job_slot_wait`](crate::JobsClientOptions::with_job_slot_wait)).
+    pub job_slot_wait: Option<WaitOptions>,
 }
 
 impl Caller {

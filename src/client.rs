@@ -106,6 +106,7 @@ impl JobsClient {
             credential,
             retry: options.retry,
             request_timeout: options.request_timeout,
+            job_slot_wait: options.job_slot_wait,
         };
         Ok(Self {
             caller: Arc::new(caller),

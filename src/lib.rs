@@ -42,11 +42,15 @@ mod error;
 #[allow(missing_docs, dead_code, clippy::all)]
 mod generated;
 mod hooks;
+mod job_slots;
 pub mod models;
 mod options;
+mod outcome;
 mod query;
 mod redact;
+mod rerun;
 mod retry;
+mod rollout;
 #[cfg(test)]
 mod secret_forms;
 #[cfg(feature = "simulator")]
@@ -71,8 +75,13 @@ pub use generated::API_VERSION;
 pub use import_export::{ExportJob, ImportJob, StorageAuthentication};
 pub use models::JobResponse;
 pub use options::JobsClientOptions;
+pub use outcome::{DeviceCounts, FailedDevice, JobOutcome, MethodFailure, OutcomeOptions};
 pub use query::MAX_EMPTY_PAGES_IN_A_ROW;
+pub use rerun::RerunOptions;
 pub use retry::RetryOptions;
+pub use rollout::{
+    HaltReason, Rollout, RolloutEvent, RolloutGate, RolloutHalt, RolloutReport, WaveReport,
+};
 pub use scheduled_jobs::{DirectMethodJob, JobQuery, QueriedJob, TwinUpdateJob};
 pub use validate::MAX_JOB_ID_LEN;
 pub use wait::{WaitEnd, WaitFailure, WaitOptions};

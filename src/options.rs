@@ -3,7 +3,9 @@
 
 use std::{fmt, time::Duration};
 
-use crate::{Error, ErrorKind, RetryOptions, auth::SasKeyCredential, redact::redacted_url};
+use crate::{
+    Error, ErrorKind, RetryOptions, WaitOptions, auth::SasKeyCredential, redact::redacted_url,
+};
 
 /// Settings for a [`JobsClient`](crate::JobsClient). Start from `JobsClientOptions::default()` and change what you
 /// need with the `with_*` methods. Its `Debug` output never shows an endpoint's user info or
@@ -16,6 +18,7 @@ pub struct JobsClientOptions {
     pub(crate) sas_token_lifetime: Duration,
     pub(crate) retry: RetryOptions,
     pub(crate) max_response_bytes: usize,
+    pub(crate) job_slot_wait: Option<WaitOptions>,
 }
 
 impl Default for JobsClientOptions {
@@ -27,6 +30,7 @@ impl Default for JobsClientOptions {
             sas_token_lifetime: SasKeyCredential::DEFAULT_TOKEN_LIFETIME,
             retry: RetryOptions::default(),
             max_response_bytes: Self::DEFAULT_MAX_RESPONSE_BYTES,
+            job_slot_wait: None,
         }
     }
 }
@@ -83,6 +87,25 @@ impl JobsClientOptions {
         self
     }
 
+    /// Makes job creates — [`schedule_twin_update`](crate::JobsClient::schedule_twin_update),
+    /// [`schedule_direct_method`](crate::JobsClient::schedule_direct_method),
+    /// [`export_devices`](crate::JobsClient::export_devices) and
+    /// [`import_devices`](crate::JobsClient::import_devices) — wait while the hub runs as many
+    /// jobs as it allows ([`Error::is_job_limit_reached`]): the create is sent again, with
+    /// `wait`'s growing pauses, until it is accepted or `wait`'s timeout passes; then it fails
+    /// with the service's refusal. Each pause is logged (`tracing`, level `INFO`). Only those two
+    /// refusals are followed by another create: any other failure, and a create that got no
+    /// answer (it may have taken effect), ends the call as it is.
+    ///
+    /// By default a create does not wait, and fails at once with the refusal: a slot frees when
+    /// a running job ends, which takes minutes to hours, and only the caller knows how long it
+    /// can wait. ([`JobsClient::rollout`](crate::JobsClient::rollout) waits by default, with
+    /// its own bound.)
+    pub fn with_job_slot_wait(mut self, wait: WaitOptions) -> Self {
+        self.job_slot_wait = Some(wait);
+        self
+    }
+
     /// How long the SAS tokens minted from a connection string's key are valid (default
     /// [`SasKeyCredential::DEFAULT_TOKEN_LIFETIME`]). Applies to
     /// [`JobsClient::from_connection_string_with_options`](crate::JobsClient::from_connection_string_with_options).
@@ -101,6 +124,7 @@ impl fmt::Debug for JobsClientOptions {
             .field("sas_token_lifetime", &self.sas_token_lifetime)
             .field("retry", &self.retry)
             .field("max_response_bytes", &self.max_response_bytes)
+            .field("job_slot_wait", &self.job_slot_wait)
             .finish()
     }
 }

@@ -63,11 +63,15 @@ impl WaitOptions {
         self
     }
 
-    fn first_pause(&self) -> Duration {
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    pub(crate) fn first_pause(&self) -> Duration {
         self.poll_interval.max(Self::MIN_POLL_INTERVAL)
     }
 
-    fn next_pause(&self, pause: Duration) -> Duration {
+    pub(crate) fn next_pause(&self, pause: Duration) -> Duration {
         pause
             .saturating_mul(2)
             .min(self.max_poll_interval)

@@ -263,8 +263,10 @@ impl Error {
     }
 
     /// The hub already runs an import or export job (`403 JobQuotaExceeded`): it runs one at a
-    /// time, whatever its tier. Not retried, since the running job may take many minutes: wait
-    /// for it ([`JobsClient::wait_for_import_export_job`](crate::JobsClient::wait_for_import_export_job),
+    /// time, whatever its tier. Not retried unless the client waits for job slots
+    /// ([`JobsClientOptions::with_job_slot_wait`](crate::JobsClientOptions::with_job_slot_wait)),
+    /// since the running job may take many minutes: wait for it
+    /// ([`JobsClient::wait_for_import_export_job`](crate::JobsClient::wait_for_import_export_job),
     /// after [`JobsClient::list_import_export_jobs`](crate::JobsClient::list_import_export_jobs)
     /// to find it), then start this one again.
     pub fn is_job_quota_exceeded(&self) -> bool {
@@ -272,6 +274,17 @@ impl Error {
             .service
             .as_ref()
             .is_some_and(ServiceError::is_job_quota_exceeded)
+    }
+
+    /// The hub already runs as many jobs as it allows, and did nothing with this one: `429
+    /// ThrottlingMaxActiveJobCountExceeded` (scheduled jobs: 1 on the Free and S1 tiers, 5 on
+    /// S2, 10 on S3) or `403 JobQuotaExceeded` (one import or export job at a time). Creating
+    /// it again once a job ends succeeds; a client can wait for that itself
+    /// ([`JobsClientOptions::with_job_slot_wait`](crate::JobsClientOptions::with_job_slot_wait)).
+    pub fn is_job_limit_reached(&self) -> bool {
+        self.0.service.as_ref().is_some_and(|service| {
+            service.is_max_active_jobs_exceeded() || service.is_job_quota_exceeded()
+        })
     }
 
     /// Trying the same call again later may succeed: throttling, a server-side failure, a

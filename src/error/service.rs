@@ -36,6 +36,11 @@ impl ServiceError {
         self.is(403, "JobQuotaExceeded", 403003)
     }
 
+    /// `429 ThrottlingMaxActiveJobCountExceeded`, by name or by number.
+    pub(super) fn is_max_active_jobs_exceeded(&self) -> bool {
+        self.is(429, "ThrottlingMaxActiveJobCountExceeded", 429004)
+    }
+
     /// `404 JobNotFound`, by name or by number.
     pub(super) fn is_job_not_found(&self) -> bool {
         self.is(404, "JobNotFound", 404002)

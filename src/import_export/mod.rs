@@ -8,8 +8,8 @@ use futures_core::Stream;
 pub use requests::{ExportJob, ImportJob, StorageAuthentication};
 
 use crate::{
-    API_VERSION, Error, JobsClient, WaitOptions, models::JobProperties, retry::Replay, validate,
-    wait,
+    API_VERSION, Error, JobsClient, WaitOptions, job_slots, models::JobProperties, retry::Replay,
+    validate, wait,
 };
 
 impl JobsClient {
@@ -19,7 +19,8 @@ impl JobsClient {
     ///
     /// The job is checked first (container URI, authentication, blob names): a problem fails
     /// with [`ErrorKind::InvalidJobRequest`](crate::ErrorKind::InvalidJobRequest) and nothing is sent. The hub runs one import or
-    /// export job at a time: another one running fails with [`Error::is_job_quota_exceeded`].
+    /// export job at a time: another one running fails with [`Error::is_job_quota_exceeded`],
+    /// unless the client waits for it to end ([`JobsClientOptions::with_job_slot_wait`](crate::JobsClientOptions::with_job_slot_wait)).
     /// Leaves the devices' keys out unless the job asks for them ([`ExportJob`]).
     pub async fn export_devices(&self, job: ExportJob) -> Result<JobProperties, Error> {
         self.create_import_export_job(job.into_request()?).await
@@ -36,15 +37,19 @@ impl JobsClient {
         &self,
         request: JobProperties,
     ) -> Result<JobProperties, Error> {
-        // A create that may have reached the service is not sent again: it would start a
-        // second job, or be refused because the first one runs.
-        let call = self.caller().call(
-            "create_import_export_job",
-            "",
-            Replay::IfRejected,
-            |client| client.create_import_export_job(API_VERSION, &request),
-        );
-        Ok(call.await?.into_inner())
+        let slot_wait = self.caller().job_slot_wait.as_ref();
+        job_slots::waiting_for_a_slot("create_import_export_job", "", slot_wait, || {
+            // A create that may have reached the service is not sent again: it would start a
+            // second job, or be refused because the first one runs.
+            let call = self.caller().call(
+                "create_import_export_job",
+                "",
+                Replay::IfRejected,
+                |client| client.create_import_export_job(API_VERSION, &request),
+            );
+            async { Ok(call.await?.into_inner()) }
+        })
+        .await
     }
 
     /// The import or export job `job_id` as the service reports it now. An unknown id fails

@@ -8,12 +8,14 @@ use std::sync::Arc;
 use futures_core::Stream;
 use serde_json::Value;
 
+pub(crate) use requests::NewJob;
 pub use requests::{DirectMethodJob, TwinUpdateJob};
 
 use crate::{
     API_VERSION, Error, JobsClient, WaitOptions,
     call::Caller,
     generated::types::JobRequest,
+    job_slots,
     models::{JobResponse, JobStatus, JobType},
     query::{self, Page},
     retry::Replay,
@@ -57,26 +59,42 @@ impl JobsClient {
     /// Schedules a twin update job and returns it as created (normally `queued` or
     /// `scheduled`). The job is checked first (id rules, a query condition, something to set);
     /// a problem fails with [`ErrorKind::InvalidJobId`](crate::ErrorKind::InvalidJobId) or [`ErrorKind::InvalidJobRequest`](crate::ErrorKind::InvalidJobRequest) and
-    /// nothing is sent. An id in use fails with status `409`.
+    /// nothing is sent. An id in use fails with status `409`; a hub that runs as many jobs as
+    /// its tier allows with [`Error::is_job_limit_reached`], unless the client waits for a slot
+    /// ([`JobsClientOptions::with_job_slot_wait`](crate::JobsClientOptions::with_job_slot_wait)).
     pub async fn schedule_twin_update(&self, job: TwinUpdateJob) -> Result<JobResponse, Error> {
-        let job_id = job.job_id().to_owned();
-        self.create_job(&job_id, job.into_request()?).await
+        let slot_wait = self.caller().job_slot_wait.as_ref();
+        self.schedule(NewJob::TwinUpdate(job), slot_wait).await
     }
 
     /// Schedules a direct-method job and returns it as created; see
     /// [`schedule_twin_update`](Self::schedule_twin_update) for the checks and errors.
     pub async fn schedule_direct_method(&self, job: DirectMethodJob) -> Result<JobResponse, Error> {
-        let job_id = job.job_id().to_owned();
-        self.create_job(&job_id, job.into_request()?).await
+        let slot_wait = self.caller().job_slot_wait.as_ref();
+        self.schedule(NewJob::DirectMethod(job), slot_wait).await
     }
 
-    async fn create_job(&self, job_id: &str, request: JobRequest) -> Result<JobResponse, Error> {
+    /// Schedules `job`, waiting for a free job slot as `slot_wait` says.
+    pub(crate) async fn schedule(
+        &self,
+        job: NewJob,
+        slot_wait: Option<&WaitOptions>,
+    ) -> Result<JobResponse, Error> {
+        let job_id = job.job_id().to_owned();
+        let request = job.into_request()?;
+        job_slots::waiting_for_a_slot("create_job", &job_id, slot_wait, || {
+            self.create_job(&job_id, &request)
+        })
+        .await
+    }
+
+    async fn create_job(&self, job_id: &str, request: &JobRequest) -> Result<JobResponse, Error> {
         // A create that may have reached the service is not sent again: the retry would find
         // its own job and answer 409.
         let call = self
             .caller()
             .call("create_job", job_id, Replay::IfRejected, |client| {
-                client.create_job(job_id, API_VERSION, &request)
+                client.create_job(job_id, API_VERSION, request)
             });
         Ok(call.await?.into_inner())
     }

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use crate::{
     Condition, Error,
     generated::types::{CloudToDeviceMethod, JobRequest, Twin, TwinProperties},
-    models::{JobType, Timestamp},
+    models::{JobResponse, JobType, Timestamp},
     validate,
 };
 
@@ -26,10 +26,6 @@ macro_rules! schedule_setters {
         pub fn with_max_execution_time(mut self, limit: Duration) -> Self {
             self.max_execution_time = Some(limit);
             self
-        }
-
-        pub(crate) fn job_id(&self) -> &str {
-            &self.job_id
         }
     };
 }
@@ -233,6 +229,111 @@ impl DirectMethodJob {
             cloud_to_device_method: Some(method),
             ..request
         })
+    }
+}
+
+/// Either kind of scheduled job, for what schedules the same operation on other devices: a
+/// rollout's waves, a re-run of the devices that failed.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum NewJob {
+    TwinUpdate(TwinUpdateJob),
+    DirectMethod(DirectMethodJob),
+}
+
+impl NewJob {
+    pub(crate) fn job_id(&self) -> &str {
+        match self {
+            Self::TwinUpdate(job) => &job.job_id,
+            Self::DirectMethod(job) => &job.job_id,
+        }
+    }
+
+    pub(crate) fn condition(&self) -> &Condition {
+        match self {
+            Self::TwinUpdate(job) => &job.query_condition,
+            Self::DirectMethod(job) => &job.query_condition,
+        }
+    }
+
+    /// The same operation as job `job_id` on the devices `condition` selects, starting when
+    /// it is scheduled.
+    pub(crate) fn retargeted(&self, job_id: String, condition: Condition) -> Self {
+        match self {
+            Self::TwinUpdate(job) => Self::TwinUpdate(TwinUpdateJob {
+                job_id,
+                query_condition: condition,
+                start_time: None,
+                ..job.clone()
+            }),
+            Self::DirectMethod(job) => Self::DirectMethod(DirectMethodJob {
+                job_id,
+                query_condition: condition,
+                start_time: None,
+                ..job.clone()
+            }),
+        }
+    }
+
+    /// The operation `job` ran, as the service reports it: its twin patch (tags and desired
+    /// properties), or its method with payload and timeouts; and its max execution time. Its
+    /// id and condition are the job's until [`retargeted`](Self::retargeted).
+    pub(crate) fn of(job: &JobResponse) -> Result<Self, Error> {
+        let job_id = job.job_id.clone().unwrap_or_default();
+        let condition = Condition::from(job.query_condition.clone().unwrap_or_default());
+        let max_execution_time = job
+            .max_execution_time_in_seconds
+            .and_then(|seconds| u64::try_from(seconds).ok())
+            .map(Duration::from_secs);
+        let seconds = |seconds: Option<i32>| {
+            seconds
+                .and_then(|seconds| u64::try_from(seconds).ok())
+                .map(Duration::from_secs)
+        };
+        match (&job.type_, &job.update_twin, &job.cloud_to_device_method) {
+            (Some(JobType::ScheduleUpdateTwin), Some(twin), _) => {
+                Ok(Self::TwinUpdate(TwinUpdateJob {
+                    job_id,
+                    query_condition: condition,
+                    tags: twin.tags.clone().unwrap_or_default(),
+                    desired: twin
+                        .properties
+                        .as_ref()
+                        .and_then(|properties| properties.desired.clone())
+                        .unwrap_or_default(),
+                    start_time: None,
+                    max_execution_time,
+                }))
+            }
+            (Some(JobType::ScheduleDeviceMethod), _, Some(method)) => {
+                Ok(Self::DirectMethod(DirectMethodJob {
+                    job_id,
+                    query_condition: condition,
+                    method_name: method.method_name.clone().unwrap_or_default(),
+                    payload: method.payload.clone().map(Value::Object),
+                    connect_timeout: seconds(method.connect_timeout_in_seconds),
+                    response_timeout: seconds(method.response_timeout_in_seconds),
+                    start_time: None,
+                    max_execution_time,
+                }))
+            }
+            (kind, _, _) => Err(validate::invalid_request(format!(
+                "job {job_id:?} cannot be scheduled again: the service reports it as a {} job \
+                 without {}",
+                kind.as_ref().map_or("untyped", |kind| kind.as_str()),
+                match kind {
+                    Some(JobType::ScheduleDeviceMethod) => "its method",
+                    Some(JobType::ScheduleUpdateTwin) => "its twin patch",
+                    _ => "a twin patch or a method",
+                }
+            ))),
+        }
+    }
+
+    pub(crate) fn into_request(self) -> Result<JobRequest, Error> {
+        match self {
+            Self::TwinUpdate(job) => job.into_request(),
+            Self::DirectMethod(job) => job.into_request(),
+        }
     }
 }
 

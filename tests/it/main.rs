@@ -15,9 +15,12 @@ mod examples;
 mod faults;
 mod import_export;
 mod input_properties;
+mod job_slots;
 mod jobs_api;
 mod odd_answers;
+mod outcomes;
 mod prism;
+mod rollouts;
 #[path = "../../src/secret_forms.rs"]
 mod secret_forms;
 mod service_answers;

@@ -1,0 +1,646 @@
+//! A rollout: one operation over rings of devices, in order — schedule a wave (waiting for a
+//! job slot), wait for it, read its outcome, and let a gate decide whether the next wave goes.
+//! The run is a stream of events that ends with a report; every wait in it is bounded.
+
+use std::{collections::HashSet, pin::Pin, time::Duration};
+
+use futures_core::Stream;
+use futures_util::StreamExt as _;
+use serde::Serialize;
+
+use crate::{
+    Condition, DirectMethodJob, Error, ErrorKind, JobsClient, OutcomeOptions, TwinUpdateJob,
+    WaitOptions, models::JobResponse, outcome::JobOutcome, scheduled_jobs::NewJob, validate,
+};
+
+/// One operation rolled out over waves of devices ([`JobsClient::rollout`]).
+///
+/// Each wave's job runs the template job's operation on the devices that its condition AND
+/// the wave's select, under the id `<template job id>-<wave name>`, and starts when the wave
+/// is scheduled. After each wave its outcome goes through the [`RolloutGate`]; the rollout
+/// halts at the first wave the gate stops.
+///
+/// ```
+/// use iothub_jobs::{Field, Rollout, RolloutGate, TwinUpdateJob};
+/// use serde_json::json;
+///
+/// let firmware = TwinUpdateJob::new("fw-2-4", Field::tag("model").eq("t-100"))
+///     .with_desired_properties(json!({"firmware": "2.4.1"}).as_object().unwrap().clone());
+/// let rollout = Rollout::twin_update(firmware)
+///     .wave("canary", Field::tag("ring").eq("canary"))
+///     .wave("early", Field::tag("ring").eq("early"))
+///     .wave("broad", Field::tag("ring").eq("broad"))
+///     .with_gate(RolloutGate::default().with_max_failure_rate(0.02));
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rollout {
+    template: NewJob,
+    waves: Vec<Wave>,
+    gate: RolloutGate,
+    slot_wait: WaitOptions,
+    job_wait: WaitOptions,
+    outcome: OutcomeOptions,
+    first_wave: usize,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct Wave {
+    name: String,
+    condition: Condition,
+}
+
+impl Rollout {
+    /// How long scheduling a wave waits for a free job slot unless configured otherwise: a
+    /// hub of the Free or S1 tier runs one job at a time, and another job's run takes minutes.
+    pub const DEFAULT_SLOT_WAIT: Duration = Duration::from_secs(15 * 60);
+    /// How long a wave's job may take to complete unless configured otherwise: a ring of
+    /// devices, each given its connect and response timeouts, takes minutes.
+    pub const DEFAULT_JOB_WAIT: Duration = Duration::from_secs(60 * 60);
+
+    /// A rollout of `job`'s twin update: its id is the prefix of the waves' job ids, its
+    /// condition the base every wave's is ANDed with.
+    pub fn twin_update(job: TwinUpdateJob) -> Self {
+        Self::of(NewJob::TwinUpdate(job))
+    }
+
+    /// A rollout of `job`'s direct method, as [`twin_update`](Self::twin_update) says.
+    pub fn direct_method(job: DirectMethodJob) -> Self {
+        Self::of(NewJob::DirectMethod(job))
+    }
+
+    fn of(template: NewJob) -> Self {
+        Self {
+            template,
+            waves: Vec::new(),
+            gate: RolloutGate::default(),
+            slot_wait: WaitOptions::default()
+                .with_poll_interval(Duration::from_secs(5))
+                .with_max_poll_interval(Duration::from_secs(60))
+                .with_timeout(Self::DEFAULT_SLOT_WAIT),
+            job_wait: WaitOptions::default().with_timeout(Self::DEFAULT_JOB_WAIT),
+            outcome: OutcomeOptions::default(),
+            first_wave: 0,
+        }
+    }
+
+    /// Adds a wave after the others: `name` (letters, digits and `-`; part of its job's id)
+    /// and the condition that picks its devices, such as `Field::tag("ring").eq("canary")`.
+    pub fn wave(mut self, name: impl Into<String>, condition: impl Into<Condition>) -> Self {
+        self.waves.push(Wave {
+            name: name.into(),
+            condition: condition.into(),
+        });
+        self
+    }
+
+    /// What decides, after each wave, whether the next one goes (default
+    /// [`RolloutGate::default`]: halt if any device failed).
+    pub fn with_gate(mut self, gate: RolloutGate) -> Self {
+        self.gate = gate;
+        self
+    }
+
+    /// How scheduling a wave waits for a free job slot (default: pauses from 5 s up to 60 s,
+    /// for [`Self::DEFAULT_SLOT_WAIT`]).
+    pub fn with_slot_wait(mut self, wait: WaitOptions) -> Self {
+        self.slot_wait = wait;
+        self
+    }
+
+    /// How each wave's job is waited for (default [`WaitOptions::default`]'s pauses, for
+    /// [`Self::DEFAULT_JOB_WAIT`]).
+    pub fn with_job_wait(mut self, wait: WaitOptions) -> Self {
+        self.job_wait = wait;
+        self
+    }
+
+    /// How each wave's outcome is read (default [`OutcomeOptions::default`]).
+    pub fn with_outcome_options(mut self, options: OutcomeOptions) -> Self {
+        self.outcome = options;
+        self
+    }
+
+    /// Starts at wave `wave` (counted from 0), skipping those before it: to resume a halted
+    /// rollout where it stopped ([`RolloutHalt::wave`]). A wave whose job exists already is not
+    /// scheduled again: that job is waited for and its outcome judged.
+    pub fn starting_at(mut self, wave: usize) -> Self {
+        self.first_wave = wave;
+        self
+    }
+
+    fn job_id(&self, wave: &Wave) -> String {
+        format!("{}-{}", self.template.job_id(), wave.name)
+    }
+
+    /// Refuses a rollout that could not run as asked, before anything is sent.
+    fn check(&self) -> Result<(), Error> {
+        if self.waves.is_empty() {
+            return Err(validate::invalid_request(
+                "a rollout needs at least one wave (Rollout::wave)",
+            ));
+        }
+        if self.first_wave >= self.waves.len() {
+            return Err(validate::invalid_request(format!(
+                "the rollout starts at wave {} but has {} (Rollout::starting_at counts from 0)",
+                self.first_wave,
+                self.waves.len()
+            )));
+        }
+        let mut names = HashSet::new();
+        for wave in &self.waves {
+            if !names.insert(wave.name.as_str()) {
+                return Err(validate::invalid_request(format!(
+                    "two waves are named {:?}; each names its own job",
+                    wave.name
+                )));
+            }
+            validate::job_id(&self.job_id(wave))?;
+            self.wave_job(wave).into_request()?;
+        }
+        self.gate.check()
+    }
+
+    /// The job of `wave`: the template's operation on its devices.
+    fn wave_job(&self, wave: &Wave) -> NewJob {
+        let condition = self
+            .template
+            .condition()
+            .clone()
+            .and(wave.condition.clone());
+        self.template.retargeted(self.job_id(wave), condition)
+    }
+}
+
+/// What decides, after a wave, whether the rollout goes on: halt when the share of the wave's
+/// devices that did not succeed passes a bound, or when any device failed with one of the
+/// listed error codes. Start from `RolloutGate::default()`: halt if any device failed,
+/// counting a direct method that answered outside 2xx as failed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RolloutGate {
+    max_failure_rate: f64,
+    count_method_failures: bool,
+    halt_on_codes: Vec<String>,
+}
+
+impl Default for RolloutGate {
+    fn default() -> Self {
+        Self {
+            max_failure_rate: 0.0,
+            count_method_failures: true,
+            halt_on_codes: Vec::new(),
+        }
+    }
+}
+
+impl RolloutGate {
+    /// The largest share of a wave's devices, `0.0`–`1.0`, that may fail for the next wave to
+    /// go (default `0.0`: none). Anything outside that range is refused when the rollout runs.
+    pub fn with_max_failure_rate(mut self, rate: f64) -> Self {
+        self.max_failure_rate = rate;
+        self
+    }
+
+    /// Whether a direct method that answered outside `200`–`299` counts as a failure (default
+    /// `true`: the service calls it `completed`, but the device did not do what was asked).
+    pub fn with_method_failures_counted(mut self, counted: bool) -> Self {
+        self.count_method_failures = counted;
+        self
+    }
+
+    /// Halts after a wave in which any device failed with error `code` (such as
+    /// `DeviceNotOnline`), whatever the failure rate. Can be given several times.
+    pub fn with_halt_on_code(mut self, code: impl Into<String>) -> Self {
+        self.halt_on_codes.push(code.into());
+        self
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        if (0.0..=1.0).contains(&self.max_failure_rate) {
+            return Ok(());
+        }
+        Err(validate::invalid_request(format!(
+            "the gate's max failure rate is {}; it must be a share from 0.0 to 1.0 \
+             (RolloutGate::with_max_failure_rate)",
+            self.max_failure_rate
+        )))
+    }
+
+    /// Why the rollout must halt after `outcome`, if it must.
+    fn judge(&self, outcome: &JobOutcome) -> Option<HaltReason> {
+        for code in &self.halt_on_codes {
+            if let Some(devices) = outcome.error_codes.get(code) {
+                let device_id = outcome
+                    .failed
+                    .iter()
+                    .find(|device| device.code.as_ref() == Some(code))
+                    .map(|device| device.device_id.clone());
+                return Some(HaltReason::ErrorCode {
+                    code: code.clone(),
+                    devices: *devices,
+                    device_id,
+                });
+            }
+        }
+        let rate = outcome.failure_rate(self.count_method_failures);
+        (rate > self.max_failure_rate).then(|| HaltReason::FailureRate {
+            failed: outcome.counts.failed
+                + if self.count_method_failures {
+                    outcome.counts.method_failed
+                } else {
+                    0
+                },
+            devices: outcome.devices,
+            rate,
+            max_rate: self.max_failure_rate,
+        })
+    }
+}
+
+/// What happened in a rollout, in order ([`JobsClient::run_rollout`]). The last event is
+/// [`Halted`](Self::Halted) or [`Finished`](Self::Finished), or an `Err` that ended it.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum RolloutEvent {
+    /// Wave `wave` (counted from 0) was scheduled as `job`, or its job from an earlier run was
+    /// found.
+    WaveScheduled {
+        /// The wave, counted from 0.
+        wave: usize,
+        /// Its name.
+        name: String,
+        /// Its job, as created (or found).
+        job: Box<JobResponse>,
+    },
+    /// Wave `wave`'s job as a poll found it.
+    JobState {
+        /// The wave, counted from 0.
+        wave: usize,
+        /// Its job.
+        job: Box<JobResponse>,
+    },
+    /// Wave `wave`'s job completed with this outcome; `halts` says whether the gate stops the
+    /// rollout here.
+    WaveOutcome {
+        /// The wave, counted from 0.
+        wave: usize,
+        /// Its devices' outcome.
+        report: Box<WaveReport>,
+        /// Whether the gate halts the rollout after it.
+        halts: bool,
+    },
+    /// The gate halted the rollout.
+    Halted(RolloutReport),
+    /// Every wave passed.
+    Finished(RolloutReport),
+}
+
+/// A finished or halted rollout: each wave run, and where it stopped if it did.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct RolloutReport {
+    /// The waves that ran, in order.
+    pub waves: Vec<WaveReport>,
+    /// Where and why it halted; `None` if every wave passed.
+    pub halted: Option<RolloutHalt>,
+}
+
+/// One wave that ran.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct WaveReport {
+    /// The wave, counted from 0.
+    pub wave: usize,
+    /// Its name.
+    pub name: String,
+    /// What became of its devices (its job id included).
+    pub outcome: JobOutcome,
+}
+
+/// Where a rollout halted, and why.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct RolloutHalt {
+    /// The wave after which it halted, counted from 0: give it to [`Rollout::starting_at`] to
+    /// judge it again, or the next one to go on.
+    pub wave: usize,
+    /// Its name.
+    pub name: String,
+    /// What the gate found.
+    pub reason: HaltReason,
+}
+
+/// What made the gate halt a rollout.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+#[non_exhaustive]
+pub enum HaltReason {
+    /// Too many of the wave's devices did not succeed.
+    #[non_exhaustive]
+    FailureRate {
+        /// The devices that did not succeed (the method failures included if the gate counts them).
+        failed: u64,
+        /// The wave's devices.
+        devices: u64,
+        /// `failed / devices`.
+        rate: f64,
+        /// The gate's bound, which `rate` passed.
+        #[serde(rename = "maxRate")]
+        max_rate: f64,
+    },
+    /// A device failed with an error code the gate halts on.
+    #[non_exhaustive]
+    ErrorCode {
+        /// The code.
+        code: String,
+        /// How many devices failed with it.
+        devices: u64,
+        /// One of them, if the outcome's details name one.
+        #[serde(rename = "deviceId")]
+        device_id: Option<String>,
+    },
+}
+
+impl JobsClient {
+    /// Runs `rollout` to its end and returns its report: every wave that ran, and where it
+    /// halted if it did. See [`run_rollout`](Self::run_rollout) for the events on the way and
+    /// the errors.
+    pub async fn rollout(&self, rollout: Rollout) -> Result<RolloutReport, Error> {
+        let mut events = std::pin::pin!(self.run_rollout(rollout));
+        while let Some(event) = events.next().await {
+            match event? {
+                RolloutEvent::Halted(report) | RolloutEvent::Finished(report) => {
+                    return Ok(report);
+                }
+                _ => {}
+            }
+        }
+        Err(Error::new(
+            ErrorKind::InvalidResponse,
+            "a rollout ended without a report",
+        ))
+    }
+
+    /// Runs `rollout`, wave by wave, as a stream of what happens: each wave scheduled (waiting
+    /// for a job slot), its job's states while it runs, its outcome, and at the end
+    /// [`RolloutEvent::Halted`] or [`RolloutEvent::Finished`] with the report.
+    ///
+    /// A rollout that cannot run as given (no waves, two of one name, an id past the job-id
+    /// rule, a condition or gate that cannot be used) is the one item, an error, and nothing is
+    /// sent. A wave's job that fails, is cancelled or does not complete within the job wait
+    /// ends the stream with that [`ErrorKind::Wait`] error; so does any failed request. Dropping
+    /// the stream stops the rollout; the wave's job, if scheduled, runs on.
+    pub fn run_rollout(
+        &self,
+        rollout: Rollout,
+    ) -> impl Stream<Item = Result<RolloutEvent, Error>> + Send + 'static {
+        let step = match rollout.check() {
+            Ok(()) => Step::Schedule(rollout.first_wave),
+            Err(error) => Step::Refused(error),
+        };
+        let run = Run {
+            client: self.clone(),
+            rollout,
+            step,
+            report: RolloutReport::default(),
+        };
+        futures_util::stream::unfold(run, |mut run| async move {
+            let event = run.step().await?;
+            Some((event, run))
+        })
+    }
+}
+
+type States = Pin<Box<dyn Stream<Item = Result<JobResponse, Error>> + Send>>;
+
+/// Where a run is.
+enum Step {
+    Refused(Error),
+    Schedule(usize),
+    Watch(usize, States),
+    Judge(usize),
+    End,
+    Done,
+}
+
+struct Run {
+    client: JobsClient,
+    rollout: Rollout,
+    step: Step,
+    report: RolloutReport,
+}
+
+impl Run {
+    /// The next event, or `None` once the run is over.
+    async fn step(&mut self) -> Option<Result<RolloutEvent, Error>> {
+        loop {
+            match std::mem::replace(&mut self.step, Step::Done) {
+                Step::Done => return None,
+                Step::Refused(error) => return Some(Err(error)),
+                Step::Schedule(wave) => return Some(self.schedule(wave).await),
+                Step::Watch(wave, mut states) => match states.next().await {
+                    Some(Ok(job)) => {
+                        self.step = Step::Watch(wave, states);
+                        return Some(Ok(RolloutEvent::JobState {
+                            wave,
+                            job: Box::new(job),
+                        }));
+                    }
+                    Some(Err(error)) => return Some(Err(error)),
+                    None => self.step = Step::Judge(wave),
+                },
+                Step::Judge(wave) => return Some(self.judge(wave).await),
+                Step::End => {
+                    let report = std::mem::take(&mut self.report);
+                    return Some(Ok(match report.halted {
+                        Some(_) => RolloutEvent::Halted(report),
+                        None => RolloutEvent::Finished(report),
+                    }));
+                }
+            }
+        }
+    }
+
+    async fn schedule(&mut self, wave: usize) -> Result<RolloutEvent, Error> {
+        let spec = &self.rollout.waves[wave];
+        let job_id = self.rollout.job_id(spec);
+        let job = match self
+            .client
+            .schedule(self.rollout.wave_job(spec), Some(&self.rollout.slot_wait))
+            .await
+        {
+            // Its job from an earlier run of this rollout: waited for, not scheduled twice.
+            Err(error) if error.status() == Some(409) => self.client.get_job(&job_id).await?,
+            answer => answer?,
+        };
+        let states = self
+            .client
+            .watch_job(&job_id, self.rollout.job_wait.clone());
+        self.step = Step::Watch(wave, Box::pin(states));
+        Ok(RolloutEvent::WaveScheduled {
+            wave,
+            name: spec.name.clone(),
+            job: Box::new(job),
+        })
+    }
+
+    async fn judge(&mut self, wave: usize) -> Result<RolloutEvent, Error> {
+        let spec = &self.rollout.waves[wave];
+        let outcome = self
+            .client
+            .job_outcome(&self.rollout.job_id(spec), self.rollout.outcome.clone())
+            .await?;
+        let halt = self.rollout.gate.judge(&outcome);
+        let report = WaveReport {
+            wave,
+            name: spec.name.clone(),
+            outcome,
+        };
+        let halts = halt.is_some();
+        self.report.waves.push(report.clone());
+        self.report.halted = halt.map(|reason| RolloutHalt {
+            wave,
+            name: spec.name.clone(),
+            reason,
+        });
+        self.step = if halts || wave + 1 == self.rollout.waves.len() {
+            Step::End
+        } else {
+            Step::Schedule(wave + 1)
+        };
+        Ok(RolloutEvent::WaveOutcome {
+            wave,
+            report: Box::new(report),
+            halts,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::DeviceCounts;
+
+    fn outcome(devices: u64, failed: u64, method_failed: u64) -> JobOutcome {
+        let mut outcome = JobOutcome::default();
+        outcome.devices = devices;
+        outcome.counts = DeviceCounts {
+            succeeded: devices - failed - method_failed,
+            failed,
+            method_failed,
+            ..DeviceCounts::default()
+        };
+        outcome
+    }
+
+    #[test]
+    fn the_gate_halts_past_its_rate_counting_method_failures_as_told() {
+        let strict = RolloutGate::default();
+        assert_eq!(strict.judge(&outcome(10, 0, 0)), None);
+        assert_eq!(
+            strict.judge(&outcome(0, 0, 0)),
+            None,
+            "an empty wave passes"
+        );
+        assert_eq!(
+            strict.judge(&outcome(10, 0, 1)),
+            Some(HaltReason::FailureRate {
+                failed: 1,
+                devices: 10,
+                rate: 0.1,
+                max_rate: 0.0
+            })
+        );
+        let lenient = RolloutGate::default().with_max_failure_rate(0.2);
+        assert_eq!(lenient.judge(&outcome(10, 1, 1)), None, "exactly the bound");
+        assert!(matches!(
+            lenient.judge(&outcome(10, 2, 1)),
+            Some(HaltReason::FailureRate { failed: 3, .. })
+        ));
+        let methods_aside = lenient.with_method_failures_counted(false);
+        assert_eq!(methods_aside.judge(&outcome(10, 2, 5)), None);
+        assert!(matches!(
+            methods_aside.judge(&outcome(10, 3, 0)),
+            Some(HaltReason::FailureRate { failed: 3, .. })
+        ));
+    }
+
+    #[test]
+    fn a_listed_error_code_halts_whatever_the_rate() {
+        let gate = RolloutGate::default()
+            .with_max_failure_rate(1.0)
+            .with_halt_on_code("DeviceNotOnline");
+        let mut wave = outcome(100, 1, 0);
+        wave.error_codes.insert("Timeout".into(), 1);
+        assert_eq!(gate.judge(&wave), None);
+        wave.error_codes.insert("DeviceNotOnline".into(), 2);
+        wave.failed.push(crate::outcome::FailedDevice {
+            device_id: "d-7".into(),
+            code: Some("DeviceNotOnline".into()),
+            description: None,
+        });
+        assert_eq!(
+            gate.judge(&wave),
+            Some(HaltReason::ErrorCode {
+                code: "DeviceNotOnline".into(),
+                devices: 2,
+                device_id: Some("d-7".into())
+            })
+        );
+    }
+
+    #[test]
+    fn a_rollout_that_cannot_run_is_refused_before_anything_is_sent() {
+        let job = || {
+            TwinUpdateJob::new("fw", "*")
+                .with_tags(serde_json::Map::from_iter([("a".to_owned(), 1.into())]))
+        };
+        let base = || Rollout::twin_update(job()).wave("one", "tags.ring = 'a'");
+        assert!(base().check().is_ok());
+        for (rollout, named) in [
+            (Rollout::twin_update(job()), "at least one wave"),
+            (base().wave("one", "tags.ring = 'b'"), "two waves"),
+            (base().wave("a b", "*"), "\"fw-a b\""),
+            (base().wave(&"w".repeat(62), "*"), "64"),
+            (base().wave("two", "SELECT *"), "SELECT"),
+            (base().starting_at(1), "starts at wave 1"),
+            (
+                base().with_gate(RolloutGate::default().with_max_failure_rate(1.5)),
+                "1.5",
+            ),
+            (
+                base().with_gate(RolloutGate::default().with_max_failure_rate(f64::NAN)),
+                "NaN",
+            ),
+            (
+                Rollout::twin_update(TwinUpdateJob::new("fw", "*")).wave("w", "*"),
+                "tags or desired",
+            ),
+        ] {
+            let error = rollout.check().unwrap_err();
+            assert!(error.to_string().contains(named), "{named}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_waves_job_is_the_templates_on_the_base_and_the_waves_devices() {
+        let rollout = Rollout::direct_method(
+            DirectMethodJob::new("reboot", "tags.site = 'b'", "reboot")
+                .with_payload(serde_json::json!({"delay": 1})),
+        )
+        .wave("canary", "tags.ring = 'canary'");
+        let job = rollout.wave_job(&rollout.waves[0]);
+        assert_eq!(job.job_id(), "reboot-canary");
+        assert_eq!(
+            job.condition().text().unwrap(),
+            "(tags.site = 'b') AND (tags.ring = 'canary')"
+        );
+        let sent = serde_json::to_value(job.into_request().unwrap()).unwrap();
+        assert_eq!(
+            sent["cloudToDeviceMethod"]["payload"],
+            serde_json::json!({"delay": 1})
+        );
+    }
+}

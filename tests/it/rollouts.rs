@@ -1,0 +1,246 @@
+//! Rollouts against the local hub over real HTTP: waves in order, each gated on its outcome,
+//! halting where the gate says and resuming from there, every wait bounded.
+
+use std::{pin::pin, time::Duration};
+
+use futures::StreamExt as _;
+use iothub_jobs::{
+    DirectMethodJob, ErrorKind, Field, HaltReason, Rollout, RolloutEvent, RolloutGate,
+    TwinUpdateJob, WaitEnd, WaitOptions, simulator::LocalHub,
+};
+use serde_json::json;
+
+use crate::support;
+
+fn quick(timeout: Duration) -> WaitOptions {
+    WaitOptions::default()
+        .with_poll_interval(Duration::from_millis(20))
+        .with_max_poll_interval(Duration::from_millis(50))
+        .with_timeout(timeout)
+}
+
+/// Three rings — canary `c1`, `c2`; early `e1`…`e3`; broad `b1`…`b4` — and a lab device
+/// outside every ring, on a hub where jobs run for 50 ms; `e2` answers `500`.
+async fn fleet() -> LocalHub {
+    let hub = LocalHub::builder()
+        .job_run_time(Duration::from_millis(50))
+        .start()
+        .await
+        .unwrap();
+    let twins = [("c", "canary", 2), ("e", "early", 3), ("b", "broad", 4)]
+        .into_iter()
+        .flat_map(|(prefix, ring, n)| {
+            (1..=n).map(move |k| json!({"deviceId": format!("{prefix}{k}"), "tags": {"ring": ring, "model": "t1"}}))
+        })
+        .chain([json!({"deviceId": "lab", "tags": {"model": "t1"}})]);
+    hub.add_twins(twins).unwrap();
+    hub.set_method_response("e2", 500, json!({"error": "flash failed"}));
+    hub
+}
+
+fn update(gate: RolloutGate) -> Rollout {
+    let job = DirectMethodJob::new("fw", Field::tag("model").eq("t1"), "update")
+        .with_payload(json!({"version": "2.4.1"}));
+    Rollout::direct_method(job)
+        .wave("canary", Field::tag("ring").eq("canary"))
+        .wave("early", Field::tag("ring").eq("early"))
+        .wave("broad", Field::tag("ring").eq("broad"))
+        .with_gate(gate)
+        .with_slot_wait(quick(Duration::from_secs(10)))
+        .with_job_wait(quick(Duration::from_secs(20)))
+}
+
+#[tokio::test]
+async fn a_rollout_halts_at_the_ring_where_a_method_failed_and_names_the_device() {
+    let hub = fleet().await;
+    let client = hub.client().unwrap();
+    let mut events = Vec::new();
+    let mut run = pin!(client.run_rollout(update(RolloutGate::default())));
+    while let Some(event) = run.next().await {
+        events.push(event.unwrap());
+    }
+    let kinds: Vec<String> = events
+        .iter()
+        .map(|event| match event {
+            RolloutEvent::WaveScheduled { wave, .. } => format!("scheduled {wave}"),
+            RolloutEvent::JobState { wave, .. } => format!("state {wave}"),
+            RolloutEvent::WaveOutcome { wave, halts, .. } => format!("outcome {wave} {halts}"),
+            RolloutEvent::Halted(_) => "halted".into(),
+            RolloutEvent::Finished(_) => "finished".into(),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    let mut steps = kinds.clone();
+    steps.dedup();
+    assert_eq!(
+        steps,
+        [
+            "scheduled 0",
+            "state 0",
+            "outcome 0 false",
+            "scheduled 1",
+            "state 1",
+            "outcome 1 true",
+            "halted"
+        ],
+        "{kinds:?}"
+    );
+    let Some(RolloutEvent::Halted(report)) = events.last() else {
+        panic!("{events:?}");
+    };
+    assert_eq!(report.waves.len(), 2);
+    assert_eq!(report.waves[0].outcome.counts.succeeded, 2);
+    let early = &report.waves[1].outcome;
+    assert_eq!((early.job_id.as_str(), early.devices), ("fw-early", 3));
+    assert_eq!(early.method_failed[0].device_id, "e2");
+    assert_eq!(early.method_failed[0].status, Some(500));
+    let halt = report.halted.as_ref().unwrap();
+    assert_eq!((halt.wave, halt.name.as_str()), (1, "early"));
+    assert!(matches!(
+        halt.reason,
+        HaltReason::FailureRate {
+            failed: 1,
+            devices: 3,
+            ..
+        }
+    ));
+    assert!(
+        hub.job("fw-broad").is_none(),
+        "the broad ring was never scheduled"
+    );
+    let canary = hub.job("fw-canary").unwrap();
+    assert_eq!(
+        canary["queryCondition"],
+        "tags.model = 't1' AND tags.ring = 'canary'"
+    );
+    assert_eq!(
+        canary["cloudToDeviceMethod"]["payload"],
+        json!({"version": "2.4.1"})
+    );
+    let json = serde_json::to_value(report).unwrap();
+    assert_eq!(json["halted"]["reason"]["kind"], "failureRate");
+}
+
+#[tokio::test]
+async fn a_rollout_that_does_not_count_method_failures_finishes_every_ring() {
+    let hub = fleet().await;
+    let gate = RolloutGate::default().with_method_failures_counted(false);
+    let report = hub.client().unwrap().rollout(update(gate)).await.unwrap();
+    assert!(report.halted.is_none());
+    let reached: Vec<u64> = report.waves.iter().map(|w| w.outcome.devices).collect();
+    assert_eq!(reached, [2, 3, 4], "the lab device is in no ring");
+}
+
+#[tokio::test]
+async fn a_listed_error_code_halts_whatever_the_rate_and_a_halted_rollout_resumes() {
+    let hub = fleet().await;
+    hub.set_device_offline("c2");
+    let client = hub.client().unwrap();
+    let gate = RolloutGate::default()
+        .with_max_failure_rate(0.9)
+        .with_halt_on_code("DeviceNotOnline");
+    let report = client.rollout(update(gate.clone())).await.unwrap();
+    let halt = report.halted.unwrap();
+    assert_eq!(halt.wave, 0);
+    let HaltReason::ErrorCode {
+        code,
+        devices,
+        device_id,
+        ..
+    } = &halt.reason
+    else {
+        panic!("{:?}", halt.reason);
+    };
+    assert_eq!((code.as_str(), *devices), ("DeviceNotOnline", 1));
+    assert_eq!(device_id.as_deref(), Some("c2"));
+
+    // Resumed at the halted wave: its job is not scheduled twice, and judged again it halts again.
+    let again = client
+        .rollout(update(gate.clone()).starting_at(halt.wave))
+        .await
+        .unwrap();
+    assert_eq!(again.halted.unwrap().wave, 0);
+    let creates = hub
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PUT" && r.path == "/jobs/v2/fw-canary")
+        .count();
+    assert_eq!(creates, 2, "sent again, refused 409, then read");
+    // Resumed after it, with a gate that lets the early ring's method failure pass.
+    let rest = client
+        .rollout(update(gate.with_method_failures_counted(false)).starting_at(halt.wave + 1))
+        .await
+        .unwrap();
+    assert!(rest.halted.is_none());
+    let names: Vec<_> = rest.waves.iter().map(|w| w.name.as_str()).collect();
+    assert_eq!(names, ["early", "broad"]);
+}
+
+#[tokio::test]
+async fn a_wave_waits_for_a_free_job_slot() {
+    let hub = LocalHub::builder()
+        .max_active_jobs(1)
+        .job_run_time(Duration::from_millis(50))
+        .start()
+        .await
+        .unwrap();
+    hub.add_twins([json!({"deviceId": "d", "tags": {"ring": "one"}})])
+        .unwrap();
+    hub.schedule_job("occupant");
+    let client = hub.client().unwrap();
+    let patch = support::object(json!({"fw": "2"}));
+    let rollout =
+        Rollout::twin_update(TwinUpdateJob::new("tw", "*").with_desired_properties(patch))
+            .wave("one", "tags.ring = 'one'")
+            .with_slot_wait(quick(Duration::from_secs(20)))
+            .with_job_wait(quick(Duration::from_secs(20)));
+    let run = tokio::spawn({
+        let client = client.clone();
+        async move { client.rollout(rollout).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!run.is_finished(), "waiting for the slot");
+    client.cancel_job("occupant").await.unwrap();
+    let report = tokio::time::timeout(Duration::from_secs(20), run)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(report.halted.is_none());
+    assert_eq!(hub.twin("d").unwrap()["properties"]["desired"]["fw"], "2");
+}
+
+#[tokio::test]
+async fn a_waves_job_that_does_not_finish_in_time_ends_the_rollout() {
+    let hub = LocalHub::builder()
+        .job_run_time(Duration::from_secs(3600))
+        .start()
+        .await
+        .unwrap();
+    hub.add_devices(["d"]).unwrap();
+    let rollout = Rollout::direct_method(DirectMethodJob::new("slow", "*", "m"))
+        .wave("all", "*")
+        .with_job_wait(quick(Duration::from_millis(300)));
+    let error = tokio::time::timeout(
+        Duration::from_secs(10),
+        hub.client().unwrap().rollout(rollout),
+    )
+    .await
+    .expect("the job wait is bounded")
+    .unwrap_err();
+    assert_eq!(error.kind(), &ErrorKind::Wait);
+    assert_eq!(support::scheduled_wait(&error).0, WaitEnd::TimedOut);
+}
+
+#[tokio::test]
+async fn a_rollout_that_cannot_run_sends_nothing() {
+    let hub = fleet().await;
+    let client = hub.client().unwrap();
+    let before = hub.requests().len();
+    let mut run = pin!(client.run_rollout(update(RolloutGate::default()).starting_at(3)));
+    let error = run.next().await.unwrap().unwrap_err();
+    assert_eq!(error.kind(), &ErrorKind::InvalidJobRequest);
+    assert!(error.to_string().contains("starts at wave 3"), "{error}");
+    assert!(run.next().await.is_none(), "one item");
+    assert_eq!(hub.requests().len(), before);
+}
