@@ -1,5 +1,6 @@
-//! Runs a direct method on a few devices as a job, waits for it, and prints each device's row
-//! (which devices failed, and why) as one JSON line each on stdout.
+//! Runs a direct method on a few devices as a job, waits for it, and prints its outcome as JSON
+//! on stdout: how many devices succeeded, which failed and why, and which answered the method
+//! outside 2xx — counted apart from the succeeded, though the service calls them `completed`.
 //!
 //! ```text
 //! cargo run --example device_results -- [METHOD DEVICE_ID...]
@@ -13,10 +14,7 @@ mod support;
 
 use std::{process::ExitCode, time::Duration};
 
-use futures_util::StreamExt as _;
-use iothub_jobs::{
-    Condition, DeviceJobQuery, DirectMethodJob, QueriedDeviceJob, WaitOptions, simulator::LocalHub,
-};
+use iothub_jobs::{Condition, DirectMethodJob, OutcomeOptions, WaitOptions, simulator::LocalHub};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -60,23 +58,25 @@ async fn main() -> ExitCode {
             devices.len()
         );
         let done = client.wait_for_job(&job_id, WaitOptions::default()).await?;
-        if let Some(counts) = &done.device_job_statistics {
-            eprintln!(
-                "job {job_id} completed: {} succeeded, {} failed",
-                counts.succeeded_count.unwrap_or(0),
-                counts.failed_count.unwrap_or(0)
-            );
+        let outcome = client
+            .job_outcome(&job_id, OutcomeOptions::default())
+            .await?;
+        let counts = &outcome.counts;
+        eprintln!(
+            "job {job_id} completed: {} succeeded, {} failed, {} answered outside 2xx (the \
+             service counts {} succeeded)",
+            counts.succeeded,
+            counts.failed,
+            counts.method_failed,
+            done.device_job_statistics
+                .and_then(|statistics| statistics.succeeded_count)
+                .unwrap_or(0)
+        );
+        for device in &outcome.method_failed {
+            let status = device.status.map_or("no status".into(), |s| s.to_string());
+            eprintln!("  {} answered {status}", device.device_id);
         }
-        let mut rows = std::pin::pin!(client.query_device_jobs(&job_id, DeviceJobQuery::default()));
-        let mut lines = Vec::new();
-        while let Some(row) = rows.next().await {
-            lines.push(match row? {
-                QueriedDeviceJob::DeviceJob(row) => serde_json::to_string(&row)?,
-                QueriedDeviceJob::Unrecognized(raw) => raw.to_string(),
-                other => format!("{other:?}"),
-            });
-        }
-        Ok(lines.join("\n"))
+        Ok(serde_json::to_string_pretty(&outcome)?)
     })
     .await
 }
