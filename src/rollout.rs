@@ -524,15 +524,16 @@ mod tests {
     use crate::outcome::DeviceCounts;
 
     fn outcome(devices: u64, failed: u64, method_failed: u64) -> JobOutcome {
-        let mut outcome = JobOutcome::default();
-        outcome.devices = devices;
-        outcome.counts = DeviceCounts {
-            succeeded: devices - failed - method_failed,
-            failed,
-            method_failed,
-            ..DeviceCounts::default()
-        };
-        outcome
+        JobOutcome {
+            devices,
+            counts: DeviceCounts {
+                succeeded: devices - failed - method_failed,
+                failed,
+                method_failed,
+                ..DeviceCounts::default()
+            },
+            ..JobOutcome::default()
+        }
     }
 
     #[test]
@@ -603,7 +604,7 @@ mod tests {
             (Rollout::twin_update(job()), "at least one wave"),
             (base().wave("one", "tags.ring = 'b'"), "two waves"),
             (base().wave("a b", "*"), "\"fw-a b\""),
-            (base().wave(&"w".repeat(62), "*"), "64"),
+            (base().wave("w".repeat(62), "*"), "64"),
             (base().wave("two", "SELECT *"), "SELECT"),
             (base().starting_at(1), "starts at wave 1"),
             (
@@ -641,6 +642,18 @@ mod tests {
         assert_eq!(
             sent["cloudToDeviceMethod"]["payload"],
             serde_json::json!({"delay": 1})
+        );
+    }
+
+    #[test]
+    fn a_rollout_waits_by_default_as_documented() {
+        let rollout = Rollout::direct_method(DirectMethodJob::new("r", "*", "m"));
+        assert_eq!(rollout.slot_wait.timeout(), Duration::from_secs(900));
+        assert_eq!(rollout.job_wait.timeout(), Duration::from_secs(3600));
+        assert_eq!(rollout.slot_wait.first_pause(), Duration::from_secs(5));
+        assert_eq!(
+            rollout.slot_wait.next_pause(Duration::from_secs(40)),
+            Duration::from_secs(60)
         );
     }
 }

@@ -317,13 +317,13 @@ impl NewJob {
                 }))
             }
             (kind, _, _) => Err(validate::invalid_request(format!(
-                "job {job_id:?} cannot be scheduled again: the service reports it as a {} job \
-                 without {}",
-                kind.as_ref().map_or("untyped", |kind| kind.as_str()),
+                "job {job_id:?} cannot be scheduled again: the service reports its type as {} \
+                 and no {}",
+                kind.as_ref().map_or("none", |kind| kind.as_str()),
                 match kind {
-                    Some(JobType::ScheduleDeviceMethod) => "its method",
-                    Some(JobType::ScheduleUpdateTwin) => "its twin patch",
-                    _ => "a twin patch or a method",
+                    Some(JobType::ScheduleDeviceMethod) => "method",
+                    Some(JobType::ScheduleUpdateTwin) => "twin patch",
+                    _ => "twin patch or method to run",
                 }
             ))),
         }
@@ -524,5 +524,54 @@ mod tests {
             assert_eq!(error.kind(), &kind, "{error}");
             assert!(error.to_string().contains(named), "{error}");
         }
+    }
+
+    #[test]
+    fn a_retargeted_job_keeps_the_operation_on_new_devices_starting_when_scheduled() {
+        let start: DateTime<Utc> = "2030-01-01T00:00:00Z".parse().unwrap();
+        let template = NewJob::DirectMethod(
+            DirectMethodJob::new("t", "tags.a = 1", "m")
+                .with_payload(json!({"p": 1}))
+                .with_start_time(start),
+        );
+        let moved = template.retargeted("t-2".into(), Condition::from("deviceId = 'x'"));
+        assert_eq!(moved.job_id(), "t-2");
+        let sent = serde_json::to_value(moved.into_request().unwrap()).unwrap();
+        assert_eq!(sent["queryCondition"], "deviceId = 'x'");
+        assert_eq!(sent["cloudToDeviceMethod"]["payload"], json!({"p": 1}));
+        assert_ne!(sent["startTime"], "2030-01-01T00:00:00.000Z", "starts now");
+    }
+
+    #[test]
+    fn a_job_without_its_operation_cannot_be_scheduled_again() {
+        for (job, named) in [
+            (
+                json!({"jobId": "j", "type": "scheduleUpdateTwin"}),
+                "scheduleUpdateTwin and no twin patch",
+            ),
+            (
+                json!({"jobId": "j", "type": "scheduleDeviceMethod"}),
+                "scheduleDeviceMethod and no method",
+            ),
+            (
+                json!({"jobId": "j", "type": "export"}),
+                "export and no twin patch or method to run",
+            ),
+            (json!({"jobId": "j"}), "its type as none"),
+        ] {
+            let job: JobResponse = serde_json::from_value(job).unwrap();
+            let error = NewJob::of(&job).unwrap_err();
+            assert!(error.to_string().contains(named), "{named}: {error}");
+        }
+        let twin: JobResponse =
+            serde_json::from_value(json!({"jobId": "j", "type": "scheduleUpdateTwin",
+            "queryCondition": "*", "maxExecutionTimeInSeconds": 60,
+            "updateTwin": {"tags": {"a": 1}, "properties": {"desired": {"b": 2}}}}))
+            .unwrap();
+        let sent =
+            serde_json::to_value(NewJob::of(&twin).unwrap().into_request().unwrap()).unwrap();
+        assert_eq!(sent["updateTwin"]["tags"], json!({"a": 1}));
+        assert_eq!(sent["updateTwin"]["properties"]["desired"], json!({"b": 2}));
+        assert_eq!(sent["maxExecutionTimeInSeconds"], 60);
     }
 }

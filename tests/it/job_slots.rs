@@ -116,7 +116,8 @@ async fn by_default_a_create_does_not_wait_for_a_slot() {
 fn each_pause_for_a_slot_is_logged() {
     let logs = support::trace_logs(async {
         let hub = full_hub().await;
-        let waiting = client(&hub, Some(slot_wait(Duration::from_secs(1))));
+        // Long enough for a pause however slowly the first refusal comes back under load.
+        let waiting = client(&hub, Some(slot_wait(Duration::from_secs(4))));
         let _ = waiting.schedule_twin_update(twin_job("logged")).await;
     });
     let pauses = logs

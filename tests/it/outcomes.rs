@@ -148,10 +148,21 @@ async fn an_outcome_counts_every_device_across_pages_and_details_only_a_few() {
         (outcome.method_failed.len(), outcome.method_failed_left_out),
         (3, 2)
     );
+    let before = hub.requests().len();
     let counts_only = client
-        .job_outcome("wide", OutcomeOptions::default().with_max_details(0))
+        .job_outcome(
+            "wide",
+            OutcomeOptions::default()
+                .with_max_details(0)
+                .with_page_size(1),
+        )
         .await
         .unwrap();
+    assert_eq!(
+        hub.requests().len() - before,
+        41,
+        "pages of the size asked for"
+    );
     assert!(counts_only.failed.is_empty() && counts_only.method_failed.is_empty());
     assert_eq!(counts_only.counts, outcome.counts);
 }
@@ -291,4 +302,44 @@ async fn nothing_to_run_again_schedules_nothing_and_bad_input_sends_nothing() {
         .await
         .unwrap_err();
     assert!(error.is_not_found(), "{error}");
+}
+
+#[tokio::test]
+async fn re_run_jobs_wait_for_each_other_on_a_hub_that_runs_one_at_a_time() {
+    let devices: Vec<String> = (0..150)
+        .map(|n| format!("{n:03}-{}", "y".repeat(60)))
+        .collect();
+    let hub = LocalHub::builder()
+        .max_active_jobs(1)
+        .job_run_time(Duration::from_millis(50))
+        .start()
+        .await
+        .unwrap();
+    hub.add_devices(&devices).unwrap();
+    for device in &devices {
+        hub.set_device_offline(device);
+    }
+    let client = hub.client().unwrap();
+    client
+        .schedule_direct_method(DirectMethodJob::new("m", "*", "m"))
+        .await
+        .unwrap();
+    client.wait_for_job("m", quick_wait()).await.unwrap();
+    let slot_wait = WaitOptions::default()
+        .with_poll_interval(Duration::from_millis(20))
+        .with_timeout(Duration::from_secs(20));
+    let again = client
+        .rerun_failures("m", RerunOptions::default().with_slot_wait(slot_wait))
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 2, "150 ids of 64 bytes make two conditions");
+    let refused = hub
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PUT" && r.path == "/jobs/v2/m-rerun-2")
+        .count();
+    assert!(
+        refused >= 2,
+        "the second waited for the first: {refused} creates"
+    );
 }

@@ -244,3 +244,26 @@ async fn a_rollout_that_cannot_run_sends_nothing() {
     assert!(run.next().await.is_none(), "one item");
     assert_eq!(hub.requests().len(), before);
 }
+
+#[tokio::test]
+async fn a_wave_that_finds_no_free_slot_in_time_ends_the_rollout_with_the_refusal() {
+    let hub = LocalHub::builder()
+        .max_active_jobs(1)
+        .start()
+        .await
+        .unwrap();
+    hub.add_devices(["d"]).unwrap();
+    hub.schedule_job("occupant");
+    let rollout = Rollout::direct_method(DirectMethodJob::new("blocked", "*", "m"))
+        .wave("all", "*")
+        .with_slot_wait(quick(Duration::from_millis(200)));
+    let error = tokio::time::timeout(
+        Duration::from_secs(20),
+        hub.client().unwrap().rollout(rollout),
+    )
+    .await
+    .expect("the slot wait is bounded")
+    .unwrap_err();
+    assert!(error.is_job_limit_reached(), "{error}");
+    assert!(hub.job("blocked-all").is_none());
+}
