@@ -2,8 +2,14 @@
 //! API (scheduled and import/export jobs, device queries) on `127.0.0.1` until Ctrl-C.
 //!
 //! ```text
-//! cargo run --example local_hub -- [--port PORT] [--host-name NAME] [--policy-name NAME] [--policy-key BASE64] [--devices FILE]
+//! cargo run --example local_hub -- [--port PORT] [--host-name NAME] [--policy-name NAME] [--policy-key BASE64] [--devices FILE] [--tier TIER]
 //! ```
+//!
+//! `--tier Free|S1|S2|S3` (in any case) runs as many scheduled jobs at once as a hub of that tier
+//! does — 1 on Free and S1, 5 on S2, 10 on S3 — and refuses one more with `429
+//! ThrottlingMaxActiveJobCountExceeded`, so a client's handling of that can be tried. Without
+//! it the hub allows 100 active jobs. Import and export jobs run one at a time on every tier.
+//! Another value stops it with exit code 2.
 //!
 //! `--devices FILE` registers a fleet: `FILE` holds a JSON array of twins in the service's shape
 //! (`deviceId`, `tags`, `properties.desired`, `properties.reported`, `status`, …; the fields the
@@ -24,15 +30,16 @@
 
 use std::process::ExitCode;
 
-use iothub_jobs::simulator::{LocalHub, LocalHubBuilder};
+use iothub_jobs::simulator::{LocalHub, LocalHubBuilder, Tier};
 use serde_json::Value;
 use tracing::Level;
 use tracing_subscriber::{
     filter::Targets, layer::SubscriberExt as _, util::SubscriberInitExt as _,
 };
 
-const USAGE: &str = "usage: local_hub [--port PORT] [--host-name NAME] [--policy-name NAME] [--policy-key BASE64] [--devices FILE]
-  --devices FILE  register the devices whose twins FILE holds, as a JSON array (repeatable)";
+const USAGE: &str = "usage: local_hub [--port PORT] [--host-name NAME] [--policy-name NAME] [--policy-key BASE64] [--devices FILE] [--tier TIER]
+  --devices FILE  register the devices whose twins FILE holds, as a JSON array (repeatable)
+  --tier TIER     Free, S1, S2 or S3: allow as many active scheduled jobs as that tier (1, 1, 5, 10; default 100)";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -131,6 +138,10 @@ fn configured(args: Vec<String>) -> Result<(LocalHubBuilder, Vec<Fleet>), String
             "--policy-name" => policy_name = value()?,
             "--policy-key" => policy_key = Some(value()?),
             "--devices" => fleets.push(fleet(value()?)?),
+            "--tier" => {
+                let tier: Tier = value()?.parse().map_err(|e| format!("--tier: {e}"))?;
+                builder = builder.tier(tier);
+            }
             "--help" | "-h" => {
                 return Err("the IoT Hub jobs API on 127.0.0.1, until Ctrl-C".to_owned());
             }

@@ -1,7 +1,7 @@
 //! Import/export device jobs on the local hub, as the service runs them: `enqueued`, then
 //! `running` with `progress` rising, then `completed` — or `failed` with a `failureReason` when
-//! a container URI cannot be used — on the hub's clock; one active job at a time; get, list and
-//! cancel.
+//! a container URI cannot be used — on the hub's clock; one active job at a time, on every
+//! tier; get, list and cancel; gone once it ended longer ago than the retention (30 days).
 //!
 //! No blob storage is involved: nothing is read or written. A container URI is "unusable" when
 //! it is not an absolute `https` URL, when key-based authentication has no SAS (`sig=`) in it,
@@ -68,7 +68,7 @@ pub(super) async fn create(State(hub): State<Arc<HubState>>, body: axum::body::B
         .iter()
         .find_map(|name| unusable(text(name).unwrap_or_default(), identity_based));
     let (now, run_time) = (hub.utc_now(), hub.limits.import_export_run_time);
-    let mut transfers = util::lock(&hub.import_export_jobs);
+    let mut transfers = hub.import_export_jobs_now();
     if transfers.iter().any(|t| t.is_active(now, run_time)) {
         return service_error(
             StatusCode::FORBIDDEN,
@@ -115,10 +115,11 @@ fn unusable(uri: &str, identity_based: bool) -> Option<&'static str> {
     None
 }
 
-/// `GET /jobs`: every import and export job, oldest first.
+/// `GET /jobs`: every import and export job the hub still has, oldest first.
 pub(super) async fn list(State(hub): State<Arc<HubState>>) -> Response {
     let (now, run_time) = (hub.utc_now(), hub.limits.import_export_run_time);
-    let jobs: Vec<Value> = util::lock(&hub.import_export_jobs)
+    let jobs: Vec<Value> = hub
+        .import_export_jobs_now()
         .iter()
         .map(|transfer| transfer.view(now, run_time))
         .collect();
@@ -136,7 +137,7 @@ pub(super) async fn get(State(hub): State<Arc<HubState>>, Path(id): Path<String>
 /// `DELETE /jobs/{id}`: cancels an active job; `204` either way for a known one.
 pub(super) async fn cancel(State(hub): State<Arc<HubState>>, Path(id): Path<String>) -> Response {
     let (now, run_time) = (hub.utc_now(), hub.limits.import_export_run_time);
-    let mut transfers = util::lock(&hub.import_export_jobs);
+    let mut transfers = hub.import_export_jobs_now();
     let Some(transfer) = transfers.iter_mut().find(|transfer| transfer.id == id) else {
         return not_found(&id);
     };

@@ -31,7 +31,14 @@
 //!   number, boolean and `null` literals) is refused `400 ArgumentInvalid`, never read as "no
 //!   devices";
 //! - a twin-update job, when it completes, merges its tags and desired properties into each
-//!   twin it reached (`null` removes a property) and moves the twin's version on.
+//!   twin it reached (`null` removes a property) and moves the twin's version on;
+//! - a hub of a [`Tier`] ([`LocalHubBuilder::tier`]) runs as many scheduled jobs at once as
+//!   that tier allows (1 on Free and S1, 5 on S2, 10 on S3), refusing one more with `429
+//!   ThrottlingMaxActiveJobCountExceeded`; a hub built without a tier allows 100. Every hub
+//!   runs one import or export job at a time, refusing another with `403 JobQuotaExceeded`;
+//! - a job of either kind that finished (completed, failed or cancelled) more than 30 days
+//!   ago on the hub's clock is gone, as on the service: reading or cancelling it answers `404`,
+//!   and listings and `devices.jobs` queries no longer show it.
 //!
 //! Jobs are kept as JSON exactly as inserted, so tests can serve values this crate does not
 //! know (a status of `cancelling`, timestamps without an offset, `null` maps).
@@ -47,6 +54,7 @@ mod rules;
 mod scheduled;
 mod server;
 mod state;
+mod tier;
 
 use std::{
     fmt,
@@ -60,6 +68,7 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 pub use state::RecordedRequest;
+pub use tier::{ParseTierError, Tier};
 
 use crate::{Error, JobsClient, JobsClientOptions, models::JobResponse, util};
 
@@ -97,6 +106,7 @@ impl Default for LocalHubBuilder {
                 job_run_time: Duration::from_secs(60),
                 max_page_size: 3,
                 import_export_run_time: Duration::from_secs(3),
+                job_retention: rules::JOB_RETENTION,
                 client_timeout: Duration::from_secs(30),
                 max_connections: 512,
                 recorded_requests: 1_000,
@@ -135,10 +145,32 @@ impl LocalHubBuilder {
         Ok(self)
     }
 
-    /// How many jobs may be queued, scheduled or running at once (default 100); creating one
-    /// more answers `429 ThrottlingMaxActiveJobCountExceeded`.
+    /// How many scheduled jobs may be queued, scheduled or running at once (default 100, more
+    /// than any tier allows, so that tests are not throttled unless they ask); creating one
+    /// more answers `429 ThrottlingMaxActiveJobCountExceeded`. A job that completes or is
+    /// cancelled frees its place. [`tier`](Self::tier) sets a real hub's limit.
     pub fn max_active_jobs(mut self, jobs: usize) -> Self {
         self.limits.max_active_jobs = jobs;
+        self
+    }
+
+    /// Limits the scheduled jobs active at once to what a hub of `tier` runs
+    /// ([`Tier::max_active_jobs`]: 1 on Free and S1, 5 on S2, 10 on S3), as
+    /// [`max_active_jobs`](Self::max_active_jobs) does. Without a tier the hub allows 100, so
+    /// that tests are not throttled unless they ask. Import and export jobs run one at a time
+    /// on every tier, with or without this.
+    pub fn tier(self, tier: Tier) -> Self {
+        self.max_active_jobs(tier.max_active_jobs())
+    }
+
+    /// How long a job of either kind is kept, on the hub's clock, after it completed, failed
+    /// or was cancelled (default 30 days, as the service keeps them); then reading or cancelling
+    /// it answers `404 JobNotFound` and no listing or query shows it. A scheduled job's time
+    /// counts from its `endTime` (for one cancelled before it started, its `createdTime`);
+    /// one inserted with [`LocalHub::insert_job_json`] is kept at least that long after its
+    /// insertion. Active jobs are always kept.
+    pub fn job_retention(mut self, retention: Duration) -> Self {
+        self.limits.job_retention = retention;
         self
     }
 
@@ -291,6 +323,10 @@ impl LocalHub {
     /// Adds (or replaces) a job given as raw JSON, kept exactly as given; its `"jobId"` must be
     /// a string. Use this to serve values the crate's model does not know.
     ///
+    /// A finished job is kept for the retention ([`LocalHubBuilder::job_retention`]) from its
+    /// `endTime` or from now on the hub's clock, whichever is later: one served with an old
+    /// `endTime` (a recorded answer from 2020, say) stays until the clock moves 30 days on.
+    ///
     /// # Panics
     /// If `job` has no string `"jobId"`: a test set-up mistake.
     pub fn insert_job_json(&self, job: Value) {
@@ -300,7 +336,8 @@ impl LocalHub {
             .expect("the job has a string \"jobId\"")
             .to_owned();
         let devices = util::lock(&self.state.devices).clone();
-        let job = state::ScheduledJob::as_given(job, &util::lock(&self.state.twins), &devices);
+        let now = self.state.utc_now();
+        let job = state::ScheduledJob::as_given(job, &util::lock(&self.state.twins), &devices, now);
         util::lock(&self.state.jobs).insert(id, job);
     }
 
@@ -341,9 +378,10 @@ impl LocalHub {
         self.set_time(now.checked_add(by).unwrap_or_else(state::last_date));
     }
 
-    /// The job `job_id` as the hub now holds it.
+    /// The job `job_id` as the hub would return it now; `None` once it is gone.
     pub fn job(&self, job_id: &str) -> Option<Value> {
-        util::lock(&self.state.jobs)
+        self.state
+            .jobs_now()
             .get(job_id)
             .map(|job| job.json.clone())
     }

@@ -2,6 +2,8 @@
 //! client: a wrong rule in the client must not be mirrored by the test double meant to catch
 //! it. Jobs are kept as JSON, so the rules read the text the service writes.
 
+use std::time::Duration;
+
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::Value;
 
@@ -48,6 +50,28 @@ pub(super) fn is_active(job: &Value) -> bool {
     job["status"]
         .as_str()
         .is_some_and(|status| is_waiting(status) || status == "running")
+}
+
+/// How long the service keeps a job, of either kind, after it finished: 30 days. Then it is
+/// gone, as if it had never been.
+pub(super) const JOB_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
+/// When the retention of scheduled job `job` counts from: for a completed, failed or
+/// cancelled job, its `endTime`, else (a job cancelled before it started has none) its
+/// `createdTime`, but never before `held_since`, when the hub came to hold it — so a finished
+/// job a test inserts with old times is kept for the retention from its insertion. `None`
+/// for a job that has not finished.
+pub(super) fn retained_from(job: &Value, held_since: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let finished = job["status"]
+        .as_str()
+        .is_some_and(|status| ["completed", "failed", "cancelled"].contains(&status));
+    if !finished {
+        return None;
+    }
+    let recorded = ["endTime", "createdTime"]
+        .iter()
+        .find_map(|field| job[*field].as_str().and_then(date_time));
+    Some(recorded.map_or(held_since, |at| at.max(held_since)))
 }
 
 /// A request's date-time: ISO 8601, with an offset or without one (then UTC, as SDKs that
@@ -117,6 +141,52 @@ mod tests {
             assert_eq!(date_time(text), Some(noon), "{text}");
         }
         assert_eq!(date_time("tomorrow"), None);
+    }
+
+    #[test]
+    fn retention_counts_from_the_end_else_the_creation_never_before_the_hub_held_it() {
+        let at = |text: &str| text.parse::<DateTime<Utc>>().unwrap();
+        let held = at("2026-01-01T00:00:00Z");
+        let job = |status: &str, times: Value| {
+            let mut job = times;
+            job["status"] = status.into();
+            job
+        };
+        let ended = serde_json::json!({
+            "createdTime": "2026-02-01T00:00:00Z",
+            "endTime": "2026-03-01T00:00:00Z",
+        });
+        let created = serde_json::json!({"createdTime": "2026-02-01T00:00:00.000Z"});
+        let old = serde_json::json!({
+            "createdTime": "2020-05-21T20:00:00Z",
+            "endTime": "2020-05-21T20:14:49Z",
+        });
+        for (job, from) in [
+            (
+                job("completed", ended.clone()),
+                Some(at("2026-03-01T00:00:00Z")),
+            ),
+            (
+                job("failed", ended.clone()),
+                Some(at("2026-03-01T00:00:00Z")),
+            ),
+            (
+                job("cancelled", created.clone()),
+                Some(at("2026-02-01T00:00:00Z")),
+            ),
+            (job("completed", old), Some(held)),
+            (
+                job("cancelled", serde_json::json!({"endTime": "later"})),
+                Some(held),
+            ),
+            (job("cancelled", serde_json::json!({})), Some(held)),
+            (job("scheduled", ended.clone()), None),
+            (job("running", ended.clone()), None),
+            (job("queued", created), None),
+            (job("cancelling", ended), None),
+        ] {
+            assert_eq!(retained_from(&job, held), from, "{job}");
+        }
     }
 
     #[test]

@@ -118,11 +118,15 @@ pub(super) async fn create_job(
         .values()
         .filter(|job| rules::is_active(&job.json))
         .count();
-    if active >= hub.limits.max_active_jobs {
+    let allowed = hub.limits.max_active_jobs;
+    if active >= allowed {
         return service_error(
             StatusCode::TOO_MANY_REQUESTS,
             "ThrottlingMaxActiveJobCountExceeded",
-            &format!("The hub already has {active} active jobs"),
+            &format!(
+                "The hub already has {active} active jobs; its tier allows {allowed}. \
+                 Create this job again once one completes or is cancelled"
+            ),
         );
     }
     let answer = axum::Json(&job.json).into_response();
@@ -144,7 +148,11 @@ pub(super) fn created_job(
     let mut json = request;
     json["jobId"] = json!(id);
     json["createdTime"] = json!(now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
-    let mut job = ScheduledJob { json, fleet };
+    let mut job = ScheduledJob {
+        json,
+        fleet,
+        held_since: now,
+    };
     job.set_status(if start > now { "scheduled" } else { "queued" });
     job
 }

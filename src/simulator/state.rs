@@ -55,6 +55,8 @@ pub(super) struct Limits {
     pub max_page_size: usize,
     /// How long an import or export job takes, from its creation until it completes.
     pub import_export_run_time: Duration,
+    /// How long a finished job, of either kind, is kept; then it is gone.
+    pub job_retention: Duration,
     /// How long the hub waits on a client: for a request's headers (and so on an idle
     /// connection), and for its body.
     pub client_timeout: Duration,
@@ -70,18 +72,29 @@ pub(super) struct Limits {
 pub(super) struct ScheduledJob {
     pub json: Value,
     pub fleet: Fleet,
+    /// When the hub came to hold it, on its clock: its retention never counts from earlier.
+    pub held_since: DateTime<Utc>,
 }
 
 impl ScheduledJob {
     /// A job a test inserted, kept as given: it reaches the devices its condition selects
     /// now (none, for a condition the hub cannot read); one already over keeps how `devices`
-    /// answer now.
-    pub(super) fn as_given(json: Value, twins: &Twins, devices: &Arc<Devices>) -> Self {
+    /// answer now. `now` is the hub's clock, from which its retention counts at the earliest.
+    pub(super) fn as_given(
+        json: Value,
+        twins: &Twins,
+        devices: &Arc<Devices>,
+        now: DateTime<Utc>,
+    ) -> Self {
         let condition = json["queryCondition"].as_str().unwrap_or_default();
         let fleet = super::query::condition(condition)
             .map(|filter| Fleet::of(&filter, twins))
             .unwrap_or_default();
-        let mut job = Self { json, fleet };
+        let mut job = Self {
+            json,
+            fleet,
+            held_since: now,
+        };
         if job.json["status"]
             .as_str()
             .is_some_and(|status| ["completed", "failed"].contains(&status))
@@ -94,6 +107,11 @@ impl ScheduledJob {
     /// What its rows are read from, to make them outside the job table's lock.
     pub(super) fn rows(&self) -> JobRows {
         JobRows::of(&self.json, &self.fleet)
+    }
+
+    /// Whether it finished before `cutoff`, so that the service no longer has it.
+    fn is_gone(&self, cutoff: DateTime<Utc>) -> bool {
+        rules::retained_from(&self.json, self.held_since).is_some_and(|from| from < cutoff)
     }
 
     /// Moves it to `status` and counts its statistics again.
@@ -114,8 +132,9 @@ impl HubState {
     }
 
     /// The jobs, moved along by the hub's clock: a job whose start time has come is `running`,
-    /// and `completed` once it has run for the configured time. Each step is a few fields,
-    /// whatever a job's size: its rows are made only when read.
+    /// and `completed` once it has run for the configured time; one that finished longer ago
+    /// than the retention is gone. Each step is a few fields, whatever a job's size: its rows
+    /// are made only when read.
     pub(super) fn jobs_now(&self) -> MutexGuard<'_, BTreeMap<String, ScheduledJob>> {
         let now = self.utc_now();
         // A run time too long for the calendar means the job never completes.
@@ -145,17 +164,41 @@ impl HubState {
                 _ => job.set_status("running"),
             }
         }
+        if let Some(cutoff) = retention_cutoff(now, self.limits.job_retention) {
+            jobs.retain(|_, job| !job.is_gone(cutoff));
+        }
         jobs
+    }
+
+    /// The import and export jobs the service still has: those that finished longer ago than
+    /// the retention are gone.
+    pub(super) fn import_export_jobs_now(&self) -> MutexGuard<'_, Vec<ImportExportJob>> {
+        let (now, run_time) = (self.utc_now(), self.limits.import_export_run_time);
+        let mut transfers = util::lock(&self.import_export_jobs);
+        if let Some(cutoff) = retention_cutoff(now, self.limits.job_retention) {
+            transfers.retain(|transfer| {
+                transfer
+                    .finished_at(now, run_time)
+                    .is_none_or(|end| end >= cutoff)
+            });
+        }
+        transfers
     }
 
     /// The import/export job `id` as the service would return it now.
     pub(super) fn import_export_job(&self, id: &str) -> Option<Value> {
         let (now, run_time) = (self.utc_now(), self.limits.import_export_run_time);
-        util::lock(&self.import_export_jobs)
+        self.import_export_jobs_now()
             .iter()
             .find(|transfer| transfer.id == id)
             .map(|transfer| transfer.view(now, run_time))
     }
+}
+
+/// The moment before which a job that finished is gone, `retention` before `now`; `None`
+/// (nothing is gone) when that is before the calendar begins.
+fn retention_cutoff(now: DateTime<Utc>, retention: Duration) -> Option<DateTime<Utc>> {
+    now.checked_sub_signed(TimeDelta::from_std(retention).ok()?)
 }
 
 /// `time` within the years a date-time can carry (0000–9999), so the hub's clock can be set
@@ -228,6 +271,17 @@ impl ImportExportJob {
                     progress: (100.0 * done / total).clamp(0.0, 99.0) as u8,
                 }
             }
+        }
+    }
+
+    /// When it ended, if it has by `now`: completed, failed or cancelled.
+    fn finished_at(&self, now: DateTime<Utc>, run_time: Duration) -> Option<DateTime<Utc>> {
+        if self.cancelled.is_some() {
+            return self.cancelled;
+        }
+        match self.stage_at(now, run_time) {
+            Stage::Completed { end } | Stage::Failed { end, .. } => Some(end),
+            Stage::Enqueued | Stage::Running { .. } => None,
         }
     }
 
@@ -437,6 +491,41 @@ mod tests {
         let mut off = RequestLog::new(0, 30);
         off.record(request(1));
         assert!(!off.is_on() && off.recorded().is_empty());
+    }
+
+    #[test]
+    fn the_retention_cutoff_is_the_retention_before_now_when_the_calendar_has_it() {
+        let now = "2026-03-31T12:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        assert_eq!(
+            retention_cutoff(now, rules::JOB_RETENTION),
+            Some("2026-03-01T12:00:00Z".parse().unwrap())
+        );
+        assert_eq!(retention_cutoff(now, Duration::ZERO), Some(now));
+        let first_day = DateTime::<Utc>::MIN_UTC + TimeDelta::days(1);
+        assert_eq!(retention_cutoff(first_day, rules::JOB_RETENTION), None);
+        assert_eq!(retention_cutoff(now, Duration::MAX), None);
+    }
+
+    #[test]
+    fn an_import_or_export_job_finishes_when_it_ends_fails_or_is_cancelled() {
+        let created = "2026-03-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        let run_time = Duration::from_secs(100);
+        let transfer = |failure, cancelled| ImportExportJob {
+            id: "j".into(),
+            request: Map::new(),
+            created,
+            failure,
+            cancelled,
+        };
+        let at = |seconds| created + TimeDelta::seconds(seconds);
+        let done = transfer(None, None);
+        assert_eq!(done.finished_at(at(99), run_time), None, "running");
+        assert_eq!(done.finished_at(at(500), run_time), Some(at(100)));
+        let failed = transfer(Some("unusable"), None);
+        assert_eq!(failed.finished_at(at(5), run_time), None, "enqueued");
+        assert_eq!(failed.finished_at(at(500), run_time), Some(at(10)));
+        let cancelled = transfer(None, Some(at(3)));
+        assert_eq!(cancelled.finished_at(at(500), run_time), Some(at(3)));
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod devices;
 mod entra;
 mod examples;
 mod faults;
+mod hub_tiers;
 mod import_export;
 mod input_properties;
 mod job_slots;
