@@ -121,8 +121,9 @@ impl Rollout {
     }
 
     /// Starts at wave `wave` (counted from 0), skipping those before it: to resume a halted
-    /// rollout where it stopped ([`RolloutHalt::wave`]). A wave whose job exists already is not
-    /// scheduled again: that job is waited for and its outcome judged.
+    /// rollout where it stopped ([`RolloutHalt::wave`]). A wave whose job exists already (the
+    /// same id and condition) is not scheduled again: that job is waited for and its outcome
+    /// judged. Under another condition, that id fails the rollout with the service's `409`.
     pub fn starting_at(mut self, wave: usize) -> Self {
         self.first_wave = wave;
         self
@@ -466,13 +467,23 @@ impl Run {
     async fn schedule(&mut self, wave: usize) -> Result<RolloutEvent, Error> {
         let spec = &self.rollout.waves[wave];
         let job_id = self.rollout.job_id(spec);
+        let wave_job = self.rollout.wave_job(spec);
+        let condition = wave_job.condition().text()?.to_owned();
         let job = match self
             .client
-            .schedule(self.rollout.wave_job(spec), Some(&self.rollout.slot_wait))
+            .schedule(wave_job, Some(&self.rollout.slot_wait))
             .await
         {
-            // Its job from an earlier run of this rollout: waited for, not scheduled twice.
-            Err(error) if error.status() == Some(409) => self.client.get_job(&job_id).await?,
+            // Its job from an earlier run of this rollout is waited for, not scheduled twice;
+            // another job under that id is not this wave's.
+            Err(taken) if taken.status() == Some(409) => {
+                let found = self.client.get_job(&job_id).await?;
+                if found.query_condition.as_deref() != Some(condition.as_str()) {
+                    tracing::warn!(job_id, "a job of another condition holds this wave's id");
+                    return Err(taken);
+                }
+                found
+            }
             answer => answer?,
         };
         let states = self

@@ -61,6 +61,52 @@ async fn the_local_hub_example_serves_until_interrupted() {
     assert!(!stderr.contains("SharedAccessSignature"), "{stderr}");
 }
 
+/// `local_hub --tier S1` runs one scheduled job at a time and refuses a second with `429
+/// ThrottlingMaxActiveJobCountExceeded`; a tier it does not know stops it with exit code 2,
+/// naming the ones it knows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_hub_example_runs_as_many_jobs_as_its_tier() {
+    let mut hub = Command::new(support::example("local_hub"))
+        .args(["--port", "0", "--tier", "s1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(hub.stdout.take().unwrap()).lines();
+    let connection_string = stdout.next().unwrap().unwrap();
+    let options = JobsClientOptions::default()
+        .with_endpoint(stdout.next().unwrap().unwrap())
+        .with_retry(iothub_jobs::RetryOptions::disabled());
+    let client =
+        JobsClient::from_connection_string_with_options(&connection_string, options).unwrap();
+    let job = |id: &str| {
+        iothub_jobs::TwinUpdateJob::new(id, "deviceId IN ['d']")
+            .with_tags(support::object(serde_json::json!({"site": "b"})))
+            .with_start_time(chrono::Utc::now() + chrono::Duration::hours(1))
+    };
+    let first = client.schedule_twin_update(job("first")).await;
+    let second = client.schedule_twin_update(job("second")).await;
+    let _ = hub.kill();
+    let _ = hub.wait();
+    first.unwrap();
+    let refused = second.unwrap_err();
+    assert_eq!(
+        (refused.status(), refused.code()),
+        (Some(429), Some("ThrottlingMaxActiveJobCountExceeded")),
+        "{refused}"
+    );
+
+    let output = support::output_within(
+        Command::new(support::example("local_hub")).args(["--port", "0", "--tier", "S9"]),
+        EXAMPLE_TIME,
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    for named in ["--tier", "\"S9\"", "Free, S1, S2 or S3", "usage:"] {
+        assert!(stderr.contains(named), "{named} in {stderr}");
+    }
+}
+
 #[test]
 fn the_local_hub_example_refuses_bad_arguments() {
     for args in [
@@ -168,44 +214,67 @@ fn the_export_example_prints_a_completed_job_and_no_sas() {
     }
 }
 
-/// `device_results` on the embedded hub: one JSON row per device on stdout, the offline one
-/// failed with its error, the others with the method's answer.
+/// `device_results` on the embedded hub: the job's outcome as JSON on stdout, the device that
+/// answered `501` apart from the succeeded ones, the offline one failed with its error.
 #[test]
-fn the_device_results_example_prints_a_row_per_device() {
+fn the_device_results_example_reports_the_method_failure_apart() {
     let output = support::output_within(
         Command::new(support::example("device_results")).env_remove("IOTHUB_CONNECTION_STRING"),
         EXAMPLE_TIME,
     );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
-    let devices: Vec<&str> = rows
-        .iter()
-        .map(|r| r["deviceId"].as_str().unwrap())
-        .collect();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let outcome: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(
-        devices,
-        [
-            "thermostat-1",
-            "thermostat-2",
-            "thermostat-3",
-            "thermostat-4"
-        ]
+        outcome["counts"],
+        serde_json::json!({"succeeded": 2, "methodFailed": 1, "failed": 1, "running": 0,
+            "pending": 0, "scheduled": 0, "canceled": 0, "other": 0})
     );
+    assert_eq!(outcome["devices"], 4);
     assert_eq!(
-        (&rows[2]["status"], &rows[2]["error"]["code"]),
+        (&outcome["failed"][0]["deviceId"], &outcome["failed"][0]["code"]),
         (
-            &serde_json::json!("failed"),
+            &serde_json::json!("thermostat-3"),
             &serde_json::json!("DeviceNotOnline")
         )
     );
-    assert_eq!(rows[3]["outcome"]["deviceMethodResponse"]["status"], 501);
+    assert_eq!(
+        (
+            &outcome["methodFailed"][0]["deviceId"],
+            &outcome["methodFailed"][0]["status"]
+        ),
+        (&serde_json::json!("thermostat-4"), &serde_json::json!(501))
+    );
+    assert!(
+        stderr.contains("2 succeeded, 1 failed, 1 answered outside 2xx (the service counts 3 succeeded)"),
+        "{stderr}"
+    );
+}
+
+/// `rollout` on the embedded hub: halts after the second ring, naming the device that answered
+/// `500`, and the third ring is never scheduled.
+#[test]
+fn the_rollout_example_halts_at_the_second_ring_and_names_the_device() {
+    let output = support::output_within(
+        Command::new(support::example("rollout")).env_remove("IOTHUB_CONNECTION_STRING"),
+        EXAMPLE_TIME,
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let waves = report["waves"].as_array().unwrap();
+    let names: Vec<_> = waves.iter().map(|w| w["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["canary", "early"]);
+    assert_eq!(waves[0]["outcome"]["counts"]["succeeded"], 2);
+    assert_eq!(
+        waves[1]["outcome"]["methodFailed"][0]["deviceId"],
+        "early-2"
+    );
+    assert_eq!(report["halted"]["wave"], 1);
+    assert_eq!(report["halted"]["name"], "early");
+    assert!(stderr.contains("halted after wave 2 (early)"), "{stderr}");
+    assert!(stderr.contains("early-2 answered 500"), "{stderr}");
+    assert!(!stderr.contains("wave 3"), "{stderr}");
 }
 
 /// `preview_targets` on the embedded hub: the count and the devices the condition selects,

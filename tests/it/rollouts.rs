@@ -267,3 +267,20 @@ async fn a_wave_that_finds_no_free_slot_in_time_ends_the_rollout_with_the_refusa
     assert!(error.is_job_limit_reached(), "{error}");
     assert!(hub.job("blocked-all").is_none());
 }
+
+#[tokio::test]
+async fn a_job_of_another_condition_under_a_waves_id_is_not_adopted() {
+    let hub = fleet().await;
+    let client = hub.client().unwrap();
+    let other = DirectMethodJob::new("fw-canary", "deviceId IN ['lab']", "other");
+    client.schedule_direct_method(other).await.unwrap();
+    let error = client
+        .rollout(update(RolloutGate::default()))
+        .await
+        .unwrap_err();
+    assert_eq!(error.status(), Some(409), "{error}");
+    assert_eq!(
+        hub.job("fw-canary").unwrap()["cloudToDeviceMethod"]["methodName"],
+        "other"
+    );
+}
