@@ -232,7 +232,10 @@ fn the_device_results_example_reports_the_method_failure_apart() {
     );
     assert_eq!(outcome["devices"], 4);
     assert_eq!(
-        (&outcome["failed"][0]["deviceId"], &outcome["failed"][0]["code"]),
+        (
+            &outcome["failed"][0]["deviceId"],
+            &outcome["failed"][0]["code"]
+        ),
         (
             &serde_json::json!("thermostat-3"),
             &serde_json::json!("DeviceNotOnline")
@@ -246,7 +249,9 @@ fn the_device_results_example_reports_the_method_failure_apart() {
         (&serde_json::json!("thermostat-4"), &serde_json::json!(501))
     );
     assert!(
-        stderr.contains("2 succeeded, 1 failed, 1 answered outside 2xx (the service counts 3 succeeded)"),
+        stderr.contains(
+            "2 succeeded, 1 failed, 1 answered outside 2xx (the service counts 3 succeeded)"
+        ),
         "{stderr}"
     );
 }
