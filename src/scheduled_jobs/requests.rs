@@ -529,17 +529,30 @@ mod tests {
     #[test]
     fn a_retargeted_job_keeps_the_operation_on_new_devices_starting_when_scheduled() {
         let start: DateTime<Utc> = "2030-01-01T00:00:00Z".parse().unwrap();
-        let template = NewJob::DirectMethod(
+        let method = NewJob::DirectMethod(
             DirectMethodJob::new("t", "tags.a = 1", "m")
                 .with_payload(json!({"p": 1}))
                 .with_start_time(start),
         );
-        let moved = template.retargeted("t-2".into(), Condition::from("deviceId = 'x'"));
-        assert_eq!(moved.job_id(), "t-2");
-        let sent = serde_json::to_value(moved.into_request().unwrap()).unwrap();
-        assert_eq!(sent["queryCondition"], "deviceId = 'x'");
-        assert_eq!(sent["cloudToDeviceMethod"]["payload"], json!({"p": 1}));
-        assert_ne!(sent["startTime"], "2030-01-01T00:00:00.000Z", "starts now");
+        let twin = NewJob::TwinUpdate(
+            TwinUpdateJob::new("t", "tags.a = 1")
+                .with_tags(object(json!({"p": 1})))
+                .with_start_time(start),
+        );
+        for (template, operation) in [(method, "cloudToDeviceMethod"), (twin, "updateTwin")] {
+            let moved = template.retargeted("t-2".into(), Condition::from("deviceId = 'x'"));
+            assert_eq!(moved.job_id(), "t-2");
+            let sent = serde_json::to_value(moved.into_request().unwrap()).unwrap();
+            assert_eq!(sent["queryCondition"], "deviceId = 'x'");
+            let kept = if operation == "updateTwin" {
+                "tags"
+            } else {
+                "payload"
+            };
+            assert_eq!(sent[operation][kept], json!({"p": 1}), "{operation}");
+            let starts = sent["startTime"].as_str().unwrap();
+            assert!(starts < "2030", "{operation} starts now, not at {starts}");
+        }
     }
 
     #[test]
