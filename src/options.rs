@@ -95,7 +95,10 @@ impl JobsClientOptions {
     /// `wait`'s growing pauses, until it is accepted or `wait`'s timeout passes; then it fails
     /// with the service's refusal. Each pause is logged (`tracing`, level `INFO`). Only those two
     /// refusals are followed by another create: any other failure, and a create that got no
-    /// answer (it may have taken effect), ends the call as it is.
+    /// answer (it may have taken effect), ends the call as it is. Each create is a call of its
+    /// own, with its own retries ([`RetryOptions`]: a refused create is retried a few times
+    /// within seconds); the wait goes on after them, and a create in flight when the bound
+    /// passes is finished, not abandoned.
     ///
     /// By default a create does not wait, and fails at once with the refusal: a slot frees when
     /// a running job ends, which takes minutes to hours, and only the caller knows how long it

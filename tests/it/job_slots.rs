@@ -42,8 +42,9 @@ fn creates(hub: &LocalHub, id: &str) -> usize {
         .count()
 }
 
-/// A hub that runs one job at a time, running one that starts in an hour.
-async fn full_hub() -> LocalHub {
+/// A hub that runs one job at a time, running `occupant` (on device `d1`), which starts in an
+/// hour.
+pub(crate) async fn full_hub() -> LocalHub {
     let hub = LocalHub::builder()
         .max_active_jobs(1)
         .start()

@@ -247,13 +247,7 @@ async fn a_rollout_that_cannot_run_sends_nothing() {
 
 #[tokio::test]
 async fn a_wave_that_finds_no_free_slot_in_time_ends_the_rollout_with_the_refusal() {
-    let hub = LocalHub::builder()
-        .max_active_jobs(1)
-        .start()
-        .await
-        .unwrap();
-    hub.add_devices(["d"]).unwrap();
-    hub.schedule_job("occupant");
+    let hub = crate::job_slots::full_hub().await;
     let rollout = Rollout::direct_method(DirectMethodJob::new("blocked", "*", "m"))
         .wave("all", "*")
         .with_slot_wait(quick(Duration::from_millis(200)));
