@@ -14,7 +14,8 @@ impl JobsClient {
     /// and timeouts, as the service reports the job — on the devices whose row reads
     /// `failed`, and with [`RerunOptions::with_method_failures`] also those whose direct
     /// method answered outside `200`–`299`. Returns the jobs scheduled, none if no device
-    /// qualifies.
+    /// qualifies. Meant for a finished job: on one still running, only the devices that have
+    /// failed so far qualify.
     ///
     /// The devices are named by id, split into as many jobs as the query size limit needs
     /// ([`Condition::device_ids`]), with ids `<job_id>-rerun-1`, `-2`, … (or

@@ -1,8 +1,9 @@
 """Drives the local hub with Microsoft's official Python SDK (azure-iot-hub), as another team's
 tests would: `cargo run --example local_hub` prints a connection string and an endpoint, and
 the SDK's generated clients are pointed at the endpoint through `protocol.config.base_url`.
-The hub must hold the fleet in fleet.json beside this script (`local_hub --devices
-.ci/python/fleet.json`): the queries and the job's device count are checked against it.
+The hub must hold the fleet in fleet.json beside this script and run as an S1 hub
+(`local_hub --devices .ci/python/fleet.json --tier S1`): the queries and the job's device count
+are checked against the fleet, and a second active scheduled job must be refused.
 
 usage: python official_sdk.py CONNECTION_STRING ENDPOINT
 Exits non-zero, saying which call failed, unless every call answers as the service would.
@@ -46,8 +47,23 @@ def main(connection_string, endpoint):
     check("the scheduled job's device count", targeted == len(canaries), f"{targeted} != {len(canaries)}")
     got = jobs.get_scheduled_job("python-reboot")
     check("get_scheduled_job", got.job_id == "python-reboot" and got.type == "scheduleDeviceMethod")
+    # An S1 hub runs one scheduled job at a time: a second is refused until the first ends.
+    request.job_id = "python-reboot-2"
+    try:
+        jobs.create_scheduled_job("python-reboot-2", request)
+        check("a second active scheduled job on an S1 hub", False, "answered 200")
+    except HttpOperationError as error:
+        code = error.response.headers.get("iothub-errorcode")
+        check(
+            "a second active scheduled job on an S1 hub",
+            error.response.status_code == 429 and code == "ThrottlingMaxActiveJobCountExceeded",
+            f"{error.response.status_code} {code}",
+        )
     cancelled = jobs.cancel_scheduled_job("python-reboot")
     check("cancel_scheduled_job", cancelled.status == "cancelled", cancelled.status)
+    again = jobs.create_scheduled_job("python-reboot-2", request)
+    check("a scheduled job once the slot is free", again.status == "scheduled", again.status)
+    jobs.cancel_scheduled_job("python-reboot-2")
     try:
         jobs.get_scheduled_job("no-such-job")
         check("get_scheduled_job of an unknown id", False, "answered 200")
