@@ -123,10 +123,7 @@ pub(super) async fn create_job(
         return service_error(
             StatusCode::TOO_MANY_REQUESTS,
             "ThrottlingMaxActiveJobCountExceeded",
-            &format!(
-                "The hub already has {active} active jobs; its tier allows {allowed}. \
-                 Create this job again once one completes or is cancelled"
-            ),
+            &format!("The hub already has {active} active jobs; its tier allows {allowed}"),
         );
     }
     let answer = axum::Json(&job.json).into_response();

@@ -311,7 +311,7 @@ async fn re_run_jobs_wait_for_each_other_on_a_hub_that_runs_one_at_a_time() {
         .collect();
     let hub = LocalHub::builder()
         .max_active_jobs(1)
-        .job_run_time(Duration::from_millis(50))
+        .job_run_time(Duration::from_millis(400))
         .start()
         .await
         .unwrap();
@@ -319,7 +319,12 @@ async fn re_run_jobs_wait_for_each_other_on_a_hub_that_runs_one_at_a_time() {
     for device in &devices {
         hub.set_device_offline(device);
     }
-    let client = hub.client().unwrap();
+    // No retries of the call's own: only the slot wait sends a refused create again.
+    let options = hub
+        .client_options()
+        .with_retry(iothub_jobs::RetryOptions::disabled());
+    let client =
+        JobsClient::from_connection_string_with_options(&hub.connection_string(), options).unwrap();
     client
         .schedule_direct_method(DirectMethodJob::new("m", "*", "m"))
         .await
