@@ -38,6 +38,14 @@ async fn fleet() -> LocalHub {
     hub
 }
 
+/// `run` to its end, which comes within seconds here: a rollout that never ends fails the test
+/// instead of hanging it.
+async fn ended<T>(run: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("the rollout ended")
+}
+
 fn update(gate: RolloutGate) -> Rollout {
     let job = DirectMethodJob::new("fw", Field::tag("model").eq("t1"), "update")
         .with_payload(json!({"version": "2.4.1"}));
@@ -54,11 +62,13 @@ fn update(gate: RolloutGate) -> Rollout {
 async fn a_rollout_halts_at_the_ring_where_a_method_failed_and_names_the_device() {
     let hub = fleet().await;
     let client = hub.client().unwrap();
-    let mut events = Vec::new();
-    let mut run = pin!(client.run_rollout(update(RolloutGate::default())));
-    while let Some(event) = run.next().await {
-        events.push(event.unwrap());
-    }
+    let events: Vec<RolloutEvent> = ended(
+        client
+            .run_rollout(update(RolloutGate::default()))
+            .map(Result::unwrap)
+            .collect(),
+    )
+    .await;
     let kinds: Vec<String> = events
         .iter()
         .map(|event| match event {
@@ -125,7 +135,9 @@ async fn a_rollout_halts_at_the_ring_where_a_method_failed_and_names_the_device(
 async fn a_rollout_that_does_not_count_method_failures_finishes_every_ring() {
     let hub = fleet().await;
     let gate = RolloutGate::default().with_method_failures_counted(false);
-    let report = hub.client().unwrap().rollout(update(gate)).await.unwrap();
+    let report = ended(hub.client().unwrap().rollout(update(gate)))
+        .await
+        .unwrap();
     assert!(report.halted.is_none());
     let reached: Vec<u64> = report.waves.iter().map(|w| w.outcome.devices).collect();
     assert_eq!(reached, [2, 3, 4], "the lab device is in no ring");
@@ -139,7 +151,7 @@ async fn a_listed_error_code_halts_whatever_the_rate_and_a_halted_rollout_resume
     let gate = RolloutGate::default()
         .with_max_failure_rate(0.9)
         .with_halt_on_code("DeviceNotOnline");
-    let report = client.rollout(update(gate.clone())).await.unwrap();
+    let report = ended(client.rollout(update(gate.clone()))).await.unwrap();
     let halt = report.halted.unwrap();
     assert_eq!(halt.wave, 0);
     let HaltReason::ErrorCode {
@@ -155,8 +167,7 @@ async fn a_listed_error_code_halts_whatever_the_rate_and_a_halted_rollout_resume
     assert_eq!(device_id.as_deref(), Some("c2"));
 
     // Resumed at the halted wave: its job is not scheduled twice, and judged again it halts again.
-    let again = client
-        .rollout(update(gate.clone()).starting_at(halt.wave))
+    let again = ended(client.rollout(update(gate.clone()).starting_at(halt.wave)))
         .await
         .unwrap();
     assert_eq!(again.halted.unwrap().wave, 0);
@@ -167,10 +178,8 @@ async fn a_listed_error_code_halts_whatever_the_rate_and_a_halted_rollout_resume
         .count();
     assert_eq!(creates, 2, "sent again, refused 409, then read");
     // Resumed after it, with a gate that lets the early ring's method failure pass.
-    let rest = client
-        .rollout(update(gate.with_method_failures_counted(false)).starting_at(halt.wave + 1))
-        .await
-        .unwrap();
+    let resumed = update(gate.with_method_failures_counted(false)).starting_at(halt.wave + 1);
+    let rest = ended(client.rollout(resumed)).await.unwrap();
     assert!(rest.halted.is_none());
     let names: Vec<_> = rest.waves.iter().map(|w| w.name.as_str()).collect();
     assert_eq!(names, ["early", "broad"]);
@@ -268,8 +277,7 @@ async fn a_job_of_another_condition_under_a_waves_id_is_not_adopted() {
     let client = hub.client().unwrap();
     let other = DirectMethodJob::new("fw-canary", "deviceId IN ['lab']", "other");
     client.schedule_direct_method(other).await.unwrap();
-    let error = client
-        .rollout(update(RolloutGate::default()))
+    let error = ended(client.rollout(update(RolloutGate::default())))
         .await
         .unwrap_err();
     assert_eq!(error.status(), Some(409), "{error}");
