@@ -249,12 +249,18 @@ impl JobOutcome {
         if self.devices == 0 {
             return 0.0;
         }
+        self.not_succeeded(count_method_failures) as f64 / self.devices as f64
+    }
+
+    /// The devices that did not succeed: those that failed, and with `count_method_failures`
+    /// those whose method answered outside 2xx.
+    pub(crate) fn not_succeeded(&self, count_method_failures: bool) -> u64 {
         let method_failed = if count_method_failures {
             self.counts.method_failed
         } else {
             0
         };
-        (self.counts.failed + method_failed) as f64 / self.devices as f64
+        self.counts.failed + method_failed
     }
 
     /// Counts `row`, keeping its details while fewer than `max_details` are kept.
@@ -273,15 +279,12 @@ impl JobOutcome {
             DeviceResult::Succeeded => counts.succeeded += 1,
             DeviceResult::MethodFailed { status, payload } => {
                 counts.method_failed += 1;
-                if self.method_failed.len() < max_details {
-                    self.method_failed.push(MethodFailure {
-                        device_id: device_id(),
-                        status,
-                        payload: payload.cloned(),
-                    });
-                } else {
-                    self.method_failed_left_out += 1;
-                }
+                let details = (&mut self.method_failed, &mut self.method_failed_left_out);
+                keep_within(details, max_details, || MethodFailure {
+                    device_id: device_id(),
+                    status,
+                    payload: payload.cloned(),
+                });
             }
             DeviceResult::Failed { code, description } => {
                 counts.failed += 1;
@@ -294,15 +297,12 @@ impl JobOutcome {
                     }
                     None => self.error_codes_left_out += 1,
                 }
-                if self.failed.len() < max_details {
-                    self.failed.push(FailedDevice {
-                        device_id: device_id(),
-                        code: code.map(str::to_owned),
-                        description: description.map(str::to_owned),
-                    });
-                } else {
-                    self.failed_left_out += 1;
-                }
+                let details = (&mut self.failed, &mut self.failed_left_out);
+                keep_within(details, max_details, || FailedDevice {
+                    device_id: device_id(),
+                    code: code.map(str::to_owned),
+                    description: description.map(str::to_owned),
+                });
             }
             DeviceResult::Running => counts.running += 1,
             DeviceResult::Pending => counts.pending += 1,
@@ -310,6 +310,16 @@ impl JobOutcome {
             DeviceResult::Canceled => counts.canceled += 1,
             DeviceResult::Other => counts.other += 1,
         }
+    }
+}
+
+/// Keeps the detail `make` makes in `kept` while it holds fewer than `max`; counts it in
+/// `left_out` otherwise, without making it.
+fn keep_within<T>((kept, left_out): (&mut Vec<T>, &mut u64), max: usize, make: impl FnOnce() -> T) {
+    if kept.len() < max {
+        kept.push(make());
+    } else {
+        *left_out += 1;
     }
 }
 

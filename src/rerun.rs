@@ -51,15 +51,15 @@ impl JobsClient {
                 devices.push(device_id);
             }
         }
-        let slot_wait = options
-            .slot_wait
-            .as_ref()
-            .or(self.caller().job_slot_wait.as_ref());
         if devices.is_empty() {
             return Ok(Vec::new());
         }
         let conditions = Condition::device_ids(&devices)?;
-        derived_id(&prefix, conditions.len().max(1))?;
+        derived_id(&prefix, conditions.len())?;
+        let slot_wait = options
+            .slot_wait
+            .as_ref()
+            .or(self.caller().job_slot_wait.as_ref());
         let mut scheduled = Vec::new();
         for (n, condition) in conditions.into_iter().enumerate() {
             let job = operation.retargeted(derived_id(&prefix, n + 1)?, condition);

@@ -244,12 +244,7 @@ impl RolloutGate {
         }
         let rate = outcome.failure_rate(self.count_method_failures);
         (rate > self.max_failure_rate).then(|| HaltReason::FailureRate {
-            failed: outcome.counts.failed
-                + if self.count_method_failures {
-                    outcome.counts.method_failed
-                } else {
-                    0
-                },
+            failed: outcome.not_succeeded(self.count_method_failures),
             devices: outcome.devices,
             rate,
             max_rate: self.max_failure_rate,

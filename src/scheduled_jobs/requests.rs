@@ -280,15 +280,7 @@ impl NewJob {
     pub(crate) fn of(job: &JobResponse) -> Result<Self, Error> {
         let job_id = job.job_id.clone().unwrap_or_default();
         let condition = Condition::from(job.query_condition.clone().unwrap_or_default());
-        let max_execution_time = job
-            .max_execution_time_in_seconds
-            .and_then(|seconds| u64::try_from(seconds).ok())
-            .map(Duration::from_secs);
-        let seconds = |seconds: Option<i32>| {
-            seconds
-                .and_then(|seconds| u64::try_from(seconds).ok())
-                .map(Duration::from_secs)
-        };
+        let max_execution_time = whole_seconds(job.max_execution_time_in_seconds);
         match (&job.type_, &job.update_twin, &job.cloud_to_device_method) {
             (Some(JobType::ScheduleUpdateTwin), Some(twin), _) => {
                 Ok(Self::TwinUpdate(TwinUpdateJob {
@@ -310,8 +302,8 @@ impl NewJob {
                     query_condition: condition,
                     method_name: method.method_name.clone().unwrap_or_default(),
                     payload: method.payload.clone().map(Value::Object),
-                    connect_timeout: seconds(method.connect_timeout_in_seconds),
-                    response_timeout: seconds(method.response_timeout_in_seconds),
+                    connect_timeout: whole_seconds(method.connect_timeout_in_seconds),
+                    response_timeout: whole_seconds(method.response_timeout_in_seconds),
                     start_time: None,
                     max_execution_time,
                 }))
@@ -367,6 +359,13 @@ fn checked_request(
         max_execution_time_in_seconds,
         ..Default::default()
     })
+}
+
+/// A count of seconds the service reports, as a duration; none for a negative one.
+fn whole_seconds(seconds: Option<impl TryInto<u64>>) -> Option<Duration> {
+    seconds
+        .and_then(|seconds| seconds.try_into().ok())
+        .map(Duration::from_secs)
 }
 
 fn seconds_i32(what: &str, duration: Duration) -> Result<i32, Error> {

@@ -2,27 +2,45 @@
 
 use std::{
     io::{BufRead as _, BufReader},
-    process::{Command, Stdio},
+    process::{Child, Command, Stdio},
 };
 
 use iothub_jobs::{JobsClient, JobsClientOptions, models::JobStatus};
 
 use crate::support;
 
-/// `local_hub` prints a connection string and an endpoint, answers any client at that
-/// endpoint, logs each request on stderr, and stops cleanly on Ctrl-C (SIGINT).
-#[cfg(unix)]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_local_hub_example_serves_until_interrupted() {
+/// The `local_hub` example started on a free port with `args`, its stderr to `stderr`; the
+/// process, and the connection string and endpoint it printed.
+fn started_local_hub(args: &[&str], stderr: Stdio) -> (Child, String, String) {
     let mut hub = Command::new(support::example("local_hub"))
-        .args(["--port", "0", "--host-name", "testhub.azure-devices.net"])
+        .args(["--port", "0"])
+        .args(args)
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let mut stdout = BufReader::new(hub.stdout.take().unwrap()).lines();
     let connection_string = stdout.next().unwrap().unwrap();
     let endpoint = stdout.next().unwrap().unwrap();
+    (hub, connection_string, endpoint)
+}
+
+/// A twin update of device `d` that starts in an hour, so it stays active.
+fn twin_update_in_an_hour(id: &str) -> iothub_jobs::TwinUpdateJob {
+    iothub_jobs::TwinUpdateJob::new(id, "deviceId IN ['d']")
+        .with_tags(support::object(serde_json::json!({"site": "b"})))
+        .with_start_time(chrono::Utc::now() + chrono::Duration::hours(1))
+}
+
+/// `local_hub` prints a connection string and an endpoint, answers any client at that
+/// endpoint, logs each request on stderr, and stops cleanly on Ctrl-C (SIGINT).
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_hub_example_serves_until_interrupted() {
+    let (hub, connection_string, endpoint) = started_local_hub(
+        &["--host-name", "testhub.azure-devices.net"],
+        Stdio::piped(),
+    );
     assert!(
         connection_string.starts_with(
             "HostName=testhub.azure-devices.net;SharedAccessKeyName=iothubowner;SharedAccessKey="
@@ -34,10 +52,10 @@ async fn the_local_hub_example_serves_until_interrupted() {
     let options = JobsClientOptions::default().with_endpoint(&endpoint);
     let client =
         JobsClient::from_connection_string_with_options(&connection_string, options).unwrap();
-    let job = iothub_jobs::TwinUpdateJob::new("served", "deviceId IN ['d']")
-        .with_tags(support::object(serde_json::json!({"site": "b"})))
-        .with_start_time(chrono::Utc::now() + chrono::Duration::hours(1));
-    client.schedule_twin_update(job).await.unwrap();
+    client
+        .schedule_twin_update(twin_update_in_an_hour("served"))
+        .await
+        .unwrap();
     let cancelled = client.cancel_job("served").await.unwrap();
     assert_eq!(cancelled.status, Some(JobStatus::Cancelled));
 
@@ -66,26 +84,19 @@ async fn the_local_hub_example_serves_until_interrupted() {
 /// naming the ones it knows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_local_hub_example_runs_as_many_jobs_as_its_tier() {
-    let mut hub = Command::new(support::example("local_hub"))
-        .args(["--port", "0", "--tier", "s1"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(hub.stdout.take().unwrap()).lines();
-    let connection_string = stdout.next().unwrap().unwrap();
+    let (mut hub, connection_string, endpoint) =
+        started_local_hub(&["--tier", "s1"], Stdio::null());
     let options = JobsClientOptions::default()
-        .with_endpoint(stdout.next().unwrap().unwrap())
+        .with_endpoint(endpoint)
         .with_retry(iothub_jobs::RetryOptions::disabled());
     let client =
         JobsClient::from_connection_string_with_options(&connection_string, options).unwrap();
-    let job = |id: &str| {
-        iothub_jobs::TwinUpdateJob::new(id, "deviceId IN ['d']")
-            .with_tags(support::object(serde_json::json!({"site": "b"})))
-            .with_start_time(chrono::Utc::now() + chrono::Duration::hours(1))
-    };
-    let first = client.schedule_twin_update(job("first")).await;
-    let second = client.schedule_twin_update(job("second")).await;
+    let first = client
+        .schedule_twin_update(twin_update_in_an_hour("first"))
+        .await;
+    let second = client
+        .schedule_twin_update(twin_update_in_an_hour("second"))
+        .await;
     let _ = hub.kill();
     let _ = hub.wait();
     first.unwrap();
