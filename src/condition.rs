@@ -291,6 +291,64 @@ pub struct Field {
 }
 
 impl Field {
+    /// The query language's keywords and function names, which the service reads as such in any
+    /// case wherever a condition's path starts: `Field::twin("AND")` cannot be written. Under
+    /// `tags.` and `properties.` they are plain names. (IoT Hub's query language reference and
+    /// its functions, type checks and string functions included.)
+    pub const RESERVED_WORDS: &[&str] = &[
+        "SELECT",
+        "FROM",
+        "WHERE",
+        "AND",
+        "OR",
+        "NOT",
+        "IN",
+        "NIN",
+        "AS",
+        "TOP",
+        "GROUP",
+        "BY",
+        "ORDER",
+        "ASC",
+        "DESC",
+        "COUNT",
+        "TRUE",
+        "FALSE",
+        "NULL",
+        "UNDEFINED",
+        "IS_DEFINED",
+        "IS_ARRAY",
+        "IS_BOOL",
+        "IS_NULL",
+        "IS_NUMBER",
+        "IS_OBJECT",
+        "IS_PRIMITIVE",
+        "IS_STRING",
+        "STARTSWITH",
+        "ENDSWITH",
+        "CONTAINS",
+        "ABS",
+        "CEILING",
+        "EXP",
+        "FLOOR",
+        "LOG",
+        "LOG10",
+        "POWER",
+        "SQUARE",
+        "SIGN",
+        "SQRT",
+        "CONCAT",
+        "LENGTH",
+        "LOWER",
+        "UPPER",
+        "SUBSTRING",
+        "INDEX_OF",
+        "AVG",
+        "MIN",
+        "MAX",
+        "SUM",
+    ];
+
     /// A tag: `tags.<path>`.
     pub fn tag(path: &str) -> Self {
         Self::under("tags", path)
@@ -306,10 +364,14 @@ impl Field {
         Self::under("properties.reported", path)
     }
 
-    /// One of the twin's own fields, such as `lastActivityTime` or `capabilities.iotEdge`.
+    /// One of the twin's own fields, such as `lastActivityTime` or `capabilities.iotEdge`. Its
+    /// first name may not be one of the query language's reserved words ([`Self::RESERVED_WORDS`], in
+    /// any case), which the service would read as that word.
     pub fn twin(path: &str) -> Self {
         Self {
-            path: checked_path(path).map(|()| path.to_owned()),
+            path: checked_path(path)
+                .and_then(|()| not_reserved(path))
+                .map(|()| path.to_owned()),
         }
     }
 
@@ -506,6 +568,22 @@ fn quoted(value: &str) -> String {
     }
     text.push('\'');
     text
+}
+
+/// Refuses a path whose first name the service would read as a reserved word.
+fn not_reserved(path: &str) -> Result<(), String> {
+    let first = path.split('.').next().unwrap_or(path);
+    match Field::RESERVED_WORDS
+        .iter()
+        .find(|word| word.eq_ignore_ascii_case(first))
+    {
+        None => Ok(()),
+        Some(word) => Err(format!(
+            "the property path {} cannot be written in a query: {} is the reserved word {word}",
+            shown(path),
+            shown(first)
+        )),
+    }
 }
 
 /// A property path a query holds without quoting: dot-separated identifiers.
@@ -741,6 +819,31 @@ mod tests {
             let refused = problem(&Field::tag(path).eq(1));
             assert!(refused.contains(segment), "{path}: {refused}");
         }
+        for word in [
+            "AND",
+            "not",
+            "In",
+            "true",
+            "NULL",
+            "SELECT",
+            "from",
+            "WHERE",
+            "IS_DEFINED",
+            "COUNT",
+            "count.x",
+        ] {
+            let refused = problem(&Field::twin(word).eq(1));
+            assert!(refused.contains("reserved word"), "{word}: {refused}");
+        }
+        assert!(
+            Field::tag("AND").eq(1).text().is_ok(),
+            "a plain name under tags"
+        );
+        assert!(Field::reported("select.count").eq(1).text().is_ok());
+        assert!(
+            Field::twin("andMore").eq(1).text().is_ok(),
+            "only whole words"
+        );
         assert!(Field::twin("capabilities.iotEdge").eq(true).text().is_ok());
         assert!(Field::desired("$metadata._x").is_defined().text().is_ok());
         assert!(Field::tag("a$b_9").eq(1).text().is_ok());

@@ -34,6 +34,7 @@
 //! - `entra`: `auth::EntraCredential`, Microsoft Entra ID tokens through `azure_core`.
 #![warn(missing_docs)]
 
+mod adopt;
 pub mod auth;
 mod call;
 mod client;
@@ -66,6 +67,7 @@ mod devices;
 mod import_export;
 mod scheduled_jobs;
 
+pub use adopt::ConflictingJob;
 pub use client::JobsClient;
 pub use condition::{Condition, Field, Literal, MAX_DEVICE_ID_LEN};
 pub use device_jobs::{DeviceJobQuery, QueriedDeviceJob};

@@ -22,7 +22,11 @@ impl JobsClient {
     /// [`RerunOptions::with_job_id_prefix`]'s), starting now. Every row is read first, keeping
     /// only the ids to run again. A hub of the Free or S1 tier runs one job at a time: for
     /// more than one job, let creates wait for a slot ([`RerunOptions::with_slot_wait`]). If a
-    /// create fails, so does this, and the jobs scheduled before it stand.
+    /// create fails, so does this, and the jobs scheduled before it stand: calling it again
+    /// with the same options completes the work, adopting the jobs it finds under its ids when
+    /// they are the same work (the same operation on the same devices) and creating the rest.
+    /// A job of other work under one of its ids fails it with
+    /// [`ErrorKind::ConflictingJob`](crate::ErrorKind::ConflictingJob).
     pub async fn rerun_failures(
         &self,
         job_id: &str,
@@ -54,6 +58,9 @@ impl JobsClient {
         if devices.is_empty() {
             return Ok(Vec::new());
         }
+        // In one order whatever order the rows came in, so that a second call after a partial
+        // failure names the same devices in the same jobs, and adopts those it created.
+        devices.sort_unstable();
         let conditions = Condition::device_ids(&devices)?;
         derived_id(&prefix, conditions.len())?;
         let slot_wait = options
@@ -63,8 +70,13 @@ impl JobsClient {
         let mut scheduled = Vec::new();
         for (n, condition) in conditions.into_iter().enumerate() {
             let job = operation.retargeted(derived_id(&prefix, n + 1)?, condition);
-            match self.schedule(job, slot_wait).await {
-                Ok(job) => scheduled.push(job),
+            match self.schedule_or_adopt(job, slot_wait).await {
+                Ok(job) => {
+                    if job.adopted {
+                        tracing::info!(job_id, adopted = ?job.job.job_id, "a re-run job from an earlier call is this work: adopted");
+                    }
+                    scheduled.push(job.job);
+                }
                 Err(error) => {
                     let ids: Vec<_> = scheduled
                         .iter()

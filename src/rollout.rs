@@ -121,9 +121,11 @@ impl Rollout {
     }
 
     /// Starts at wave `wave` (counted from 0), skipping those before it: to resume a halted
-    /// rollout where it stopped ([`RolloutHalt::wave`]). A wave whose job exists already (the
-    /// same id and condition) is not scheduled again: that job is waited for and its outcome
-    /// judged. Under another condition, that id fails the rollout with the service's `409`.
+    /// rollout where it stopped ([`RolloutHalt::wave`]). A wave whose job exists already, doing
+    /// the same work (the same type, condition, and twin patch or method, payload and
+    /// timeouts), is not scheduled again: that job is waited for and its outcome judged. A job
+    /// of other work under that id fails the rollout with [`ErrorKind::ConflictingJob`] before
+    /// the wave is judged.
     pub fn starting_at(mut self, wave: usize) -> Self {
         self.first_wave = wave;
         self
@@ -149,6 +151,11 @@ impl Rollout {
         }
         let mut names = HashSet::new();
         for wave in &self.waves {
+            if wave.name.is_empty() {
+                return Err(validate::invalid_request(
+                    "a wave needs a name (Rollout::wave): it ends its job's id",
+                ));
+            }
             if !names.insert(wave.name.as_str()) {
                 return Err(validate::invalid_request(format!(
                     "two waves are named {:?}; each names its own job",
@@ -172,15 +179,18 @@ impl Rollout {
     }
 }
 
-/// What decides, after a wave, whether the rollout goes on: halt when the share of the wave's
-/// devices that did not succeed passes a bound, or when any device failed with one of the
-/// listed error codes. Start from `RolloutGate::default()`: halt if any device failed,
-/// counting a direct method that answered outside 2xx as failed.
+/// What decides, after a wave, whether the rollout goes on: halt when the wave reached no
+/// device (or fewer than a bound), when the share of its devices that did not succeed passes a
+/// bound, or when any device failed with one of the listed error codes. Start from
+/// `RolloutGate::default()`: halt if the wave reached no device or any device failed, counting
+/// a direct method that answered outside 2xx as failed.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RolloutGate {
     max_failure_rate: f64,
     count_method_failures: bool,
     halt_on_codes: Vec<String>,
+    empty_waves_allowed: bool,
+    min_devices: u64,
 }
 
 impl Default for RolloutGate {
@@ -189,11 +199,33 @@ impl Default for RolloutGate {
             max_failure_rate: 0.0,
             count_method_failures: true,
             halt_on_codes: Vec::new(),
+            empty_waves_allowed: false,
+            min_devices: Self::DEFAULT_MIN_DEVICES,
         }
     }
 }
 
 impl RolloutGate {
+    /// The fewest devices a wave must reach for the next to go, unless configured otherwise:
+    /// one. A wave that reached none has proven nothing (a typo in its condition, say).
+    pub const DEFAULT_MIN_DEVICES: u64 = 1;
+
+    /// Whether a wave that reached no device lets the next one go (default `false`: it halts
+    /// the rollout with [`HaltReason::EmptyWave`]). For rings that may be empty on purpose.
+    pub fn with_empty_waves_allowed(mut self, allowed: bool) -> Self {
+        self.empty_waves_allowed = allowed;
+        self
+    }
+
+    /// The fewest devices a wave must reach for the next one to go (default
+    /// [`Self::DEFAULT_MIN_DEVICES`]): a canary of 2 devices when 20 were meant halts with
+    /// [`HaltReason::TooFewDevices`]. A wave of no device is judged by
+    /// [`with_empty_waves_allowed`](Self::with_empty_waves_allowed) instead.
+    pub fn with_min_devices(mut self, devices: u64) -> Self {
+        self.min_devices = devices;
+        self
+    }
+
     /// The largest share of a wave's devices, `0.0`–`1.0`, that may fail for the next wave to
     /// go (default `0.0`: none). Anything outside that range is refused when the rollout runs.
     pub fn with_max_failure_rate(mut self, rate: f64) -> Self {
@@ -228,6 +260,15 @@ impl RolloutGate {
 
     /// Why the rollout must halt after `outcome`, if it must.
     fn judge(&self, outcome: &JobOutcome) -> Option<HaltReason> {
+        if outcome.devices == 0 {
+            return (!self.empty_waves_allowed).then_some(HaltReason::EmptyWave);
+        }
+        if outcome.devices < self.min_devices {
+            return Some(HaltReason::TooFewDevices {
+                devices: outcome.devices,
+                min_devices: self.min_devices,
+            });
+        }
         for code in &self.halt_on_codes {
             if let Some(devices) = outcome.error_codes.get(code) {
                 let device_id = outcome
@@ -257,8 +298,8 @@ impl RolloutGate {
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum RolloutEvent {
-    /// Wave `wave` (counted from 0) was scheduled as `job`, or its job from an earlier run was
-    /// found.
+    /// Wave `wave` (counted from 0) was scheduled as `job`, or its job from an earlier run of
+    /// the same work was found.
     WaveScheduled {
         /// The wave, counted from 0.
         wave: usize,
@@ -266,6 +307,9 @@ pub enum RolloutEvent {
         name: String,
         /// Its job, as created (or found).
         job: Box<JobResponse>,
+        /// Whether the job was found, from an earlier run of the same work, rather than
+        /// created now.
+        adopted: bool,
     },
     /// Wave `wave`'s job as a poll found it.
     JobState {
@@ -333,6 +377,19 @@ pub struct RolloutHalt {
 #[serde(tag = "kind", rename_all = "camelCase")]
 #[non_exhaustive]
 pub enum HaltReason {
+    /// The wave's job reached no device: its condition selects none (a typo in a tag, say),
+    /// so it proved nothing ([`RolloutGate::with_empty_waves_allowed`] lets such a wave pass).
+    EmptyWave,
+    /// The wave reached fewer devices than the gate asks for
+    /// ([`RolloutGate::with_min_devices`]).
+    #[non_exhaustive]
+    TooFewDevices {
+        /// The devices it reached.
+        devices: u64,
+        /// The fewest the gate takes.
+        #[serde(rename = "minDevices")]
+        min_devices: u64,
+    },
     /// Too many of the wave's devices did not succeed.
     #[non_exhaustive]
     FailureRate {
@@ -462,25 +519,12 @@ impl Run {
     async fn schedule(&mut self, wave: usize) -> Result<RolloutEvent, Error> {
         let spec = &self.rollout.waves[wave];
         let job_id = self.rollout.job_id(spec);
-        let wave_job = self.rollout.wave_job(spec);
-        let condition = wave_job.condition().text()?.to_owned();
-        let job = match self
+        // Its job from an earlier run of this rollout is waited for, not scheduled twice; a job
+        // of other work under that id is an error, never counted as this wave's.
+        let scheduled = self
             .client
-            .schedule(wave_job, Some(&self.rollout.slot_wait))
-            .await
-        {
-            // Its job from an earlier run of this rollout is waited for, not scheduled twice;
-            // another job under that id is not this wave's.
-            Err(taken) if taken.status() == Some(409) => {
-                let found = self.client.get_job(&job_id).await?;
-                if found.query_condition.as_deref() != Some(condition.as_str()) {
-                    tracing::warn!(job_id, "a job of another condition holds this wave's id");
-                    return Err(taken);
-                }
-                found
-            }
-            answer => answer?,
-        };
+            .schedule_or_adopt(self.rollout.wave_job(spec), Some(&self.rollout.slot_wait))
+            .await?;
         let states = self
             .client
             .watch_job(&job_id, self.rollout.job_wait.clone());
@@ -488,7 +532,8 @@ impl Run {
         Ok(RolloutEvent::WaveScheduled {
             wave,
             name: spec.name.clone(),
-            job: Box::new(job),
+            job: Box::new(scheduled.job),
+            adopted: scheduled.adopted,
         })
     }
 
@@ -548,8 +593,8 @@ mod tests {
         assert_eq!(strict.judge(&outcome(10, 0, 0)), None);
         assert_eq!(
             strict.judge(&outcome(0, 0, 0)),
-            None,
-            "an empty wave passes"
+            Some(HaltReason::EmptyWave),
+            "a wave that reached nobody proved nothing"
         );
         assert_eq!(
             strict.judge(&outcome(10, 0, 1)),
@@ -572,6 +617,27 @@ mod tests {
             methods_aside.judge(&outcome(10, 3, 0)),
             Some(HaltReason::FailureRate { failed: 3, .. })
         ));
+    }
+
+    #[test]
+    fn a_wave_must_reach_devices_unless_the_gate_allows_empty_waves() {
+        let allowing = RolloutGate::default().with_empty_waves_allowed(true);
+        assert_eq!(allowing.judge(&outcome(0, 0, 0)), None);
+        assert_eq!(allowing.judge(&outcome(1, 0, 0)), None);
+        let five = RolloutGate::default().with_min_devices(5);
+        assert_eq!(
+            five.judge(&outcome(4, 0, 0)),
+            Some(HaltReason::TooFewDevices {
+                devices: 4,
+                min_devices: 5
+            })
+        );
+        assert_eq!(five.judge(&outcome(5, 0, 0)), None, "exactly the bound");
+        assert_eq!(five.judge(&outcome(0, 0, 0)), Some(HaltReason::EmptyWave));
+        assert_eq!(
+            five.with_empty_waves_allowed(true).judge(&outcome(0, 0, 0)),
+            None
+        );
     }
 
     #[test]
@@ -610,6 +676,7 @@ mod tests {
             (Rollout::twin_update(job()), "at least one wave"),
             (base().wave("one", "tags.ring = 'b'"), "two waves"),
             (base().wave("a b", "*"), "\"fw-a b\""),
+            (base().wave("", "*"), "a wave needs a name"),
             (base().wave("w".repeat(62), "*"), "64"),
             (base().wave("two", "SELECT *"), "SELECT"),
             (base().starting_at(1), "starts at wave 1"),

@@ -99,6 +99,11 @@ pub enum ErrorKind {
     /// ran before it could be cancelled, or did not settle within the wait's timeout. The
     /// [`WaitFailure`](crate::WaitFailure) detail says which, with the job as last seen.
     Wait,
+    /// A fleet operation found a job under the id it needs that does other work (another type,
+    /// condition, twin patch, method, payload or timeouts), so it neither adopted that job nor
+    /// reported its devices as its own. The [`ConflictingJob`](crate::ConflictingJob) detail
+    /// names the job and what differs.
+    ConflictingJob,
     /// The answer is larger than the configured cap
     /// ([`JobsClientOptions::with_max_response_bytes`](crate::JobsClientOptions::with_max_response_bytes)).
     ResponseTooLarge,
@@ -285,6 +290,13 @@ impl Error {
         self.0.service.as_ref().is_some_and(|service| {
             service.is_max_active_jobs_exceeded() || service.is_job_quota_exceeded()
         })
+    }
+
+    /// A fleet operation (a rollout's wave, a re-run) found another job's work under the id it
+    /// needs ([`ErrorKind::ConflictingJob`]); the [`ConflictingJob`](crate::ConflictingJob)
+    /// detail says what differs.
+    pub fn is_conflicting_job(&self) -> bool {
+        self.0.kind == ErrorKind::ConflictingJob
     }
 
     /// Trying the same call again later may succeed: throttling, a server-side failure, a

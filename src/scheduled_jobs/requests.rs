@@ -9,7 +9,7 @@ use crate::{
     Condition, Error,
     generated::types::{CloudToDeviceMethod, JobRequest, Twin, TwinProperties},
     models::{JobResponse, JobType, Timestamp},
-    validate,
+    util, validate,
 };
 
 /// The setters every kind of new job has.
@@ -54,6 +54,15 @@ pub struct TwinUpdateJob {
 }
 
 impl TwinUpdateJob {
+    /// The longest name of a tag or desired property, at any depth, in bytes of UTF-8 (the
+    /// API description's `Twin.tags` and `TwinProperties.desired`: "up to 1KB").
+    pub const MAX_NAME_BYTES: usize = 1024;
+    /// The largest value of one tag or desired property, serialized ("up to 4KB").
+    pub const MAX_VALUE_BYTES: usize = 4096;
+    /// How deeply objects may nest under `tags` or `desired` ("the maximum depth of the object
+    /// is 10": `{"one": {… {"ten": {"property": 1}}}}` is as deep as it goes).
+    pub const MAX_DEPTH: usize = 10;
+
     /// A twin update `job_id` for the devices `query_condition` selects: a [`Condition`], or an
     /// IoT Hub query `WHERE` clause such as `deviceId IN ['a', 'b']` or `tags.site = 'berlin'`,
     /// checked as [`Condition::parse`] checks it when the job is scheduled.
@@ -68,13 +77,17 @@ impl TwinUpdateJob {
         }
     }
 
-    /// Tags to set (merged into each twin's tags).
+    /// Tags to set (merged into each twin's tags). Names and values follow the service's twin
+    /// rules, checked when the job is scheduled: names of 1 to [`Self::MAX_NAME_BYTES`] bytes
+    /// without control characters, `.`, `$` or a space; each value at most
+    /// [`Self::MAX_VALUE_BYTES`] serialized; objects nested at most [`Self::MAX_DEPTH`] deep.
     pub fn with_tags(mut self, tags: Map<String, Value>) -> Self {
         self.tags = tags;
         self
     }
 
-    /// Desired properties to set (merged into each twin's desired properties).
+    /// Desired properties to set (merged into each twin's desired properties), under the same
+    /// rules as [`with_tags`](Self::with_tags).
     pub fn with_desired_properties(mut self, desired: Map<String, Value>) -> Self {
         self.desired = desired;
         self
@@ -89,6 +102,8 @@ impl TwinUpdateJob {
                 "a twin update job needs tags or desired properties to set",
             ));
         }
+        twin_section_follows_the_rules("tags", &self.tags)?;
+        twin_section_follows_the_rules("desired properties", &self.desired)?;
         let twin = Twin {
             // The service accepts scheduled twin updates only with etag `*`.
             etag: Some("*".to_owned()),
@@ -327,6 +342,176 @@ impl NewJob {
             Self::DirectMethod(job) => job.into_request(),
         }
     }
+
+    /// What `found`, the job the service holds under this job's id, does otherwise than this
+    /// job would: the names (the service's own) of the fields that differ, none when it is the
+    /// same work — the same type, condition, twin patch or method with payload and timeouts.
+    /// When and how long it runs (start and max execution time) are not the work.
+    pub(crate) fn differences(&self, found: &JobResponse) -> Result<Vec<&'static str>, Error> {
+        let asked = self.clone().into_request()?;
+        let mut differ = Vec::new();
+        let mut compare = |field, same: bool| {
+            if !same {
+                differ.push(field);
+            }
+        };
+        compare(
+            "queryCondition",
+            asked.query_condition == found.query_condition,
+        );
+        if asked.type_ != found.type_ {
+            // Every field of the operation differs with it: the type says it all.
+            differ.insert(0, "type");
+            return Ok(differ);
+        }
+        let (asked_twin, found_twin) = (asked.update_twin.as_ref(), found.update_twin.as_ref());
+        compare("updateTwin.tags", tags(asked_twin) == tags(found_twin));
+        compare(
+            "updateTwin.properties.desired",
+            desired(asked_twin) == desired(found_twin),
+        );
+        let (asked_method, found_method) = (
+            asked.cloud_to_device_method.as_ref(),
+            found.cloud_to_device_method.as_ref(),
+        );
+        compare(
+            "cloudToDeviceMethod.methodName",
+            asked_method.and_then(|m| m.method_name.as_ref())
+                == found_method.and_then(|m| m.method_name.as_ref()),
+        );
+        compare(
+            "cloudToDeviceMethod.payload",
+            asked_method.and_then(|m| m.payload.as_ref())
+                == found_method.and_then(|m| m.payload.as_ref()),
+        );
+        compare(
+            "cloudToDeviceMethod.connectTimeoutInSeconds",
+            connect_timeout(asked_method) == connect_timeout(found_method),
+        );
+        compare(
+            "cloudToDeviceMethod.responseTimeoutInSeconds",
+            response_timeout(asked_method) == response_timeout(found_method),
+        );
+        Ok(differ)
+    }
+}
+
+/// A twin patch's tags; none and an empty set are the same patch.
+fn tags(twin: Option<&Twin>) -> Option<&Map<String, Value>> {
+    twin.and_then(|twin| twin.tags.as_ref())
+        .filter(|tags| !tags.is_empty())
+}
+
+/// A twin patch's desired properties; none and an empty set are the same patch.
+fn desired(twin: Option<&Twin>) -> Option<&Map<String, Value>> {
+    twin.and_then(|twin| twin.properties.as_ref())
+        .and_then(|properties| properties.desired.as_ref())
+        .filter(|desired| !desired.is_empty())
+}
+
+/// The service's own connect timeout for a job that gives none: 0 s, do not wait for a device
+/// to connect (Microsoft's "Schedule jobs on multiple devices").
+const SERVICE_CONNECT_TIMEOUT_SECONDS: i32 = 0;
+/// The service's own response timeout for a job that gives none: 30 s (the same page).
+const SERVICE_RESPONSE_TIMEOUT_SECONDS: i32 = 30;
+
+/// The connect timeout a method job runs with, the service's own when it gives none.
+fn connect_timeout(method: Option<&CloudToDeviceMethod>) -> Option<i32> {
+    method.map(|method| {
+        method
+            .connect_timeout_in_seconds
+            .unwrap_or(SERVICE_CONNECT_TIMEOUT_SECONDS)
+    })
+}
+
+/// The response timeout a method job runs with, the service's own when it gives none.
+fn response_timeout(method: Option<&CloudToDeviceMethod>) -> Option<i32> {
+    method.map(|method| {
+        method
+            .response_timeout_in_seconds
+            .unwrap_or(SERVICE_RESPONSE_TIMEOUT_SECONDS)
+    })
+}
+
+/// Refuses a twin patch's `section` (its tags or desired properties) where it breaks the
+/// service's twin rules, naming the property and the rule: the service would refuse it, or
+/// store a name no query can select.
+fn twin_section_follows_the_rules(
+    section: &str,
+    properties: &Map<String, Value>,
+) -> Result<(), Error> {
+    let broken = |path: &[&str], rule: String| {
+        let shown: Vec<String> = path
+            .iter()
+            .map(|name| format!("{:?}", util::bounded(name, 40)))
+            .collect();
+        Err(validate::invalid_request(format!(
+            "the {section} cannot be set: {} {rule}",
+            shown.join(" > ")
+        )))
+    };
+    for (name, value) in properties {
+        let size = serde_json::to_vec(value).map_or(usize::MAX, |bytes| bytes.len());
+        if size > TwinUpdateJob::MAX_VALUE_BYTES {
+            return broken(
+                &[name],
+                format!(
+                    "is {size} bytes serialized; a value may be at most {} (TwinUpdateJob::MAX_VALUE_BYTES)",
+                    TwinUpdateJob::MAX_VALUE_BYTES
+                ),
+            );
+        }
+    }
+    // Depth first over every name, with the path to it; objects in arrays nest too.
+    let mut pending: Vec<(Vec<&str>, &Map<String, Value>)> = vec![(Vec::new(), properties)];
+    while let Some((path, object)) = pending.pop() {
+        for (name, value) in object {
+            let mut here = path.clone();
+            here.push(name);
+            if let Some(rule) = name_rule_broken(name) {
+                return broken(&here, rule);
+            }
+            let mut nested: Vec<&Value> = vec![value];
+            while let Some(value) = nested.pop() {
+                match value {
+                    Value::Object(_) if here.len() > TwinUpdateJob::MAX_DEPTH => {
+                        return broken(
+                            &here,
+                            format!(
+                                "holds an object {} levels deep; objects nest at most {} (TwinUpdateJob::MAX_DEPTH)",
+                                here.len(),
+                                TwinUpdateJob::MAX_DEPTH
+                            ),
+                        );
+                    }
+                    Value::Object(inner) => pending.push((here.clone(), inner)),
+                    Value::Array(items) => nested.extend(items),
+                    _ => {}
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Which twin-name rule `name` breaks, if any.
+fn name_rule_broken(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some("is an empty name".to_owned());
+    }
+    if name.len() > TwinUpdateJob::MAX_NAME_BYTES {
+        return Some(format!(
+            "is a name of {} bytes; names are at most {} (TwinUpdateJob::MAX_NAME_BYTES)",
+            name.len(),
+            TwinUpdateJob::MAX_NAME_BYTES
+        ));
+    }
+    let refused = name
+        .chars()
+        .find(|c| c.is_control() || matches!(c, '.' | '$' | ' '))?;
+    Some(format!(
+        "is a name holding {refused:?}; twin property names may not hold control characters, '.', '$' or a space"
+    ))
 }
 
 /// The fields every new job has, checked.
@@ -379,6 +564,70 @@ mod tests {
 
     use super::*;
     use crate::ErrorKind;
+
+    fn twin_job(tags: Value) -> Result<JobRequest, Error> {
+        TwinUpdateJob::new("t", "*")
+            .with_tags(tags.as_object().unwrap().clone())
+            .into_request()
+    }
+
+    /// `{"l1": {"l2": … {"l<levels>": leaf}}}`.
+    fn nested(levels: usize, leaf: Value) -> Value {
+        (1..=levels)
+            .rev()
+            .fold(leaf, |inner, level| json!({ format!("l{level}"): inner }))
+    }
+
+    #[test]
+    fn twin_patches_follow_the_services_twin_rules() {
+        assert!(
+            twin_job(nested(11, json!("value"))).is_ok(),
+            "ten objects deep"
+        );
+        let deep = twin_job(nested(12, json!("value"))).unwrap_err();
+        assert!(deep.to_string().contains("11 levels deep"), "{deep}");
+        assert!(twin_job(json!({"a": [nested(10, json!(1))]})).is_ok());
+        assert!(
+            twin_job(json!({"a": [nested(11, json!(1))]})).is_err(),
+            "arrays hold objects too"
+        );
+        let longest = "n".repeat(TwinUpdateJob::MAX_NAME_BYTES);
+        assert!(twin_job(json!({ longest.clone(): 1 })).is_ok());
+        for (name, named) in [
+            ("a.b", "'.'"),
+            ("$x", "'$'"),
+            ("sp ace", "' '"),
+            ("\u{1}", "'\\u{1}'"),
+            ("\u{7f}", "'\\u{7f}'"),
+            ("c1\u{85}", "'\\u{85}'"),
+            ("", "an empty name"),
+        ] {
+            let error = twin_job(json!({"ok": {"fine": 1}, "outer": { name: 1 }})).unwrap_err();
+            assert_eq!(*error.kind(), ErrorKind::InvalidJobRequest);
+            assert!(error.to_string().contains(named), "{name:?}: {error}");
+            assert!(error.to_string().contains("\"outer\" > "), "{error}");
+        }
+        let error = twin_job(json!({ format!("{longest}n"): 1 })).unwrap_err();
+        assert!(error.to_string().contains("1025 bytes"), "{error}");
+        assert!(
+            error.to_string().len() < 400,
+            "a long name is shown shortened: {error}"
+        );
+        // `{"v":"…"}` of `size` bytes: 6 of punctuation and name, the rest letters.
+        let value = |size: usize| json!({"v": "a".repeat(size - 8)});
+        assert!(twin_job(json!({ "big": value(TwinUpdateJob::MAX_VALUE_BYTES) })).is_ok());
+        let error =
+            twin_job(json!({ "big": value(TwinUpdateJob::MAX_VALUE_BYTES + 1) })).unwrap_err();
+        assert!(error.to_string().contains("4097 bytes"), "{error}");
+        let desired = TwinUpdateJob::new("t", "*")
+            .with_desired_properties(json!({"a.b": 1}).as_object().unwrap().clone())
+            .into_request()
+            .unwrap_err();
+        assert!(
+            desired.to_string().contains("desired properties"),
+            "{desired}"
+        );
+    }
 
     #[test]
     fn a_payload_of_exactly_the_limit_is_taken_and_one_byte_more_is_not() {

@@ -348,3 +348,97 @@ async fn re_run_jobs_wait_for_each_other_on_a_hub_that_runs_one_at_a_time() {
         "the second waited for the first: {refused} creates"
     );
 }
+
+#[tokio::test]
+async fn a_re_run_that_failed_part_way_completes_when_called_again() {
+    let devices: Vec<String> = (0..150)
+        .map(|n| format!("{n:03}-{}", "y".repeat(60)))
+        .collect();
+    let hub = LocalHub::builder()
+        .max_active_jobs(1)
+        .job_run_time(Duration::from_millis(300))
+        .start()
+        .await
+        .unwrap();
+    hub.add_devices(&devices).unwrap();
+    for device in &devices {
+        hub.set_device_offline(device);
+    }
+    let options = hub
+        .client_options()
+        .with_retry(iothub_jobs::RetryOptions::disabled());
+    let client =
+        JobsClient::from_connection_string_with_options(&hub.connection_string(), options).unwrap();
+    client
+        .schedule_direct_method(DirectMethodJob::new("m", "*", "m"))
+        .await
+        .unwrap();
+    client.wait_for_job("m", quick_wait()).await.unwrap();
+
+    // No slot wait: the second job is refused while the first runs.
+    let error = client
+        .rerun_failures("m", RerunOptions::default())
+        .await
+        .unwrap_err();
+    assert!(error.is_job_limit_reached(), "{error}");
+    assert!(hub.job("m-rerun-1").is_some() && hub.job("m-rerun-2").is_none());
+    client
+        .wait_for_job("m-rerun-1", quick_wait())
+        .await
+        .unwrap();
+
+    let again = client
+        .rerun_failures("m", RerunOptions::default())
+        .await
+        .unwrap();
+    let ids: Vec<_> = again
+        .iter()
+        .filter_map(|job| job.job_id.as_deref())
+        .collect();
+    assert_eq!(
+        ids,
+        ["m-rerun-1", "m-rerun-2"],
+        "the first adopted, the second created"
+    );
+    let named: usize = ["m-rerun-1", "m-rerun-2"]
+        .iter()
+        .map(|id| {
+            hub.job(id).unwrap()["queryCondition"]
+                .as_str()
+                .unwrap()
+                .matches('\'')
+                .count()
+                / 2
+        })
+        .sum();
+    assert_eq!(named, 150, "every failed device, once");
+    let creates = hub
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PUT" && r.path == "/jobs/v2/m-rerun-1")
+        .count();
+    assert_eq!(
+        creates, 2,
+        "created once, refused 409 once, then read and adopted"
+    );
+}
+
+#[tokio::test]
+async fn a_re_run_never_adopts_other_work_under_its_ids() {
+    let (hub, client) = hub_with(&ids("t", 2)).await;
+    hub.set_device_offline("t2");
+    client
+        .schedule_direct_method(DirectMethodJob::new("ping", "*", "ping"))
+        .await
+        .unwrap();
+    client.wait_for_job("ping", quick_wait()).await.unwrap();
+    let other = DirectMethodJob::new("ping-rerun-1", "deviceId IN ['t2']", "reboot");
+    client.schedule_direct_method(other).await.unwrap();
+    let error = client
+        .rerun_failures("ping", RerunOptions::default())
+        .await
+        .unwrap_err();
+    assert!(error.is_conflicting_job(), "{error}");
+    let conflict = error.detail::<iothub_jobs::ConflictingJob>().unwrap();
+    assert_eq!(conflict.differences, ["cloudToDeviceMethod.methodName"]);
+}

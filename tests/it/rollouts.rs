@@ -5,8 +5,8 @@ use std::{pin::pin, time::Duration};
 
 use futures::StreamExt as _;
 use iothub_jobs::{
-    DirectMethodJob, ErrorKind, Field, HaltReason, Rollout, RolloutEvent, RolloutGate,
-    TwinUpdateJob, WaitEnd, WaitOptions, simulator::LocalHub,
+    ConflictingJob, DirectMethodJob, Error, ErrorKind, Field, HaltReason, JobsClient, Rollout,
+    RolloutEvent, RolloutGate, TwinUpdateJob, WaitEnd, WaitOptions, simulator::LocalHub,
 };
 use serde_json::json;
 
@@ -46,10 +46,21 @@ async fn ended<T>(run: impl Future<Output = T>) -> T {
         .expect("the rollout ended")
 }
 
+/// The firmware update the rollouts here send: method `update` with `payload` on the model.
+fn firmware(payload: serde_json::Value) -> DirectMethodJob {
+    DirectMethodJob::new("fw", Field::tag("model").eq("t1"), "update").with_payload(payload)
+}
+
 fn update(gate: RolloutGate) -> Rollout {
-    let job = DirectMethodJob::new("fw", Field::tag("model").eq("t1"), "update")
-        .with_payload(json!({"version": "2.4.1"}));
-    Rollout::direct_method(job)
+    rings(
+        Rollout::direct_method(firmware(json!({"version": "2.4.1"}))),
+        gate,
+    )
+}
+
+/// `rollout` over the three rings behind `gate`, its waits quick.
+fn rings(rollout: Rollout, gate: RolloutGate) -> Rollout {
+    rollout
         .wave("canary", Field::tag("ring").eq("canary"))
         .wave("early", Field::tag("ring").eq("early"))
         .wave("broad", Field::tag("ring").eq("broad"))
@@ -280,9 +291,129 @@ async fn a_job_of_another_condition_under_a_waves_id_is_not_adopted() {
     let error = ended(client.rollout(update(RolloutGate::default())))
         .await
         .unwrap_err();
-    assert_eq!(error.status(), Some(409), "{error}");
+    assert!(error.is_conflicting_job(), "{error}");
+    let conflict = error.detail::<ConflictingJob>().unwrap();
+    assert_eq!(conflict.job_id, "fw-canary");
+    assert_eq!(
+        conflict.differences,
+        [
+            "queryCondition",
+            "cloudToDeviceMethod.methodName",
+            "cloudToDeviceMethod.payload"
+        ]
+    );
     assert_eq!(
         hub.job("fw-canary").unwrap()["cloudToDeviceMethod"]["methodName"],
         "other"
     );
+}
+
+/// The events of `rollout` on `client`, to its end.
+async fn events(client: &JobsClient, rollout: Rollout) -> Vec<Result<RolloutEvent, Error>> {
+    ended(client.run_rollout(rollout).collect()).await
+}
+
+#[tokio::test]
+async fn other_work_under_a_finished_rollouts_id_fails_before_any_wave_is_judged() {
+    let hub = fleet().await;
+    let client = hub.client().unwrap();
+    let lenient = || RolloutGate::default().with_method_failures_counted(false);
+    let done = ended(client.rollout(update(lenient()))).await.unwrap();
+    assert!(done.halted.is_none());
+
+    let patch = support::object(json!({"firmware": "2.5.0"}));
+    let twin =
+        TwinUpdateJob::new("fw", Field::tag("model").eq("t1")).with_desired_properties(patch);
+    let slower =
+        firmware(json!({"version": "2.4.1"})).with_response_timeout(Duration::from_secs(5));
+    for (rollout, differs) in [
+        (
+            Rollout::direct_method(firmware(json!({"version": "2.5.0"}))),
+            vec!["cloudToDeviceMethod.payload"],
+        ),
+        (Rollout::twin_update(twin), vec!["type"]),
+        (
+            Rollout::direct_method(slower),
+            vec!["cloudToDeviceMethod.responseTimeoutInSeconds"],
+        ),
+    ] {
+        let seen = events(&client, rings(rollout, lenient())).await;
+        let [Err(error)] = seen.as_slice() else {
+            panic!("one error, no wave scheduled or judged: {seen:?}");
+        };
+        assert!(error.is_conflicting_job(), "{error}");
+        let conflict = error.detail::<ConflictingJob>().unwrap();
+        assert_eq!(
+            (conflict.job_id.as_str(), &conflict.differences),
+            ("fw-canary", &differs)
+        );
+        assert!(error.to_string().contains(differs[0]), "{error}");
+    }
+    assert_eq!(
+        hub.job("fw-canary").unwrap()["cloudToDeviceMethod"]["payload"],
+        json!({"version": "2.4.1"}),
+        "the first rollout's job stands"
+    );
+
+    // The same work again adopts every wave's job and judges it: nothing is created twice.
+    let again = events(&client, update(lenient())).await;
+    let adopted: Vec<bool> = again
+        .iter()
+        .filter_map(|event| match event {
+            Ok(RolloutEvent::WaveScheduled { adopted, .. }) => Some(*adopted),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(adopted, [true, true, true]);
+    assert!(matches!(again.last(), Some(Ok(RolloutEvent::Finished(_)))));
+}
+
+#[tokio::test]
+async fn an_empty_canary_halts_the_rollout_unless_the_gate_allows_empty_waves() {
+    let hub = fleet().await;
+    let client = hub.client().unwrap();
+    let typo = |id: &str, gate| {
+        Rollout::direct_method(DirectMethodJob::new(
+            id,
+            Field::tag("model").eq("t1"),
+            "update",
+        ))
+        .wave("canary", Field::tag("ring").eq("canery"))
+        .wave("broad", Field::tag("ring").eq("broad"))
+        .with_gate(gate)
+        .with_slot_wait(quick(Duration::from_secs(10)))
+        .with_job_wait(quick(Duration::from_secs(20)))
+    };
+    let report = ended(client.rollout(typo("strict", RolloutGate::default())))
+        .await
+        .unwrap();
+    let halt = report.halted.unwrap();
+    assert_eq!((halt.wave, &halt.reason), (0, &HaltReason::EmptyWave));
+    assert_eq!(report.waves[0].outcome.devices, 0);
+    assert!(
+        hub.job("strict-broad").is_none(),
+        "the broad ring was never scheduled"
+    );
+
+    let few = RolloutGate::default().with_min_devices(3);
+    let report = ended(client.rollout(update(few))).await.unwrap();
+    let reason = report.halted.unwrap().reason;
+    assert!(
+        matches!(
+            reason,
+            HaltReason::TooFewDevices {
+                devices: 2,
+                min_devices: 3,
+                ..
+            }
+        ),
+        "the canary ring has two devices: {reason:?}"
+    );
+
+    let allowing = RolloutGate::default().with_empty_waves_allowed(true);
+    let report = ended(client.rollout(typo("lenient", allowing)))
+        .await
+        .unwrap();
+    assert!(report.halted.is_none());
+    assert_eq!(report.waves[1].outcome.devices, 4);
 }
