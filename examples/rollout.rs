@@ -56,10 +56,20 @@ async fn main() -> ExitCode {
         let mut events = std::pin::pin!(client.run_rollout(rollout));
         while let Some(event) = events.next().await {
             match event? {
-                RolloutEvent::WaveScheduled { wave, name, job } => eprintln!(
-                    "wave {} ({name}): job {} scheduled",
+                RolloutEvent::WaveScheduled {
+                    wave,
+                    name,
+                    job,
+                    adopted,
+                } => eprintln!(
+                    "wave {} ({name}): job {} {}",
                     wave + 1,
-                    job.job_id.unwrap_or_default()
+                    job.job_id.unwrap_or_default(),
+                    if adopted {
+                        "found from an earlier run of this rollout"
+                    } else {
+                        "scheduled"
+                    }
                 ),
                 RolloutEvent::JobState { .. } => {}
                 RolloutEvent::WaveOutcome { wave, report, .. } => {

@@ -168,11 +168,19 @@ async fn conditions_that_cannot_be_sent_are_refused_before_anything_is() {
         let error = client.schedule_twin_update(job).await.unwrap_err();
         assert_eq!(error.kind(), &ErrorKind::InvalidCondition, "{text}");
     }
-    let built = Field::tag("bad-name").eq(1);
-    assert_eq!(
-        client.count_devices(built).await.unwrap_err().kind(),
-        &ErrorKind::InvalidCondition
-    );
+    for built in [Field::tag("bad-name").eq(1), Field::twin("AND").eq(1)] {
+        assert_eq!(
+            client.count_devices(built).await.unwrap_err().kind(),
+            &ErrorKind::InvalidCondition
+        );
+    }
+    // Patches the service's twin rules refuse (or would store where no query selects them).
+    for patch in [json!({"a.b": 1}), json!({"$x": 2}), json!({"sp ace": 3})] {
+        let job =
+            TwinUpdateJob::new("refused", "*").with_desired_properties(support::object(patch));
+        let error = client.schedule_twin_update(job).await.unwrap_err();
+        assert_eq!(error.kind(), &ErrorKind::InvalidJobRequest, "{error}");
+    }
     assert_eq!(hub.requests().len(), before, "nothing was sent");
     assert!(hub.job("refused").is_none());
 }
