@@ -304,14 +304,16 @@ async fn nothing_to_run_again_schedules_nothing_and_bad_input_sends_nothing() {
     assert!(error.is_not_found(), "{error}");
 }
 
-#[tokio::test]
-async fn re_run_jobs_wait_for_each_other_on_a_hub_that_runs_one_at_a_time() {
+/// A hub that runs one job at a time, each for `run_time`, where job `m` failed on 150 devices
+/// of 64-byte ids (two conditions' worth), and a client without retries of its own, so that
+/// only a slot wait sends a refused create again.
+async fn m_failed_on_150_devices(run_time: Duration) -> (LocalHub, JobsClient) {
     let devices: Vec<String> = (0..150)
         .map(|n| format!("{n:03}-{}", "y".repeat(60)))
         .collect();
     let hub = LocalHub::builder()
         .max_active_jobs(1)
-        .job_run_time(Duration::from_millis(400))
+        .job_run_time(run_time)
         .start()
         .await
         .unwrap();
@@ -319,7 +321,6 @@ async fn re_run_jobs_wait_for_each_other_on_a_hub_that_runs_one_at_a_time() {
     for device in &devices {
         hub.set_device_offline(device);
     }
-    // No retries of the call's own: only the slot wait sends a refused create again.
     let options = hub
         .client_options()
         .with_retry(iothub_jobs::RetryOptions::disabled());
@@ -330,6 +331,12 @@ async fn re_run_jobs_wait_for_each_other_on_a_hub_that_runs_one_at_a_time() {
         .await
         .unwrap();
     client.wait_for_job("m", quick_wait()).await.unwrap();
+    (hub, client)
+}
+
+#[tokio::test]
+async fn re_run_jobs_wait_for_each_other_on_a_hub_that_runs_one_at_a_time() {
+    let (hub, client) = m_failed_on_150_devices(Duration::from_millis(400)).await;
     let slot_wait = WaitOptions::default()
         .with_poll_interval(Duration::from_millis(20))
         .with_timeout(Duration::from_secs(20));
@@ -351,30 +358,7 @@ async fn re_run_jobs_wait_for_each_other_on_a_hub_that_runs_one_at_a_time() {
 
 #[tokio::test]
 async fn a_re_run_that_failed_part_way_completes_when_called_again() {
-    let devices: Vec<String> = (0..150)
-        .map(|n| format!("{n:03}-{}", "y".repeat(60)))
-        .collect();
-    let hub = LocalHub::builder()
-        .max_active_jobs(1)
-        .job_run_time(Duration::from_millis(300))
-        .start()
-        .await
-        .unwrap();
-    hub.add_devices(&devices).unwrap();
-    for device in &devices {
-        hub.set_device_offline(device);
-    }
-    let options = hub
-        .client_options()
-        .with_retry(iothub_jobs::RetryOptions::disabled());
-    let client =
-        JobsClient::from_connection_string_with_options(&hub.connection_string(), options).unwrap();
-    client
-        .schedule_direct_method(DirectMethodJob::new("m", "*", "m"))
-        .await
-        .unwrap();
-    client.wait_for_job("m", quick_wait()).await.unwrap();
-
+    let (hub, client) = m_failed_on_150_devices(Duration::from_millis(300)).await;
     // No slot wait: the second job is refused while the first runs.
     let error = client
         .rerun_failures("m", RerunOptions::default())
