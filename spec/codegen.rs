@@ -47,7 +47,7 @@ pub const OPERATIONS: &[Operation] = &[
         name: "cancel_job",
         parameters: &[PATH_ID, API_VERSION],
         answer: "JobResponse",
-        caller: "src/scheduled_jobs/mod.rs",
+        caller: "src/areas/scheduled_jobs/mod.rs",
     },
     Operation {
         method: "GET",
@@ -55,7 +55,7 @@ pub const OPERATIONS: &[Operation] = &[
         name: "get_job",
         parameters: &[PATH_ID, API_VERSION],
         answer: "JobResponse",
-        caller: "src/scheduled_jobs/mod.rs",
+        caller: "src/areas/scheduled_jobs/mod.rs",
     },
     Operation {
         method: "PUT",
@@ -63,7 +63,7 @@ pub const OPERATIONS: &[Operation] = &[
         name: "create_job",
         parameters: &[PATH_ID, API_VERSION, "body: JobRequest"],
         answer: "JobResponse",
-        caller: "src/scheduled_jobs/mod.rs",
+        caller: "src/areas/scheduled_jobs/mod.rs",
     },
     Operation {
         method: "GET",
@@ -77,7 +77,7 @@ pub const OPERATIONS: &[Operation] = &[
             PAGE_SIZE,
         ],
         answer: "[JobResponse]",
-        caller: "src/scheduled_jobs/mod.rs",
+        caller: "src/areas/scheduled_jobs/mod.rs",
     },
     Operation {
         method: "POST",
@@ -85,7 +85,7 @@ pub const OPERATIONS: &[Operation] = &[
         name: "create_import_export_job",
         parameters: &[API_VERSION, "body: JobProperties"],
         answer: "JobProperties",
-        caller: "src/import_export/mod.rs",
+        caller: "src/areas/import_export/mod.rs",
     },
     Operation {
         method: "GET",
@@ -93,7 +93,7 @@ pub const OPERATIONS: &[Operation] = &[
         name: "list_import_export_jobs",
         parameters: &[API_VERSION],
         answer: "[JobProperties]",
-        caller: "src/import_export/mod.rs",
+        caller: "src/areas/import_export/mod.rs",
     },
     Operation {
         method: "GET",
@@ -101,7 +101,7 @@ pub const OPERATIONS: &[Operation] = &[
         name: "get_import_export_job",
         parameters: &[PATH_ID, API_VERSION],
         answer: "JobProperties",
-        caller: "src/import_export/mod.rs",
+        caller: "src/areas/import_export/mod.rs",
     },
     Operation {
         method: "DELETE",
@@ -109,7 +109,7 @@ pub const OPERATIONS: &[Operation] = &[
         name: "cancel_import_export_job",
         parameters: &[PATH_ID, API_VERSION],
         answer: "nothing",
-        caller: "src/import_export/mod.rs",
+        caller: "src/areas/import_export/mod.rs",
     },
     Operation {
         method: "POST",
@@ -122,7 +122,7 @@ pub const OPERATIONS: &[Operation] = &[
             "body: QuerySpecification",
         ],
         answer: "[object]",
-        caller: "src/devices.rs",
+        caller: "src/areas/devices.rs",
     },
 ];
 

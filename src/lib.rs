@@ -34,59 +34,46 @@
 //! - `entra`: `auth::EntraCredential`, Microsoft Entra ID tokens through `azure_core`.
 #![warn(missing_docs)]
 
-mod adopt;
-pub mod auth;
+// The layers, imports running one way: the fleet features over the service areas over the
+// call path (tests/it/layers.rs holds the code to it). The client and models are what all share.
+mod areas;
 mod call;
 mod client;
-mod condition;
-mod error;
+mod fleet;
 #[allow(missing_docs, dead_code, clippy::all)]
 mod generated;
-mod hooks;
-mod job_slots;
 pub mod models;
-mod options;
-mod outcome;
-mod query;
-mod redact;
-mod rerun;
-mod retry;
-mod rollout;
-#[cfg(test)]
-mod secret_forms;
 #[cfg(feature = "simulator")]
 pub mod simulator;
 pub mod spec;
 mod util;
-mod validate;
-mod wait;
 
-// The service areas, each a file (or folder) with its own `impl JobsClient` block.
-mod device_jobs;
-mod devices;
-mod import_export;
-mod scheduled_jobs;
-
-pub use adopt::ConflictingJob;
-pub use client::JobsClient;
-pub use condition::{Condition, Field, Literal, MAX_DEVICE_ID_LEN};
-pub use device_jobs::{DeviceJobQuery, QueriedDeviceJob};
-pub use devices::{DeviceQuery, QueriedDeviceId, QueriedTwin};
-pub use error::{Error, ErrorKind, NotFound, ServiceError};
-pub use generated::API_VERSION;
-pub use import_export::{ExportJob, ImportJob, StorageAuthentication};
-pub use models::JobResponse;
-pub use options::JobsClientOptions;
-pub use outcome::{DeviceCounts, FailedDevice, JobOutcome, MethodFailure, OutcomeOptions};
-pub use query::MAX_EMPTY_PAGES_IN_A_ROW;
-pub use rerun::RerunOptions;
-pub use retry::RetryOptions;
-pub use rollout::{
-    HaltReason, Rollout, RolloutEvent, RolloutGate, RolloutHalt, RolloutReport, WaveReport,
+pub use areas::{
+    condition::{Condition, Field, Literal, MAX_DEVICE_ID_LEN},
+    device_jobs::{DeviceJobQuery, QueriedDeviceJob},
+    devices::{DeviceQuery, QueriedDeviceId, QueriedTwin},
+    import_export::{ExportJob, ImportJob, StorageAuthentication},
+    scheduled_jobs::{DirectMethodJob, JobQuery, QueriedJob, TwinUpdateJob},
+    wait::{WaitEnd, WaitFailure, WaitOptions},
 };
-pub use scheduled_jobs::{DirectMethodJob, JobQuery, QueriedJob, TwinUpdateJob};
-pub use validate::MAX_JOB_ID_LEN;
-pub use wait::{WaitEnd, WaitFailure, WaitOptions};
+pub use call::{
+    auth,
+    error::{Error, ErrorKind, NotFound, ServiceError},
+    paging::MAX_EMPTY_PAGES_IN_A_ROW,
+    retry::RetryOptions,
+    validate::MAX_JOB_ID_LEN,
+};
+pub use client::{JobsClient, options::JobsClientOptions};
+pub use fleet::{
+    adopt::ConflictingJob,
+    outcome::{DeviceCounts, FailedDevice, JobOutcome, MethodFailure, OutcomeOptions},
+    rerun::RerunOptions,
+    rollout::{
+        HaltReason, Rollout, RolloutEvent, RolloutGate, RolloutHalt, RolloutReport, WaveReport,
+    },
+};
+pub use generated::API_VERSION;
+pub use models::JobResponse;
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]

@@ -266,7 +266,7 @@ impl From<String> for BlobContainerUri {
 
 impl fmt::Display for BlobContainerUri {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&crate::redact::redacted_url(&self.0))
+        f.write_str(&crate::call::redact::redacted_url(&self.0))
     }
 }
 
@@ -275,7 +275,7 @@ impl fmt::Debug for BlobContainerUri {
         write!(
             f,
             "BlobContainerUri({:?})",
-            crate::redact::redacted_url(&self.0)
+            crate::call::redact::redacted_url(&self.0)
         )
     }
 }

@@ -5,7 +5,7 @@
 use openapiv3::{OpenAPI, Operation, Parameter, ParameterSchemaOrContent, ReferenceOr};
 use serde_json::json;
 
-use std::time::Duration;
+use std::{collections::BTreeSet, time::Duration};
 
 use futures::StreamExt as _;
 use iothub_jobs::{
@@ -275,11 +275,19 @@ async fn sent_by<T>(hub: &LocalHub, call: impl Future<Output = T>) -> (T, Vec<Se
     (outcome, sent)
 }
 
-/// Each of `sent` is a `method` request for `id` that spec/ allows, and there is at least one.
-fn assert_allowed(spec: &OpenAPI, sent: &[Sent], method: &str, id: &str) {
+/// Each of `sent` is a `method` request for `id` that spec/ allows, and there is at least one;
+/// the operations they are go into `covered` (as `METHOD /path/{template}`).
+fn assert_allowed(
+    spec: &OpenAPI,
+    covered: &mut BTreeSet<String>,
+    sent: &[Sent],
+    method: &str,
+    id: &str,
+) {
     assert!(!sent.is_empty(), "{method} for {id:?} sent nothing");
     for request in sent {
         assert_eq!(request.method, method, "{request:?}");
+        covered.extend(support::spec_operation_for(&request.method, &request.path));
         let problems = violations(spec, request, id);
         assert!(problems.is_empty(), "{request:?}:\n{}", problems.join("\n"));
     }
@@ -288,6 +296,7 @@ fn assert_allowed(spec: &OpenAPI, sent: &[Sent], method: &str, id: &str) {
 #[tokio::test]
 async fn every_request_matches_its_operation_in_spec() {
     let spec = openapi();
+    let mut covered = BTreeSet::new();
     let hub = LocalHub::start().await.unwrap();
     let client = hub.client().unwrap();
     // Each operation, with ids of every allowed character class, in success and failure alike.
@@ -299,21 +308,21 @@ async fn every_request_matches_its_operation_in_spec() {
             .with_start_time(start);
         let (created, sent) = sent_by(&hub, client.schedule_twin_update(job)).await;
         created.unwrap();
-        assert_allowed(&spec, &sent, "PUT", id);
+        assert_allowed(&spec, &mut covered, &sent, "PUT", id);
         let (got, sent) = sent_by(&hub, client.get_job(id)).await;
         assert_eq!(got.unwrap().job_id.as_deref(), Some(id));
-        assert_allowed(&spec, &sent, "GET", id);
+        assert_allowed(&spec, &mut covered, &sent, "GET", id);
         let (cancelled, sent) = sent_by(&hub, client.cancel_job(id)).await;
         assert_eq!(cancelled.unwrap().status, Some(JobStatus::Cancelled));
-        assert_allowed(&spec, &sent, "POST", id);
+        assert_allowed(&spec, &mut covered, &sent, "POST", id);
     }
     hub.insert_job_json(json!({"jobId": "busy", "status": "running"}));
     let (refused, sent) = sent_by(&hub, client.cancel_job("busy")).await;
     assert!(refused.unwrap_err().is_operation_not_allowed());
-    assert_allowed(&spec, &sent, "POST", "busy");
+    assert_allowed(&spec, &mut covered, &sent, "POST", "busy");
     let (missing, sent) = sent_by(&hub, client.get_job("not-there")).await;
     assert!(missing.unwrap_err().is_not_found());
-    assert_allowed(&spec, &sent, "GET", "not-there");
+    assert_allowed(&spec, &mut covered, &sent, "GET", "not-there");
 
     // Three devices that never connect: once the job has run, each has a failed row.
     for device in ["d1", "d2", "d3"] {
@@ -326,7 +335,7 @@ async fn every_request_matches_its_operation_in_spec() {
         .with_max_execution_time(Duration::from_secs(600));
     let (created, sent) = sent_by(&hub, client.schedule_direct_method(method)).await;
     assert_eq!(created.unwrap().type_, Some(JobType::ScheduleDeviceMethod));
-    assert_allowed(&spec, &sent, "PUT", "method-job");
+    assert_allowed(&spec, &mut covered, &sent, "PUT", "method-job");
 
     let query = JobQuery::default()
         .with_status(JobStatus::Cancelled)
@@ -341,7 +350,7 @@ async fn every_request_matches_its_operation_in_spec() {
     assert_eq!(jobs.len(), 6, "every cancelled twin update: {jobs:?}");
     assert!(jobs.iter().all(Result::is_ok));
     assert!(sent.len() > 1, "more jobs than one page of 2 holds");
-    assert_allowed(&spec, &sent, "GET", "");
+    assert_allowed(&spec, &mut covered, &sent, "GET", "");
 
     // Import/export jobs: every builder option, so the strict body check sees every field.
     let container = "https://acct.blob.core.windows.net/devices?sv=2024-08-04&sig=c2lnbmF0dXJl";
@@ -351,16 +360,16 @@ async fn every_request_matches_its_operation_in_spec() {
         .with_configurations_blob_name("configurations.txt");
     let (created, sent) = sent_by(&hub, client.export_devices(export)).await;
     let id = created.unwrap().job_id.unwrap();
-    assert_allowed(&spec, &sent, "POST", "");
+    assert_allowed(&spec, &mut covered, &sent, "POST", "");
     let (got, sent) = sent_by(&hub, client.get_import_export_job(&id)).await;
     assert_eq!(got.unwrap().job_id.as_deref(), Some(id.as_str()));
-    assert_allowed(&spec, &sent, "GET", &id);
+    assert_allowed(&spec, &mut covered, &sent, "GET", &id);
     let (listed, sent) = sent_by(&hub, client.list_import_export_jobs()).await;
     assert_eq!(listed.unwrap().len(), 1);
-    assert_allowed(&spec, &sent, "GET", "");
+    assert_allowed(&spec, &mut covered, &sent, "GET", "");
     let (cancelled, sent) = sent_by(&hub, client.cancel_import_export_job(&id)).await;
     cancelled.unwrap();
-    assert_allowed(&spec, &sent, "DELETE", &id);
+    assert_allowed(&spec, &mut covered, &sent, "DELETE", &id);
     let plain = "https://acct.blob.core.windows.net/devices";
     let identity = "/subscriptions/s/resourceGroups/g/providers/Microsoft.ManagedIdentity/userAssignedIdentities/i";
     let import = ImportJob::new(
@@ -372,7 +381,7 @@ async fn every_request_matches_its_operation_in_spec() {
     .with_configurations();
     let (created, sent) = sent_by(&hub, client.import_devices(import)).await;
     created.unwrap();
-    assert_allowed(&spec, &sent, "POST", "");
+    assert_allowed(&spec, &mut covered, &sent, "POST", "");
 
     // A job's rows per device, two to a page, failed ones only.
     hub.advance_time(Duration::from_secs(120)); // past the 60 s the hub runs a job
@@ -388,7 +397,7 @@ async fn every_request_matches_its_operation_in_spec() {
     assert_eq!(rows.len(), 3, "a failed row per device: {rows:?}");
     assert!(rows.iter().all(Result::is_ok), "{rows:?}");
     assert!(sent.len() > 1, "more rows than one page of 2 holds");
-    assert_allowed(&spec, &sent, "POST", "");
+    assert_allowed(&spec, &mut covered, &sent, "POST", "");
 
     // Device queries: a count, twins and ids, two to a page, with a built condition.
     let offline = Field::device_id()
@@ -396,7 +405,7 @@ async fn every_request_matches_its_operation_in_spec() {
         .and(!Field::tag("x").is_defined());
     let (count, sent) = sent_by(&hub, client.count_devices(offline.clone())).await;
     assert_eq!(count.unwrap(), 3);
-    assert_allowed(&spec, &sent, "POST", "");
+    assert_allowed(&spec, &mut covered, &sent, "POST", "");
     let query = DeviceQuery::new(offline).with_page_size(2);
     let (twins, sent) = sent_by(&hub, async {
         std::pin::pin!(client.query_twins(query.clone()))
@@ -411,7 +420,7 @@ async fn every_request_matches_its_operation_in_spec() {
         "{twins:?}"
     );
     assert_eq!((twins.len(), sent.len()), (3, 2), "3 twins in pages of 2");
-    assert_allowed(&spec, &sent, "POST", "");
+    assert_allowed(&spec, &mut covered, &sent, "POST", "");
     let (ids, sent) = sent_by(&hub, async {
         std::pin::pin!(client.query_device_ids(query))
             .collect::<Vec<_>>()
@@ -419,7 +428,16 @@ async fn every_request_matches_its_operation_in_spec() {
     })
     .await;
     assert_eq!(ids.len(), 3, "{ids:?}");
-    assert_allowed(&spec, &sent, "POST", "");
+    assert_allowed(&spec, &mut covered, &sent, "POST", "");
+
+    let missing: Vec<_> = support::spec_operations()
+        .difference(&covered)
+        .cloned()
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "operations in spec/ that no request above exercised: {missing:?}"
+    );
 }
 
 #[test]

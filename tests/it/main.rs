@@ -18,11 +18,12 @@ mod import_export;
 mod input_properties;
 mod job_slots;
 mod jobs_api;
+mod layers;
 mod odd_answers;
 mod outcomes;
 mod prism;
 mod rollouts;
-#[path = "../../src/secret_forms.rs"]
+#[path = "../../src/call/secret_forms.rs"]
 mod secret_forms;
 mod service_answers;
 mod shared_hub;

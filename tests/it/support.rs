@@ -360,3 +360,41 @@ pub fn output_within(command: &mut Command, limit: std::time::Duration) -> std::
     }
     child.wait_with_output().unwrap()
 }
+
+/// Every operation spec/ describes, as `METHOD /path/{template}`: what the contract test must
+/// send at least once.
+pub(crate) fn spec_operations() -> std::collections::BTreeSet<String> {
+    let spec: openapiv3::OpenAPI = serde_json::from_str(iothub_jobs::spec::OPENAPI_JSON).unwrap();
+    spec.paths
+        .iter()
+        .filter_map(|(path, item)| Some((path, item.as_item()?)))
+        .flat_map(|(path, item)| {
+            item.iter()
+                .map(move |(method, _)| format!("{} {path}", method.to_uppercase()))
+        })
+        .collect()
+}
+
+/// The operation of spec/, as [`spec_operations`] names it, that a `method` request for `path`
+/// is: the one whose template's fixed segments match and whose parameters are not empty.
+pub(crate) fn spec_operation_for(method: &str, path: &str) -> Option<String> {
+    let path = path.split('?').next().unwrap_or(path);
+    let actual: Vec<&str> = path.split('/').collect();
+    let method = method.to_uppercase();
+    // Fixed segments first: `/jobs/v2/query` is the listing, not a job named `query`.
+    let mut operations: Vec<String> = spec_operations().into_iter().collect();
+    operations.sort_by_key(|operation| operation.matches('{').count());
+    operations.into_iter().find(|operation| {
+        let (wanted_method, template) = operation.split_once(' ').unwrap();
+        let wanted: Vec<&str> = template.split('/').collect();
+        wanted_method == method
+            && wanted.len() == actual.len()
+            && wanted.iter().zip(&actual).all(|(w, a)| {
+                if w.starts_with('{') {
+                    !a.is_empty()
+                } else {
+                    w == a
+                }
+            })
+    })
+}

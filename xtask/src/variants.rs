@@ -192,7 +192,7 @@ fn variants() -> Vec<Variant> {
             diff: Diff::Exactly(&["schema JobResponse: property status removed"]),
             semver: "major",
             outcome: Outcome::Refused(&[
-                "`JobResponse.status` is gone from spec/, but src/scheduled_jobs/mod.rs uses it",
+                "`JobResponse.status` is gone from spec/, but src/areas/scheduled_jobs/mod.rs uses it",
             ]),
         },
         Variant {
@@ -206,7 +206,7 @@ fn variants() -> Vec<Variant> {
             ]),
             semver: "major",
             outcome: Outcome::Refused(&[
-                "`CloudToDeviceMethod.responseTimeoutInSeconds` is int64 in spec/, but src/scheduled_jobs/requests.rs uses it as an optional int32",
+                "`CloudToDeviceMethod.responseTimeoutInSeconds` is int64 in spec/, but src/areas/scheduled_jobs/requests.rs uses it as an optional int32",
             ]),
         },
         Variant {

@@ -13,10 +13,10 @@ use serde_json::Value;
 use crate::{
     API_VERSION, Condition, Error, ErrorKind, JobsClient,
     call::Caller,
+    call::paging::{self, Page},
+    call::retry::Replay,
     generated::types::QuerySpecification,
     models::Twin,
-    query::{self, Page},
-    retry::Replay,
 };
 
 /// The name the count query gives its one column.
@@ -156,7 +156,7 @@ pub enum QueriedTwin {
 
 impl QueriedTwin {
     fn read(item: Value) -> Self {
-        query::read_item(item).map_or_else(Self::Unrecognized, |twin| Self::Twin(Box::new(twin)))
+        paging::read_item(item).map_or_else(Self::Unrecognized, |twin| Self::Twin(Box::new(twin)))
     }
 }
 
@@ -207,7 +207,7 @@ pub(crate) fn hub_query<T: Send + 'static>(
         }
     };
     let page_size = page_size.map(|size| size.to_string());
-    query::pages(
+    paging::pages(
         move |token| {
             let (caller, query, page_size) = (caller.clone(), query.clone(), page_size.clone());
             async move {

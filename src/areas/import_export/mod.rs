@@ -8,8 +8,8 @@ use futures_core::Stream;
 pub use requests::{ExportJob, ImportJob, StorageAuthentication};
 
 use crate::{
-    API_VERSION, Error, JobsClient, WaitOptions, job_slots, models::JobProperties, retry::Replay,
-    validate, wait,
+    API_VERSION, Error, JobsClient, WaitOptions, areas::job_slots, areas::wait,
+    call::retry::Replay, call::validate, models::JobProperties,
 };
 
 impl JobsClient {
@@ -37,7 +37,7 @@ impl JobsClient {
         &self,
         request: JobProperties,
     ) -> Result<JobProperties, Error> {
-        let slot_wait = self.caller().job_slot_wait.as_ref();
+        let slot_wait = self.job_slot_wait();
         job_slots::waiting_for_a_slot("create_import_export_job", "", slot_wait, || {
             // A create that may have reached the service is not sent again: it would start a
             // second job, or be refused because the first one runs.

@@ -6,7 +6,8 @@ use futures_util::StreamExt as _;
 
 use crate::{
     Condition, DeviceJobQuery, Error, JobsClient, QueriedDeviceJob, WaitOptions,
-    models::JobResponse, outcome::DeviceResult, scheduled_jobs::NewJob, validate,
+    areas::scheduled_jobs::NewJob, call::validate, fleet::outcome::DeviceResult,
+    models::JobResponse,
 };
 
 impl JobsClient {
@@ -63,10 +64,7 @@ impl JobsClient {
         devices.sort_unstable();
         let conditions = Condition::device_ids(&devices)?;
         derived_id(&prefix, conditions.len())?;
-        let slot_wait = options
-            .slot_wait
-            .as_ref()
-            .or(self.caller().job_slot_wait.as_ref());
+        let slot_wait = options.slot_wait.as_ref().or(self.job_slot_wait());
         let mut scheduled = Vec::new();
         for (n, condition) in conditions.into_iter().enumerate() {
             let job = operation.retargeted(derived_id(&prefix, n + 1)?, condition);

@@ -2,7 +2,7 @@
 //! is the same work, so that a rollout or re-run never counts another job's devices as its own.
 
 use crate::{
-    Error, ErrorKind, JobsClient, WaitOptions, models::JobResponse, scheduled_jobs::NewJob,
+    Error, ErrorKind, JobsClient, WaitOptions, areas::scheduled_jobs::NewJob, models::JobResponse,
 };
 
 /// What a fleet operation found under the id one of its jobs needs: a job that does other work

@@ -330,7 +330,7 @@ mod tests {
     use super::*;
 
     fn row(json: Value) -> QueriedDeviceJob {
-        match crate::query::read_item::<DeviceJob>(json) {
+        match crate::call::paging::read_item::<DeviceJob>(json) {
             Ok(row) => QueriedDeviceJob::DeviceJob(Box::new(row)),
             Err(raw) => QueriedDeviceJob::Unrecognized(raw),
         }

@@ -12,12 +12,12 @@ use reqwest::header::HeaderValue;
 use tracing::Instrument as _;
 
 use crate::{
-    API_VERSION, Error, ErrorKind, WaitOptions,
+    API_VERSION, Error, ErrorKind,
     auth::Credential,
-    error,
+    call::error,
+    call::hooks::{self, CallContext},
+    call::retry::{Decision, FailedAttempt, Replay, RetryOptions},
     generated::Client,
-    hooks::{self, CallContext},
-    retry::{Decision, FailedAttempt, Replay, RetryOptions},
     util,
 };
 
@@ -29,9 +29,6 @@ pub(crate) struct Caller {
     /// How long one attempt may take, from asking the credential for a token to the last
     /// byte of the answer.
     pub request_timeout: Duration,
-    /// How creates wait for a free job slot, if they do
-    /// ([`JobsClientOptions::with_job_slot_wait`](crate::JobsClientOptions::with_job_slot_wait)).
-    pub job_slot_wait: Option<WaitOptions>,
 }
 
 impl Caller {

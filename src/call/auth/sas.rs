@@ -11,7 +11,7 @@ use base64::Engine as _;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::{Authorization, AuthorizationFuture, Credential};
-use crate::{Error, ErrorKind, util, validate::HostName};
+use crate::{Error, ErrorKind, call::validate::HostName, util};
 
 /// A cached token is replaced once less than this share of its lifetime is left…
 const RENEW_FRACTION: u64 = 5;
@@ -229,7 +229,7 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
-    use crate::secret_forms::assert_hidden;
+    use crate::call::secret_forms::assert_hidden;
 
     fn decode(key: &str) -> Vec<u8> {
         base64::engine::general_purpose::STANDARD

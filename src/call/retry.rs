@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::error::TRANSIENT_STATUSES;
+use crate::call::error::TRANSIENT_STATUSES;
 
 /// The statuses that say the service turned a request away without acting on it: the only
 /// ones after which a request that may not be replayed (a create) is sent again.

@@ -7,9 +7,10 @@ use serde_json::{Map, Value};
 
 use crate::{
     Condition, Error,
+    call::validate,
     generated::types::{CloudToDeviceMethod, JobRequest, Twin, TwinProperties},
     models::{JobResponse, JobType, Timestamp},
-    util, validate,
+    util,
 };
 
 /// The setters every kind of new job has.

@@ -6,7 +6,7 @@ use std::{fmt, sync::Arc, time::Duration};
 use base64::Engine as _;
 
 use super::{Credential, SasKeyCredential, SasTokenCredential};
-use crate::{Error, ErrorKind, validate::HostName};
+use crate::{Error, ErrorKind, call::validate::HostName};
 
 /// Why a connection string was refused. Never contains the key or the signature.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -231,7 +231,7 @@ impl From<ConnectionStringError> for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secret_forms::assert_hidden;
+    use crate::call::secret_forms::assert_hidden;
 
     const KEY: &str = "cGFzc3dvcmQ=";
 

@@ -4,7 +4,7 @@
 
 use std::{fmt, net::IpAddr};
 
-use crate::{Error, ErrorKind, redact::redacted_url};
+use crate::{Error, ErrorKind, call::redact::redacted_url};
 
 /// A hub's host name, checked: built only by [`HostName::parse`], so a constructor that takes
 /// one has nothing left to check.

@@ -8,10 +8,11 @@ use serde_json::Value;
 
 use crate::{
     Error, JobsClient,
+    areas::devices,
     call::Caller,
-    devices,
+    call::paging,
+    call::validate,
     models::{DeviceJob, DeviceJobStatus},
-    query, validate,
 };
 
 impl JobsClient {
@@ -82,7 +83,8 @@ pub enum QueriedDeviceJob {
 
 impl QueriedDeviceJob {
     fn read(item: Value) -> Self {
-        query::read_item(item).map_or_else(Self::Unrecognized, |row| Self::DeviceJob(Box::new(row)))
+        paging::read_item(item)
+            .map_or_else(Self::Unrecognized, |row| Self::DeviceJob(Box::new(row)))
     }
 }
 

@@ -13,14 +13,14 @@ pub use requests::{DirectMethodJob, TwinUpdateJob};
 
 use crate::{
     API_VERSION, Error, JobsClient, WaitOptions,
+    areas::job_slots,
+    areas::wait::{self, Verdict, WaitEnd},
     call::Caller,
+    call::paging::{self, Page},
+    call::retry::Replay,
+    call::validate,
     generated::types::JobRequest,
-    job_slots,
     models::{JobResponse, JobStatus, JobType},
-    query::{self, Page},
-    retry::Replay,
-    validate,
-    wait::{self, Verdict, WaitEnd},
 };
 
 impl JobsClient {
@@ -63,14 +63,14 @@ impl JobsClient {
     /// its tier allows with [`Error::is_job_limit_reached`], unless the client waits for a slot
     /// ([`JobsClientOptions::with_job_slot_wait`](crate::JobsClientOptions::with_job_slot_wait)).
     pub async fn schedule_twin_update(&self, job: TwinUpdateJob) -> Result<JobResponse, Error> {
-        let slot_wait = self.caller().job_slot_wait.as_ref();
+        let slot_wait = self.job_slot_wait();
         self.schedule(NewJob::TwinUpdate(job), slot_wait).await
     }
 
     /// Schedules a direct-method job and returns it as created; see
     /// [`schedule_twin_update`](Self::schedule_twin_update) for the checks and errors.
     pub async fn schedule_direct_method(&self, job: DirectMethodJob) -> Result<JobResponse, Error> {
-        let slot_wait = self.caller().job_slot_wait.as_ref();
+        let slot_wait = self.job_slot_wait();
         self.schedule(NewJob::DirectMethod(job), slot_wait).await
     }
 
@@ -256,7 +256,7 @@ pub enum QueriedJob {
 
 impl QueriedJob {
     fn read(item: Value) -> Self {
-        query::read_item(item).map_or_else(Self::Unrecognized, |job| Self::Job(Box::new(job)))
+        paging::read_item(item).map_or_else(Self::Unrecognized, |job| Self::Job(Box::new(job)))
     }
 }
 
@@ -267,7 +267,7 @@ fn jobs(
 ) -> impl Stream<Item = Result<QueriedJob, Error>> + Send + 'static {
     let page_size = filter.page_size.map(|size| size.to_string());
     let filter = Arc::new(filter);
-    query::pages(
+    paging::pages(
         move |token| {
             let (caller, filter, page_size) = (caller.clone(), filter.clone(), page_size.clone());
             async move { jobs_page(&caller, &filter, token.as_deref(), page_size.as_deref()).await }

@@ -1,22 +1,24 @@
-//! The public client: how it is built and what every service area shares. The operations are
-//! in the areas' own `impl JobsClient` blocks (`scheduled_jobs`, `import_export`,
-//! `device_jobs`).
+//! The public client: how it is built (with its options, `options`) and what every service area
+//! shares. The operations are in the areas' own `impl JobsClient` blocks (`areas/`) and the
+//! fleet features' (`fleet/`).
 //!
 //! One client for every area, rather than one per area: they share the hub, the credential
 //! and its token cache, the connection pool, the options and the call path, so a second
-//! client type would only repeat construction and make a user build two for one hub. An area
-//! that needs more (device queries next) adds its methods in its own file.
+//! client type would only repeat construction and make a user build two for one hub. A new area
+//! adds its methods in its own file.
+
+pub(crate) mod options;
 
 use std::{fmt, sync::Arc};
 
 use reqwest::header::HeaderValue;
 
 use crate::{
-    Error, ErrorKind, JobsClientOptions,
+    Error, ErrorKind, JobsClientOptions, WaitOptions,
     auth::{ConnectionString, Credential},
     call::Caller,
+    call::validate::{self, HostName},
     generated::{self, HookSettings},
-    validate::{self, HostName},
 };
 
 /// A client for an IoT Hub's jobs API: scheduled jobs, import and export jobs, and a job's
@@ -38,6 +40,9 @@ use crate::{
 pub struct JobsClient {
     caller: Arc<Caller>,
     host_name: Arc<str>,
+    /// How creates wait for a free job slot, if they do: the areas' concern, kept out of the
+    /// call path.
+    job_slot_wait: Option<WaitOptions>,
 }
 
 impl JobsClient {
@@ -106,11 +111,11 @@ impl JobsClient {
             credential,
             retry: options.retry,
             request_timeout: options.request_timeout,
-            job_slot_wait: options.job_slot_wait,
         };
         Ok(Self {
             caller: Arc::new(caller),
             host_name: host_name.as_str().into(),
+            job_slot_wait: options.job_slot_wait,
         })
     }
 
@@ -127,6 +132,12 @@ impl JobsClient {
     /// The call path every operation goes through.
     pub(crate) fn caller(&self) -> &Arc<Caller> {
         &self.caller
+    }
+
+    /// How creates wait for a free job slot, if they do
+    /// ([`JobsClientOptions::with_job_slot_wait`]).
+    pub(crate) fn job_slot_wait(&self) -> Option<&WaitOptions> {
+        self.job_slot_wait.as_ref()
     }
 }
 

@@ -7,10 +7,10 @@ use std::fmt;
 
 use crate::{
     Error,
+    call::redact::{SasPlace, redacted_url, sas_in},
+    call::validate,
     generated::types::{JobProperties, ManagedIdentity},
     models::{BlobContainerUri, JobType, StorageAuthenticationType},
-    redact::{SasPlace, redacted_url, sas_in},
-    validate,
 };
 
 /// How the hub authenticates to the storage account of a job's blob containers.
@@ -507,9 +507,9 @@ mod tests {
             for part in expected {
                 assert!(shown.contains(part), "{part} in {shown}");
             }
-            crate::secret_forms::assert_hidden(&shown, SIGNATURE);
+            crate::call::secret_forms::assert_hidden(&shown, SIGNATURE);
         }
         let request = export.into_request().unwrap();
-        crate::secret_forms::assert_hidden(&format!("{request:?}"), SIGNATURE);
+        crate::call::secret_forms::assert_hidden(&format!("{request:?}"), SIGNATURE);
     }
 }

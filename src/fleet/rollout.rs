@@ -10,7 +10,8 @@ use serde::Serialize;
 
 use crate::{
     Condition, DirectMethodJob, Error, ErrorKind, JobsClient, OutcomeOptions, TwinUpdateJob,
-    WaitOptions, models::JobResponse, outcome::JobOutcome, scheduled_jobs::NewJob, validate,
+    WaitOptions, areas::scheduled_jobs::NewJob, call::validate, fleet::outcome::JobOutcome,
+    models::JobResponse,
 };
 
 /// One operation rolled out over waves of devices ([`JobsClient::rollout`]).
@@ -572,7 +573,7 @@ impl Run {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outcome::DeviceCounts;
+    use crate::fleet::outcome::DeviceCounts;
 
     fn outcome(devices: u64, failed: u64, method_failed: u64) -> JobOutcome {
         JobOutcome {
@@ -649,7 +650,7 @@ mod tests {
         wave.error_codes.insert("Timeout".into(), 1);
         assert_eq!(gate.judge(&wave), None);
         wave.error_codes.insert("DeviceNotOnline".into(), 2);
-        wave.failed.push(crate::outcome::FailedDevice {
+        wave.failed.push(crate::fleet::outcome::FailedDevice {
             device_id: "d-7".into(),
             code: Some("DeviceNotOnline".into()),
             description: None,

@@ -4,7 +4,7 @@
 use std::{fmt, time::Duration};
 
 use crate::{
-    Error, ErrorKind, RetryOptions, WaitOptions, auth::SasKeyCredential, redact::redacted_url,
+    Error, ErrorKind, RetryOptions, WaitOptions, auth::SasKeyCredential, call::redact::redacted_url,
 };
 
 /// Settings for a [`JobsClient`](crate::JobsClient). Start from `JobsClientOptions::default()` and change what you

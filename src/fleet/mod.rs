@@ -1,0 +1,7 @@
+//! The fleet features, compound operations over the areas: a job's outcome per device, re-runs
+//! of the failures, rollouts in waves, and adopting a job only when it is the same work.
+
+pub(crate) mod adopt;
+pub(crate) mod outcome;
+pub(crate) mod rerun;
+pub(crate) mod rollout;
