@@ -26,7 +26,7 @@ use std::{
 };
 
 use futures::StreamExt as _;
-use iothub_jobs::{Condition, DeviceQuery, Field, QueriedTwin, simulator::LocalHub};
+use iothub_jobs::{Condition, DeviceQuery, Field, Queried, simulator::LocalHub};
 use serde_json::{Value, json};
 
 const TWINS: usize = 100_000;
@@ -177,7 +177,7 @@ async fn main() {
     let query = DeviceQuery::new(Condition::every_device()).with_page_size(PAGE as u32);
     let mut twins = pin!(client.query_twins(query));
     while let Some(row) = twins.next().await {
-        assert!(matches!(row.unwrap(), QueriedTwin::Twin(_)));
+        assert!(matches!(row.unwrap(), Queried::Item(_)));
         rows += 1;
         if rows % SAMPLE_EVERY == 0 {
             samples.push((rows, measure::memory_kib().0));

@@ -21,8 +21,7 @@ use std::{
 
 use futures::StreamExt as _;
 use iothub_jobs::{
-    Condition, DeviceJobQuery, JobQuery, JobsClient, QueriedDeviceJob, TwinUpdateJob,
-    simulator::LocalHub,
+    Condition, DeviceJobQuery, JobQuery, JobsClient, Queried, TwinUpdateJob, simulator::LocalHub,
 };
 use serde_json::json;
 
@@ -84,7 +83,7 @@ async fn one_client(client: JobsClient, first_job: usize) -> Times {
         let started = Instant::now();
         let mut rows = pin!(client.query_device_jobs(&large, DeviceJobQuery::default()));
         while let Some(row) = rows.next().await {
-            assert!(matches!(row.unwrap(), QueriedDeviceJob::DeviceJob(_)));
+            assert!(matches!(row.unwrap(), Queried::Item(_)));
             times.rows_read += 1;
         }
         times.rows.push(started.elapsed());

@@ -17,8 +17,7 @@ use std::{process::ExitCode, time::Duration};
 
 use futures_util::StreamExt as _;
 use iothub_jobs::{
-    Condition, DeviceQuery, Field, QueriedDeviceId, QueriedTwin, TwinUpdateJob, WaitOptions,
-    simulator::LocalHub,
+    Condition, DeviceQuery, Field, Queried, TwinUpdateJob, WaitOptions, simulator::LocalHub,
 };
 use serde_json::json;
 
@@ -42,7 +41,7 @@ async fn main() -> ExitCode {
         let mut devices = Vec::new();
         let mut ids = std::pin::pin!(client.query_device_ids(condition.clone()));
         while let Some(id) = ids.next().await {
-            if let QueriedDeviceId::DeviceId(id) = id? {
+            if let Queried::Item(id) = id? {
                 devices.push(id);
             }
         }
@@ -70,8 +69,8 @@ async fn main() -> ExitCode {
         let mut twins = std::pin::pin!(client.query_twins(DeviceQuery::new(changed)));
         if let Some(twin) = twins.next().await {
             report["changed_twin"] = match twin? {
-                QueriedTwin::Twin(twin) => serde_json::to_value(&twin)?,
-                QueriedTwin::Unrecognized(raw) => raw,
+                Queried::Item(twin) => serde_json::to_value(&twin)?,
+                Queried::Unrecognized(raw) => raw,
                 other => json!(format!("{other:?}")),
             };
         }

@@ -14,7 +14,7 @@ mod support;
 use std::{pin::pin, process::ExitCode};
 
 use futures_util::StreamExt as _;
-use iothub_jobs::{JobQuery, QueriedJob, TwinUpdateJob, WaitOptions, models::JobStatus};
+use iothub_jobs::{JobQuery, Queried, TwinUpdateJob, WaitOptions, models::JobStatus};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -36,7 +36,7 @@ async fn main() -> ExitCode {
         let mut scheduled =
             pin!(client.query_jobs(JobQuery::default().with_status(JobStatus::Scheduled)));
         while let Some(item) = scheduled.next().await {
-            if let QueriedJob::Job(job) = item? {
+            if let Queried::Item(job) = item? {
                 eprintln!("  scheduled: {}", job.job_id.as_deref().unwrap_or("?"));
             }
         }

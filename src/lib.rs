@@ -59,7 +59,7 @@ pub use areas::{
 pub use call::{
     auth,
     error::{Error, ErrorKind, NotFound, ServiceError},
-    paging::MAX_EMPTY_PAGES_IN_A_ROW,
+    paging::{MAX_EMPTY_PAGES_IN_A_ROW, Queried},
     retry::RetryOptions,
     validate::MAX_JOB_ID_LEN,
 };

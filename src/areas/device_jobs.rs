@@ -4,13 +4,12 @@
 use std::sync::Arc;
 
 use futures_core::Stream;
-use serde_json::Value;
 
 use crate::{
     Error, JobsClient,
     areas::devices,
     call::Caller,
-    call::paging,
+    call::paging::Queried,
     call::validate,
     models::{DeviceJob, DeviceJobStatus},
 };
@@ -22,17 +21,17 @@ impl JobsClient {
     /// '<job_id>'` (and the status in `filter`), built here from the checked job id, so nothing
     /// can be injected through it; a job id or status that cannot go into the query is the one
     /// item, and nothing is sent. Pages are followed like [`query_jobs`](Self::query_jobs)';
-    /// a row of an unexpected shape arrives as [`QueriedDeviceJob::Unrecognized`].
+    /// a row of an unexpected shape arrives as [`Queried::Unrecognized`].
     ///
     /// ```no_run
     /// # async fn run(client: iothub_jobs::JobsClient) -> Result<(), iothub_jobs::Error> {
     /// use futures_util::StreamExt as _;
-    /// use iothub_jobs::{DeviceJobQuery, QueriedDeviceJob, models::DeviceJobStatus};
+    /// use iothub_jobs::{DeviceJobQuery, Queried, models::DeviceJobStatus};
     ///
     /// let failed = DeviceJobQuery::default().with_status(DeviceJobStatus::Failed);
     /// let mut rows = std::pin::pin!(client.query_device_jobs("nightly-reboot", failed));
     /// while let Some(row) = rows.next().await {
-    ///     if let QueriedDeviceJob::DeviceJob(row) = row? {
+    ///     if let Queried::Item(row) = row? {
     ///         let error = row.error.as_ref();
     ///         println!("{:?}: {:?}", row.device_id, error.and_then(|e| e.code.as_deref()));
     ///     }
@@ -72,21 +71,7 @@ impl DeviceJobQuery {
 }
 
 /// One row of a device-job query.
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub enum QueriedDeviceJob {
-    /// A row that reads as a device job.
-    DeviceJob(Box<DeviceJob>),
-    /// A row of a shape the model cannot read, kept as the service sent it.
-    Unrecognized(Value),
-}
-
-impl QueriedDeviceJob {
-    fn read(item: Value) -> Self {
-        paging::read_item(item)
-            .map_or_else(Self::Unrecognized, |row| Self::DeviceJob(Box::new(row)))
-    }
-}
+pub type QueriedDeviceJob = Queried<DeviceJob>;
 
 /// `SELECT * FROM devices.jobs WHERE devices.jobs.jobId = '<job_id>' [AND …status = '…']`,
 /// built only from checked parts: the job id by the job-id rule, the status as letters only
@@ -114,6 +99,6 @@ fn device_jobs(
         "query_device_jobs",
         query,
         filter.page_size,
-        QueriedDeviceJob::read,
+        Queried::read,
     )
 }

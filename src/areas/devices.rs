@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::{
     API_VERSION, Condition, Error, ErrorKind, JobsClient,
     call::Caller,
-    call::paging::{self, Page},
+    call::paging::{self, Page, Queried},
     call::retry::Replay,
     generated::types::QuerySpecification,
     models::Twin,
@@ -57,18 +57,18 @@ impl JobsClient {
 
     /// The twin of every device `query`'s condition selects (`SELECT * FROM devices WHERE …`),
     /// following the service's pages as [`query_jobs`](Self::query_jobs) does, with the same
-    /// guards; an item that does not read as a twin arrives as [`QueriedTwin::Unrecognized`].
+    /// guards; an item that does not read as a twin arrives as [`Queried::Unrecognized`].
     /// A condition that cannot be sent is the one item, and nothing is sent.
     ///
     /// ```no_run
     /// # async fn run(client: iothub_jobs::JobsClient) -> Result<(), iothub_jobs::Error> {
     /// use futures_util::StreamExt as _;
-    /// use iothub_jobs::{DeviceQuery, Field, QueriedTwin};
+    /// use iothub_jobs::{DeviceQuery, Field, Queried};
     ///
     /// let query = DeviceQuery::new(Field::reported("firmware").lt("2.4")).with_page_size(500);
     /// let mut twins = std::pin::pin!(client.query_twins(query));
     /// while let Some(twin) = twins.next().await {
-    ///     if let QueriedTwin::Twin(twin) = twin? {
+    ///     if let Queried::Item(twin) = twin? {
     ///         println!("{:?}", twin.device_id);
     ///     }
     /// }
@@ -85,7 +85,7 @@ impl JobsClient {
             "query_twins",
             text,
             query.page_size,
-            QueriedTwin::read,
+            Queried::read,
         )
     }
 
@@ -103,7 +103,7 @@ impl JobsClient {
             "query_device_ids",
             text,
             query.page_size,
-            QueriedDeviceId::read,
+            read_device_id,
         )
     }
 }
@@ -145,37 +145,17 @@ impl From<&str> for DeviceQuery {
 }
 
 /// One item of a twin query.
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub enum QueriedTwin {
-    /// An item that reads as a twin.
-    Twin(Box<Twin>),
-    /// An item of a shape the model cannot read, kept as the service sent it.
-    Unrecognized(Value),
-}
+pub type QueriedTwin = Queried<Twin>;
 
-impl QueriedTwin {
-    fn read(item: Value) -> Self {
-        paging::read_item(item).map_or_else(Self::Unrecognized, |twin| Self::Twin(Box::new(twin)))
-    }
-}
+/// One item of a device-id query: the item's `deviceId`, or an item without a string
+/// `deviceId`, kept as the service sent it.
+pub type QueriedDeviceId = Queried<String>;
 
-/// One item of a device-id query.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum QueriedDeviceId {
-    /// The item's `deviceId`.
-    DeviceId(String),
-    /// An item without a string `deviceId`, kept as the service sent it.
-    Unrecognized(Value),
-}
-
-impl QueriedDeviceId {
-    fn read(item: Value) -> Self {
-        match item.get("deviceId").and_then(Value::as_str) {
-            Some(id) => Self::DeviceId(id.to_owned()),
-            None => Self::Unrecognized(item),
-        }
+/// An item of a device-id query, as its `deviceId`.
+fn read_device_id(item: Value) -> QueriedDeviceId {
+    match item.get("deviceId").and_then(Value::as_str) {
+        Some(id) => Queried::Item(id.to_owned()),
+        None => Queried::Unrecognized(item),
     }
 }
 

@@ -24,10 +24,63 @@ const CONTINUATION: &str = "x-ms-continuation";
 /// an error: a service that pages like that would never finish.
 pub const MAX_EMPTY_PAGES_IN_A_ROW: u32 = 20;
 
+/// One item of a listing (`query_jobs`, `query_twins`, `query_device_ids`,
+/// `query_device_jobs`): what the model reads, or an item of another shape, kept as the service
+/// sent it rather than ending the stream.
+///
+/// ```no_run
+/// # async fn run(client: iothub_jobs::JobsClient) -> Result<(), iothub_jobs::Error> {
+/// use futures_util::StreamExt as _;
+/// use iothub_jobs::{JobQuery, Queried};
+///
+/// let mut jobs = std::pin::pin!(client.query_jobs(JobQuery::default()));
+/// while let Some(item) = jobs.next().await {
+///     match item? {
+///         Queried::Item(job) => println!("{:?}", job.job_id),
+///         Queried::Unrecognized(json) => eprintln!("an item of another shape: {json}"),
+///         _ => {}
+///     }
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Queried<T> {
+    /// An item that reads as a `T`.
+    Item(T),
+    /// An item of a shape the model cannot read, kept as the service sent it.
+    Unrecognized(Value),
+}
+
+impl<T> Queried<T> {
+    /// The item, if it read as a `T`.
+    pub fn item(self) -> Option<T> {
+        match self {
+            Self::Item(item) => Some(item),
+            Self::Unrecognized(_) => None,
+        }
+    }
+
+    /// The item, if it read as a `T`, by reference.
+    pub fn as_item(&self) -> Option<&T> {
+        match self {
+            Self::Item(item) => Some(item),
+            Self::Unrecognized(_) => None,
+        }
+    }
+}
+
+impl<T: serde::de::DeserializeOwned> Queried<T> {
+    /// `item` as a `T`, or unrecognized.
+    pub(crate) fn read(item: Value) -> Self {
+        read_item(item).map_or_else(Self::Unrecognized, Self::Item)
+    }
+}
+
 /// `item` read as a `T`, or handed back as the service sent it when it is not one (another
 /// object, or not an object at all): an item of an unexpected shape is data, not an error
 /// that ends the stream.
-pub(crate) fn read_item<T: serde::de::DeserializeOwned>(item: Value) -> Result<T, Value> {
+fn read_item<T: serde::de::DeserializeOwned>(item: Value) -> Result<T, Value> {
     // Checked first: a derived struct also reads from an array (`[]` would be an empty job).
     if !item.is_object() {
         tracing::debug!("a query item that is not an object; passed on as it is");

@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::{
-    DeviceJobQuery, Error, JobsClient, QueriedDeviceJob,
+    DeviceJobQuery, Error, JobsClient, Queried, QueriedDeviceJob,
     models::{DeviceJob, DeviceJobStatus, DeviceJobType},
 };
 
@@ -266,7 +266,7 @@ impl JobOutcome {
     /// Counts `row`, keeping its details while fewer than `max_details` are kept.
     fn add(&mut self, row: QueriedDeviceJob, max_details: usize) {
         let row = match row {
-            QueriedDeviceJob::DeviceJob(row) if row.device_id.is_some() => row,
+            Queried::Item(row) if row.device_id.is_some() => row,
             _ => {
                 self.unrecognized_rows += 1;
                 return;
@@ -330,10 +330,7 @@ mod tests {
     use super::*;
 
     fn row(json: Value) -> QueriedDeviceJob {
-        match crate::call::paging::read_item::<DeviceJob>(json) {
-            Ok(row) => QueriedDeviceJob::DeviceJob(Box::new(row)),
-            Err(raw) => QueriedDeviceJob::Unrecognized(raw),
-        }
+        Queried::read(json)
     }
 
     fn method_row(device: &str, status: Value) -> Value {

@@ -5,7 +5,7 @@
 use futures_util::StreamExt as _;
 
 use crate::{
-    Condition, DeviceJobQuery, Error, JobsClient, QueriedDeviceJob, WaitOptions,
+    Condition, DeviceJobQuery, Error, JobsClient, Queried, WaitOptions,
     areas::scheduled_jobs::NewJob, call::validate, fleet::outcome::DeviceResult,
     models::JobResponse,
 };
@@ -44,7 +44,7 @@ impl JobsClient {
         let mut devices = Vec::new();
         let mut rows = std::pin::pin!(self.query_device_jobs(job_id, DeviceJobQuery::default()));
         while let Some(row) = rows.next().await {
-            let QueriedDeviceJob::DeviceJob(row) = row? else {
+            let Queried::Item(row) = row? else {
                 continue;
             };
             let again = match DeviceResult::of(&row) {

@@ -9,7 +9,7 @@
 use std::cmp::Ordering;
 
 use futures::StreamExt as _;
-use iothub_jobs::{Condition, Field, Literal, QueriedDeviceId, simulator::LocalHub};
+use iothub_jobs::{Condition, Field, Literal, Queried, simulator::LocalHub};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -298,7 +298,7 @@ fn built_conditions_are_read_by_the_hub_as_written() {
             client
                 .query_device_ids(condition)
                 .map(|item| match item {
-                    Ok(QueriedDeviceId::DeviceId(id)) => id,
+                    Ok(Queried::Item(id)) => id,
                     other => panic!("{text}: {other:?}"),
                 })
                 .collect(),

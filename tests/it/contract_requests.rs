@@ -9,8 +9,8 @@ use std::{collections::BTreeSet, time::Duration};
 
 use futures::StreamExt as _;
 use iothub_jobs::{
-    DeviceJobQuery, DeviceQuery, DirectMethodJob, ExportJob, Field, ImportJob, JobQuery,
-    QueriedTwin, StorageAuthentication, TwinUpdateJob,
+    DeviceJobQuery, DeviceQuery, DirectMethodJob, ExportJob, Field, ImportJob, JobQuery, Queried,
+    StorageAuthentication, TwinUpdateJob,
     models::{DeviceJobStatus, JobStatus, JobType},
     simulator::LocalHub,
 };
@@ -416,7 +416,7 @@ async fn every_request_matches_its_operation_in_spec() {
     assert!(
         twins
             .iter()
-            .all(|twin| matches!(twin, Ok(QueriedTwin::Twin(_)))),
+            .all(|twin| matches!(twin, Ok(Queried::Item(_)))),
         "{twins:?}"
     );
     assert_eq!((twins.len(), sent.len()), (3, 2), "3 twins in pages of 2");

@@ -4,7 +4,7 @@ use std::{pin::pin, time::Duration};
 
 use futures::StreamExt as _;
 use iothub_jobs::{
-    DeviceJobQuery, DirectMethodJob, ErrorKind, JobsClient, QueriedDeviceJob, WaitOptions,
+    DeviceJobQuery, DirectMethodJob, ErrorKind, JobsClient, Queried, WaitOptions,
     models::{DeviceJob, DeviceJobStatus, DeviceJobType, JobStatus},
     simulator::LocalHub,
 };
@@ -13,7 +13,7 @@ use serde_json::json;
 async fn rows(client: &JobsClient, job_id: &str, filter: DeviceJobQuery) -> Vec<DeviceJob> {
     pin!(client.query_device_jobs(job_id, filter))
         .map(|row| match row.unwrap() {
-            QueriedDeviceJob::DeviceJob(row) => *row,
+            Queried::Item(row) => row,
             other => panic!("not a device job: {other:?}"),
         })
         .collect()
@@ -230,7 +230,7 @@ async fn a_row_of_another_shape_does_not_end_the_stream() {
         .collect()
         .await;
     assert_eq!(items.len(), 3);
-    let QueriedDeviceJob::DeviceJob(a) = items[0].as_ref().unwrap() else {
+    let Queried::Item(a) = items[0].as_ref().unwrap() else {
         panic!("{items:?}")
     };
     assert_eq!(
@@ -239,9 +239,9 @@ async fn a_row_of_another_shape_does_not_end_the_stream() {
         "a payload is any JSON"
     );
     assert!(
-        matches!(items[1].as_ref().unwrap(), QueriedDeviceJob::Unrecognized(raw) if raw["deviceId"] == "b")
+        matches!(items[1].as_ref().unwrap(), Queried::Unrecognized(raw) if raw["deviceId"] == "b")
     );
-    let QueriedDeviceJob::DeviceJob(c) = items[2].as_ref().unwrap() else {
+    let Queried::Item(c) = items[2].as_ref().unwrap() else {
         panic!("{items:?}")
     };
     assert_eq!(

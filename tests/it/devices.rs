@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use futures::StreamExt as _;
 use iothub_jobs::{
-    Condition, DeviceQuery, ErrorKind, Field, JobsClient, QueriedDeviceId, QueriedTwin,
-    TwinUpdateJob, WaitOptions, models::Twin, simulator::LocalHub,
+    Condition, DeviceQuery, ErrorKind, Field, JobsClient, Queried, TwinUpdateJob, WaitOptions,
+    models::Twin, simulator::LocalHub,
 };
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -42,7 +42,7 @@ async fn ids(client: &JobsClient, query: impl Into<DeviceQuery>) -> Vec<String> 
     let mut ids: Vec<String> = client
         .query_device_ids(query)
         .map(|item| match item.unwrap() {
-            QueriedDeviceId::DeviceId(id) => id,
+            Queried::Item(id) => id,
             other => panic!("{other:?}"),
         })
         .collect()
@@ -55,7 +55,7 @@ async fn twins(client: &JobsClient, query: impl Into<DeviceQuery>) -> Vec<Twin> 
     client
         .query_twins(query)
         .map(|item| match item.unwrap() {
-            QueriedTwin::Twin(twin) => *twin,
+            Queried::Item(twin) => twin,
             other => panic!("{other:?}"),
         })
         .collect()
@@ -316,12 +316,10 @@ async fn odd_answers_to_device_queries_are_data_or_a_typed_error() {
         .query_twins(Condition::every_device())
         .collect()
         .await;
+    assert!(matches!(&items[0], Ok(Queried::Item(twin)) if twin.device_id.as_deref() == Some("a")));
+    assert!(matches!(&items[1], Ok(Queried::Unrecognized(raw)) if raw == &json!(5)));
     assert!(
-        matches!(&items[0], Ok(QueriedTwin::Twin(twin)) if twin.device_id.as_deref() == Some("a"))
-    );
-    assert!(matches!(&items[1], Ok(QueriedTwin::Unrecognized(raw)) if raw == &json!(5)));
-    assert!(
-        matches!(&items[2], Ok(QueriedTwin::Unrecognized(_))),
+        matches!(&items[2], Ok(Queried::Unrecognized(_))),
         "{:?}",
         items[2]
     );
@@ -329,8 +327,8 @@ async fn odd_answers_to_device_queries_are_data_or_a_typed_error() {
         .query_device_ids(Condition::every_device())
         .collect()
         .await;
-    assert!(matches!(&ids[0], Ok(QueriedDeviceId::DeviceId(id)) if id == "a"));
-    assert!(matches!(&ids[2], Ok(QueriedDeviceId::Unrecognized(raw)) if raw["deviceId"] == 7));
+    assert!(matches!(&ids[0], Ok(Queried::Item(id)) if id == "a"));
+    assert!(matches!(&ids[2], Ok(Queried::Unrecognized(raw)) if raw["deviceId"] == 7));
     for body in ["[]", r#"[{"numberOfDevices":"5"}]"#, r#"[{"other":5}]"#] {
         let port = answering(200, "", body).await;
         let error = client(port).count_devices("tags.a = 1").await.unwrap_err();

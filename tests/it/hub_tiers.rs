@@ -7,8 +7,8 @@ use std::{pin::pin, time::Duration};
 use chrono::{DateTime, Utc};
 use futures::StreamExt as _;
 use iothub_jobs::{
-    DeviceJobQuery, DirectMethodJob, Error, ExportJob, JobQuery, JobsClient, QueriedDeviceJob,
-    QueriedJob, RetryOptions, StorageAuthentication, TwinUpdateJob,
+    DeviceJobQuery, DirectMethodJob, Error, ExportJob, JobQuery, JobsClient, Queried, RetryOptions,
+    StorageAuthentication, TwinUpdateJob,
     models::JobStatus,
     simulator::{LocalHub, LocalHubBuilder, Tier},
 };
@@ -218,7 +218,7 @@ fn export() -> ExportJob {
 async fn listed(client: &JobsClient) -> Vec<String> {
     pin!(client.query_jobs(JobQuery::default()))
         .map(|item| match item.unwrap() {
-            QueriedJob::Job(job) => job.job_id.unwrap(),
+            Queried::Item(job) => job.job_id.unwrap(),
             other => panic!("not a job: {other:?}"),
         })
         .collect()
@@ -229,7 +229,7 @@ async fn listed(client: &JobsClient) -> Vec<String> {
 async fn device_rows(client: &JobsClient, id: &str) -> Vec<String> {
     pin!(client.query_device_jobs(id, DeviceJobQuery::default()))
         .map(|row| match row.unwrap() {
-            QueriedDeviceJob::DeviceJob(row) => row.device_id.unwrap(),
+            Queried::Item(row) => row.device_id.unwrap(),
             other => panic!("not a device job: {other:?}"),
         })
         .collect()

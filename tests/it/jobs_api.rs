@@ -4,8 +4,8 @@ use std::{pin::pin, time::Duration};
 
 use futures::StreamExt as _;
 use iothub_jobs::{
-    DirectMethodJob, ErrorKind, JobQuery, JobsClient, QueriedJob, RetryOptions, TwinUpdateJob,
-    WaitEnd, WaitOptions,
+    DirectMethodJob, ErrorKind, JobQuery, JobsClient, Queried, QueriedJob, RetryOptions,
+    TwinUpdateJob, WaitEnd, WaitOptions,
     models::{JobStatus, JobType},
     simulator::LocalHub,
 };
@@ -28,7 +28,7 @@ fn ids(items: &[QueriedJob]) -> Vec<String> {
     items
         .iter()
         .map(|item| match item {
-            QueriedJob::Job(job) => job.job_id.clone().unwrap(),
+            Queried::Item(job) => job.job_id.clone().unwrap(),
             other => panic!("not a job: {other:?}"),
         })
         .collect()
@@ -258,8 +258,8 @@ async fn one_item_of_another_shape_does_not_end_the_query() {
     hub.schedule_job("c");
     let items = all(&hub.client().unwrap(), JobQuery::default()).await;
     assert_eq!(items.len(), 3);
-    assert!(matches!(&items[1], QueriedJob::Unrecognized(raw) if raw["jobId"] == "b"));
-    assert!(matches!(&items[2], QueriedJob::Job(job) if job.job_id.as_deref() == Some("c")));
+    assert!(matches!(&items[1], Queried::Unrecognized(raw) if raw["jobId"] == "b"));
+    assert!(matches!(&items[2], Queried::Item(job) if job.job_id.as_deref() == Some("c")));
 }
 
 #[tokio::test]

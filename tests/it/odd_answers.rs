@@ -4,7 +4,7 @@
 //! or a wait that settles on the wrong job.
 
 use futures::StreamExt as _;
-use iothub_jobs::{DeviceJobQuery, ErrorKind, JobQuery, QueriedDeviceJob, QueriedJob, WaitOptions};
+use iothub_jobs::{DeviceJobQuery, ErrorKind, JobQuery, Queried, WaitOptions};
 
 use crate::{faults::client, service_answers::answering};
 
@@ -26,8 +26,8 @@ async fn items_that_are_not_objects_arrive_as_unrecognized_beside_the_jobs() {
     let kinds: Vec<String> = items
         .iter()
         .map(|item| match item {
-            Ok(QueriedJob::Job(job)) => job.job_id.clone().unwrap_or_default(),
-            Ok(QueriedJob::Unrecognized(raw)) => format!("raw {raw}"),
+            Ok(Queried::Item(job)) => job.job_id.clone().unwrap_or_default(),
+            Ok(Queried::Unrecognized(raw)) => format!("raw {raw}"),
             Ok(other) => format!("{other:?}"),
             Err(error) => format!("error {error}"),
         })
@@ -50,8 +50,8 @@ async fn device_rows_that_are_not_objects_arrive_as_unrecognized_beside_the_rows
     let kinds: Vec<String> = rows
         .iter()
         .map(|row| match row {
-            Ok(QueriedDeviceJob::DeviceJob(row)) => row.device_id.clone().unwrap_or_default(),
-            Ok(QueriedDeviceJob::Unrecognized(raw)) => format!("raw {raw}"),
+            Ok(Queried::Item(row)) => row.device_id.clone().unwrap_or_default(),
+            Ok(Queried::Unrecognized(raw)) => format!("raw {raw}"),
             Ok(other) => format!("{other:?}"),
             Err(error) => format!("error {error}"),
         })
@@ -69,7 +69,7 @@ async fn a_next_page_token_that_cannot_be_sent_back_ends_the_listing_with_an_err
     .await;
     let items: Vec<_> = client(port).query_jobs(JobQuery::default()).collect().await;
     assert_eq!(items.len(), 2, "{items:?}");
-    assert!(matches!(items[0], Ok(QueriedJob::Job(_))), "{items:?}");
+    assert!(matches!(items[0], Ok(Queried::Item(_))), "{items:?}");
     let error = items[1].as_ref().unwrap_err();
     assert_eq!(error.kind(), &ErrorKind::InvalidResponse, "{error}");
     assert!(error.to_string().contains("continuation token"), "{error}");

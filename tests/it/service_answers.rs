@@ -4,7 +4,7 @@
 //! date-times the model cannot read.
 
 use futures::StreamExt as _;
-use iothub_jobs::{DeviceJobQuery, Error, NotFound, QueriedDeviceJob, models::JobStatus};
+use iothub_jobs::{DeviceJobQuery, Error, NotFound, Queried, models::JobStatus};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpListener,
@@ -201,7 +201,7 @@ async fn an_unreadable_date_time_keeps_the_device_row() {
         .query_device_jobs("j", DeviceJobQuery::default())
         .collect()
         .await;
-    let [Ok(QueriedDeviceJob::DeviceJob(row))] = rows.as_slice() else {
+    let [Ok(Queried::Item(row))] = rows.as_slice() else {
         panic!("one device row: {rows:?}");
     };
     let unreadable = |t: &Option<iothub_jobs::models::Timestamp>| {

@@ -409,7 +409,7 @@ async fn device_ids_follow_iot_hubs_rules_and_tokens_read_back() {
         let mut ids = Vec::new();
         let mut jobs = std::pin::pin!(client.query_jobs(JobQuery::default()));
         while let Some(job) = futures::StreamExt::next(&mut jobs).await {
-            let iothub_jobs::QueriedJob::Job(job) = job.unwrap() else {
+            let iothub_jobs::Queried::Item(job) = job.unwrap() else {
                 panic!("a job the client does not read");
             };
             ids.push(job.job_id.unwrap());

@@ -6,7 +6,6 @@ mod requests;
 use std::sync::Arc;
 
 use futures_core::Stream;
-use serde_json::Value;
 
 pub(crate) use requests::NewJob;
 pub use requests::{DirectMethodJob, TwinUpdateJob};
@@ -16,7 +15,7 @@ use crate::{
     areas::job_slots,
     areas::wait::{self, Verdict, WaitEnd},
     call::Caller,
-    call::paging::{self, Page},
+    call::paging::{self, Page, Queried},
     call::retry::Replay,
     call::validate,
     generated::types::JobRequest,
@@ -101,18 +100,18 @@ impl JobsClient {
 
     /// Every job matching `filter`, page after page until the service has no more.
     ///
-    /// Items that read as a job arrive as [`QueriedJob::Job`]; an item of another shape arrives
-    /// as [`QueriedJob::Unrecognized`] with its JSON, without ending the stream. A failed page
+    /// Items that read as a job arrive as [`Queried::Item`]; an item of another shape arrives
+    /// as [`Queried::Unrecognized`] with its JSON, without ending the stream. A failed page
     /// request arrives as an `Err` and ends the stream. Consume it with `StreamExt` (from `futures` or `futures-util`):
     ///
     /// ```no_run
     /// # async fn run(client: iothub_jobs::JobsClient) -> Result<(), iothub_jobs::Error> {
     /// use futures_util::StreamExt as _;
-    /// use iothub_jobs::{JobQuery, QueriedJob, models::JobStatus};
+    /// use iothub_jobs::{JobQuery, Queried, models::JobStatus};
     ///
     /// let mut jobs = std::pin::pin!(client.query_jobs(JobQuery::default().with_status(JobStatus::Scheduled)));
     /// while let Some(item) = jobs.next().await {
-    ///     if let QueriedJob::Job(job) = item? {
+    ///     if let Queried::Item(job) = item? {
     ///         println!("{:?} starts at {:?}", job.job_id, job.start_time);
     ///     }
     /// }
@@ -245,20 +244,7 @@ impl JobQuery {
 }
 
 /// One item of a job query.
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub enum QueriedJob {
-    /// An item that reads as a job.
-    Job(Box<JobResponse>),
-    /// An item of a shape the model cannot read, kept as the service sent it.
-    Unrecognized(Value),
-}
-
-impl QueriedJob {
-    fn read(item: Value) -> Self {
-        paging::read_item(item).map_or_else(Self::Unrecognized, |job| Self::Job(Box::new(job)))
-    }
-}
+pub type QueriedJob = Queried<JobResponse>;
 
 /// Every job matching `filter`, following the service's pages.
 fn jobs(
@@ -272,7 +258,7 @@ fn jobs(
             let (caller, filter, page_size) = (caller.clone(), filter.clone(), page_size.clone());
             async move { jobs_page(&caller, &filter, token.as_deref(), page_size.as_deref()).await }
         },
-        QueriedJob::read,
+        Queried::read,
     )
 }
 
