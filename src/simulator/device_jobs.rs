@@ -14,9 +14,15 @@ use super::{
 
 /// The rows `filter` selects, in job-id then device-id order, paged like every query of the
 /// service, with `x-ms-item-type: DeviceJob`.
-pub(super) fn rows(hub: &HubState, filter: &Filter, paging: &Paging) -> Response {
+pub(super) async fn rows(hub: &HubState, filter: &Filter, paging: &Paging) -> Response {
     // A condition on one job (as `query_device_jobs` sends) reads that job's rows only.
     let wanted_job = filter.required_text("jobId");
+    // Rows are read once the twin updates whose end has come are written (that job's alone,
+    // when one is wanted), as twins are: a job's rows and its twins never disagree.
+    match wanted_job {
+        Some(job_id) => hub.settle_job(job_id).await,
+        None => hub.settle_twins().await,
+    }
     // Under the lock only what the rows are read from (a few fields per job); the rows
     // themselves are made, filtered and paged after it is released.
     let sources: Vec<JobRows> = {

@@ -3,7 +3,7 @@
 //! `device_jobs`; every query parsed by `query`, and anything outside its subset refused
 //! `400 ArgumentInvalid` in the service's shape.
 
-use std::{ops::Bound, sync::Arc};
+use std::{ops::ControlFlow, sync::Arc};
 
 use axum::{extract::State, http::HeaderMap, response::Response};
 use serde_json::{Map, Value, json};
@@ -11,11 +11,10 @@ use serde_json::{Map, Value, json};
 use super::{
     answers::{Paging, argument_invalid, continuation, page, query_too_long},
     device_jobs,
-    query::{self, Collection, Select},
+    query::{self, Collection, Filter, Select},
     rules,
     state::HubState,
 };
-use crate::util;
 
 pub(super) async fn query(
     State(hub): State<Arc<HubState>>,
@@ -35,26 +34,33 @@ pub(super) async fn query(
     };
     let paging = Paging::read(&headers, hub.limits.max_page_size);
     if query.from == Collection::DeviceJobs {
-        return device_jobs::rows(&hub, &query.filter, &paging);
+        return device_jobs::rows(&hub, &query.filter, &paging).await;
     }
-    // Twin updates whose jobs have ended are applied before twins are read.
-    drop(hub.jobs_now());
-    let twins = util::lock(&hub.twins);
-    let after = paging.after(0).map_or(Bound::Unbounded, Bound::Excluded);
-    let selected = twins
-        .range::<str, _>((after, Bound::Unbounded))
-        .filter(|(_, twin)| query.filter.matches(twin));
+    // Twin updates whose jobs have ended are written before twins are read, and the twins are
+    // read a slice at a time: a query over many twins holds no other request up.
+    let after = paging.after(0);
+    let filter = &query.filter;
     match &query.select {
         Select::Count { alias } => {
-            let count = selected.count();
+            let count = hub
+                .read_twins(
+                    after,
+                    || 0_usize,
+                    |count, _, twin| {
+                        if filter.matches(twin) {
+                            *count += 1;
+                        }
+                        ControlFlow::Continue(())
+                    },
+                )
+                .await;
             let row = (String::new(), json!({ alias.as_str(): count }));
             page(std::iter::once(row), 1, "Raw")
         }
-        Select::All => page(
-            selected.map(|(id, twin)| (continuation(&[id]), twin.clone())),
-            paging.size,
-            "Twin",
-        ),
+        Select::All => {
+            let rows = first_rows(&hub, after, filter, paging.size, Value::clone).await;
+            page(rows.into_iter(), paging.size, "Twin")
+        }
         Select::Fields(fields) => {
             let project = |twin: &Value| {
                 let row: Map<String, Value> = fields
@@ -63,11 +69,31 @@ pub(super) async fn query(
                     .collect();
                 Value::Object(row)
             };
-            page(
-                selected.map(|(id, twin)| (continuation(&[id]), project(twin))),
-                paging.size,
-                "Raw",
-            )
+            let rows = first_rows(&hub, after, filter, paging.size, project).await;
+            page(rows.into_iter(), paging.size, "Raw")
         }
     }
+}
+
+/// The first `size` rows, and one more when there is one (so the page knows whether more
+/// follow), of the twins after `after` that `filter` selects, each made by `row` and keyed by
+/// its continuation.
+async fn first_rows(
+    hub: &HubState,
+    after: Option<&str>,
+    filter: &Filter,
+    size: usize,
+    row: impl Fn(&Value) -> Value,
+) -> Vec<(String, Value)> {
+    hub.read_twins(after, Vec::new, |rows, id, twin| {
+        if filter.matches(twin) {
+            rows.push((continuation(&[id]), row(twin)));
+        }
+        if rows.len() > size {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })
+    .await
 }

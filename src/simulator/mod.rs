@@ -31,7 +31,10 @@
 //!   number, boolean and `null` literals) is refused `400 ArgumentInvalid`, never read as "no
 //!   devices";
 //! - a twin-update job, when it completes, merges its tags and desired properties into each
-//!   twin it reached (`null` removes a property) and moves the twin's version on;
+//!   twin it reached (`null` removes a property) and moves the twin's version on (a version at
+//!   `i64::MAX` stays there); it reads `completed` once every twin is written, a slice of
+//!   twins at a time, so that no other request waits for work that grows with its devices;
+//! - a request whose handler panics is answered `500 ServerError`, and the hub goes on;
 //! - a hub of a [`Tier`] ([`LocalHubBuilder::tier`]) runs as many scheduled jobs at once as
 //!   that tier allows (1 on Free and S1, 5 on S2, 10 on S3), refusing one more with `429
 //!   ThrottlingMaxActiveJobCountExceeded`; a hub built without a tier allows 100. Every hub
@@ -235,6 +238,7 @@ impl LocalHubBuilder {
             import_export_jobs: Mutex::default(),
             devices: Mutex::default(),
             twins: Mutex::default(),
+            updates_queued: tokio::sync::Notify::new(),
             requests: Mutex::new(state::RequestLog::new(
                 self.limits.recorded_requests,
                 self.limits.recorded_bytes,
@@ -245,7 +249,16 @@ impl LocalHubBuilder {
         let (shutdown, stopped) = oneshot::channel();
         let app = server::router(state.clone());
         let served = state.clone();
-        tokio::spawn(async move { server::serve(listener, app, &served.limits, stopped).await });
+        tokio::spawn(async move {
+            // A task of its own, so that a slice being written never delays an accept; it
+            // stops with the server.
+            let writer = tokio::spawn({
+                let state = served.clone();
+                async move { state.write_queued_updates().await }
+            });
+            server::serve(listener, app, &served.limits, stopped).await;
+            writer.abort();
+        });
         Ok(LocalHub {
             address,
             state,
@@ -337,7 +350,10 @@ impl LocalHub {
             .to_owned();
         let devices = util::lock(&self.state.devices).clone();
         let now = self.state.utc_now();
-        let job = state::ScheduledJob::as_given(job, &util::lock(&self.state.twins), &devices, now);
+        self.state.settle_twins_now();
+        let twins = util::lock(&self.state.twins);
+        let job = state::ScheduledJob::as_given(job, twins.twins(), &devices, now);
+        drop(twins);
         util::lock(&self.state.jobs).insert(id, job);
     }
 
@@ -358,7 +374,7 @@ impl LocalHub {
         });
         let filter = query::condition(request["queryCondition"].as_str().unwrap_or_default())
             .unwrap_or_else(|_| query::Filter::every());
-        let fleet = rows::Fleet::of(&filter, &util::lock(&self.state.twins));
+        let fleet = rows::Fleet::of(&filter, util::lock(&self.state.twins).twins());
         let job = scheduled::created_job(job_id, request, fleet, start, now);
         let json = job.json.clone();
         util::lock(&self.state.jobs).insert(job_id.to_owned(), job);
@@ -378,8 +394,10 @@ impl LocalHub {
         self.set_time(now.checked_add(by).unwrap_or_else(state::last_date));
     }
 
-    /// The job `job_id` as the hub would return it now; `None` once it is gone.
+    /// The job `job_id` as the hub would return it now; `None` once it is gone. A twin update
+    /// whose end has come is written into its twins first, so that it reads `completed`.
     pub fn job(&self, job_id: &str) -> Option<Value> {
+        self.state.settle_job_now(job_id);
         self.state
             .jobs_now()
             .get(job_id)
@@ -423,7 +441,8 @@ impl LocalHub {
             .into_iter()
             .map(|id| registry::bare(id.as_ref()).map_err(refused_twin))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut registered = self.settled_twins();
+        let mut registry = self.settled_twins();
+        let registered = registry.twins_mut();
         for (device_id, twin) in twins {
             registered.entry(device_id).or_insert(twin);
         }
@@ -462,25 +481,29 @@ impl LocalHub {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let added = checked.len();
-        self.settled_twins().extend(checked);
+        self.settled_twins().twins_mut().extend(checked);
         Ok(added)
     }
 
     /// The twin of device `device_id`, as a `SELECT * FROM devices` query answers it.
     pub fn twin(&self, device_id: &str) -> Option<Value> {
-        self.settled_twins().get(device_id).cloned()
+        self.settled_twins().twins().get(device_id).cloned()
     }
 
     /// The twins, after every job whose end has come has changed them.
-    fn settled_twins(&self) -> std::sync::MutexGuard<'_, registry::Twins> {
-        // Jobs end (and twin updates apply, and answers settle) before the registry changes.
-        drop(self.state.jobs_now());
+    fn settled_twins(&self) -> std::sync::MutexGuard<'_, registry::Registry> {
+        // Jobs end (and twin updates are written, and answers settle) before the registry
+        // changes.
+        self.state.settle_twins_now();
         util::lock(&self.state.twins)
     }
 
     fn ensure_device(&self, device_id: &str) {
         if let Ok((device_id, twin)) = registry::bare(device_id) {
-            self.settled_twins().entry(device_id).or_insert(twin);
+            let mut registry = self.settled_twins();
+            if !registry.twins().contains_key(&device_id) {
+                registry.twins_mut().insert(device_id, twin);
+            }
         }
     }
 

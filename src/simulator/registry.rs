@@ -1,14 +1,124 @@
 //! The hub's devices: a twin per device, in the service's own shape, as queries read them and
 //! twin-update jobs change them.
 
-use std::collections::BTreeMap;
+use std::{
+    collections::{BTreeMap, VecDeque},
+    sync::Arc,
+};
 
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
 use super::rules;
 
 /// Every device's twin, by device id.
 pub(super) type Twins = BTreeMap<String, Value>;
+
+/// The most twins one step of work holds the registry's lock for — a twin update written, a
+/// query evaluated — so that no request waits on another's for longer than this many twins
+/// take, however many the work reaches.
+pub(super) const TWINS_PER_SLICE: usize = 1_000;
+
+/// The twins, and the twin updates of finished jobs still being written into them.
+#[derive(Default)]
+pub(super) struct Registry {
+    twins: Twins,
+    /// Updates of jobs whose end has come, in the order they ended, each written
+    /// [`TWINS_PER_SLICE`] twins at a time.
+    pending: VecDeque<Update>,
+    /// Moves on with every change to the twins, so that work reading them a slice at a time
+    /// can tell that it read across a change. Only compared for equality: it wraps.
+    changes: u64,
+}
+
+/// A twin-update job's patch, being written into the twins it reaches.
+pub(super) struct Update {
+    pub job_id: String,
+    /// When the job ended: what its `endTime` reads once every twin is written.
+    pub end: DateTime<Utc>,
+    targets: Arc<[String]>,
+    patch: Value,
+    /// How many of `targets` are written.
+    written: usize,
+}
+
+impl Update {
+    pub(super) fn new(
+        job_id: String,
+        end: DateTime<Utc>,
+        targets: Arc<[String]>,
+        patch: Value,
+    ) -> Self {
+        Self {
+            job_id,
+            end,
+            targets,
+            patch,
+            written: 0,
+        }
+    }
+
+    /// Whether what remains of it fits in one slice.
+    fn ends_in_a_slice(&self) -> bool {
+        self.targets.len() - self.written <= TWINS_PER_SLICE
+    }
+}
+
+impl Registry {
+    /// The twins, to read.
+    pub(super) fn twins(&self) -> &Twins {
+        &self.twins
+    }
+
+    /// The twins, to change.
+    pub(super) fn twins_mut(&mut self) -> &mut Twins {
+        self.changes = self.changes.wrapping_add(1);
+        &mut self.twins
+    }
+
+    /// How many changes the twins have seen (wrapping): equal twice, nothing changed between.
+    pub(super) fn changes(&self) -> u64 {
+        self.changes
+    }
+
+    /// Queues `update`, to be written after those queued before it.
+    pub(super) fn queue(&mut self, update: Update) {
+        self.pending.push_back(update);
+    }
+
+    /// Whether an update waits to be written.
+    pub(super) fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Whether what remains of the oldest update fits in one slice (`false` when none waits).
+    pub(super) fn next_slice_ends_an_update(&self) -> bool {
+        self.pending.front().is_some_and(Update::ends_in_a_slice)
+    }
+
+    /// Writes the next [`TWINS_PER_SLICE`] twins of the oldest update, and returns the update
+    /// when that wrote its last twin. Each twin counts as written before it is changed, so a
+    /// twin whose change fails is not tried again.
+    pub(super) fn write_slice(&mut self) -> Option<Update> {
+        let update = self.pending.front_mut()?;
+        let end = update
+            .targets
+            .len()
+            .min(update.written.saturating_add(TWINS_PER_SLICE));
+        let start = update.written;
+        for device_id in &update.targets[start..end] {
+            update.written += 1;
+            if let Some(twin) = self.twins.get_mut(device_id) {
+                apply(twin, &update.patch);
+            }
+        }
+        self.changes = self.changes.wrapping_add(1);
+        if update.written < update.targets.len() {
+            return None;
+        }
+        self.pending.pop_front()
+    }
+}
 
 /// When a twin says nothing happened yet, as the service writes it.
 const NEVER: &str = "0001-01-01T00:00:00Z";
@@ -89,8 +199,9 @@ pub(super) fn bare(device_id: &str) -> Result<(String, Value), String> {
 
 /// Applies a twin-update job's `updateTwin` to `twin`: its tags and desired properties merged
 /// as the service merges a patch (`null` removes a property), the twin's version moved on,
-/// and the desired properties' `$version` too when they changed.
-pub(super) fn apply(twin: &mut Value, update: &Value) {
+/// and the desired properties' `$version` too when they changed. A version at the largest
+/// there is stays there.
+fn apply(twin: &mut Value, update: &Value) {
     if let Some(tags) = update.get("tags").filter(|tags| tags.is_object()) {
         merge(&mut twin["tags"], tags);
     }
@@ -100,10 +211,10 @@ pub(super) fn apply(twin: &mut Value, update: &Value) {
     {
         let section = &mut twin["properties"]["desired"];
         merge(section, desired);
-        let version = section["$version"].as_i64().unwrap_or(0) + 1;
+        let version = section["$version"].as_i64().unwrap_or(0).saturating_add(1);
         section["$version"] = json!(version);
     }
-    let version = twin["version"].as_i64().unwrap_or(0) + 1;
+    let version = twin["version"].as_i64().unwrap_or(0).saturating_add(1);
     twin["version"] = json!(version);
     twin["etag"] = json!(etag(version));
 }
@@ -168,6 +279,52 @@ mod tests {
             let problem = twin(given.clone()).unwrap_err();
             assert!(problem.contains(expected), "{given}: {problem}");
         }
+    }
+
+    #[test]
+    fn versions_at_the_largest_there_is_stay_there() {
+        let (_, mut twin) = twin(json!({"deviceId": "a", "version": i64::MAX,
+            "properties": {"desired": {"$version": i64::MAX}}}))
+        .unwrap();
+        apply(&mut twin, &json!({"properties": {"desired": {"x": 1}}}));
+        assert_eq!(twin["version"], i64::MAX);
+        assert_eq!(twin["properties"]["desired"]["$version"], i64::MAX);
+        assert_eq!(twin["etag"], etag(i64::MAX));
+    }
+
+    #[test]
+    fn updates_are_written_a_slice_at_a_time_in_the_order_they_ended() {
+        let mut registry = Registry::default();
+        let ids: Vec<String> = (0..TWINS_PER_SLICE + 1)
+            .map(|n| format!("d{n:05}"))
+            .collect();
+        registry
+            .twins_mut()
+            .extend(ids.iter().map(|id| bare(id).unwrap()));
+        let end = DateTime::<Utc>::MIN_UTC;
+        let update = |job: &str, tags: Value| {
+            Update::new(job.into(), end, ids.clone().into(), json!({ "tags": tags }))
+        };
+        registry.queue(update("first", json!({"a": 1})));
+        registry.queue(update("second", json!({"a": 2})));
+        let before = registry.changes();
+        assert!(!registry.next_slice_ends_an_update());
+        assert!(registry.write_slice().is_none(), "a slice short of the end");
+        assert_ne!(registry.changes(), before);
+        assert_eq!(registry.twins()[&ids[TWINS_PER_SLICE - 1]]["tags"]["a"], 1);
+        assert!(
+            registry.twins()[&ids[TWINS_PER_SLICE]]["tags"]
+                .get("a")
+                .is_none()
+        );
+        assert!(registry.next_slice_ends_an_update());
+        assert_eq!(registry.write_slice().unwrap().job_id, "first");
+        assert!(registry.has_pending());
+        registry.write_slice();
+        assert_eq!(registry.write_slice().unwrap().job_id, "second");
+        assert!(!registry.has_pending() && registry.write_slice().is_none());
+        assert_eq!(registry.twins()[&ids[0]]["tags"]["a"], 2);
+        assert_eq!(registry.twins()[&ids[0]]["version"], 3);
     }
 
     #[test]

@@ -70,14 +70,24 @@ pub(super) struct Fleet {
 impl Fleet {
     /// The devices `filter` selects among `twins` now.
     pub(super) fn of(filter: &Filter, twins: &Twins) -> Self {
+        Self::new(targets(filter, twins))
+    }
+
+    /// A job's fleet over `targets`, sorted by id.
+    pub(super) fn new(targets: Vec<String>) -> Self {
         Self {
-            targets: targets(filter, twins).into(),
+            targets: targets.into(),
             answers: None,
         }
     }
 
     pub(super) fn targets(&self) -> &[String] {
         &self.targets
+    }
+
+    /// The targets, shared rather than copied.
+    pub(super) fn shared_targets(&self) -> Arc<[String]> {
+        self.targets.clone()
     }
 
     /// Keeps how `devices` answer now, for a job that has just finished (once).

@@ -21,9 +21,11 @@ use super::{
     rules,
     state::{HubState, ScheduledJob},
 };
-use crate::util;
 
 pub(super) async fn get_job(State(hub): State<Arc<HubState>>, Path(id): Path<String>) -> Response {
+    // A twin update whose end has come reads `completed` once its twins are written: its own
+    // read helps write them, a slice at a time; other requests go on meanwhile.
+    hub.settle_job(&id).await;
     match hub.jobs_now().get(&id) {
         Some(job) => axum::Json(&job.json).into_response(),
         None => not_found(&id),
@@ -103,8 +105,9 @@ pub(super) async fn create_job(
         "scheduleUpdateTwin" | "scheduleDeviceMethod" => {}
         other => return argument_invalid(&format!("Job type '{other}' cannot be scheduled")),
     }
-    // Made before the table is locked: evaluating the condition grows with the devices.
-    let fleet = Fleet::of(&filter, &util::lock(&hub.twins));
+    // Made before the table is locked, and a slice of twins at a time: evaluating the
+    // condition grows with the devices.
+    let fleet = Fleet::new(hub.targets(&filter).await);
     let job = created_job(&id, request, fleet, start, hub.now());
     let mut jobs = hub.jobs_now();
     if jobs.contains_key(&id) {
@@ -149,6 +152,7 @@ pub(super) fn created_job(
         json,
         fleet,
         held_since: now,
+        writing: false,
     };
     job.set_status(if start > now { "scheduled" } else { "queued" });
     job

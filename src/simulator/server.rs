@@ -2,6 +2,7 @@
 //! and the service's error answers. The jobs themselves are in `scheduled` and `import_export`.
 
 use std::{
+    panic::AssertUnwindSafe,
     sync::Arc,
     time::{Duration, UNIX_EPOCH},
 };
@@ -17,6 +18,7 @@ use axum::{
     routing::{get, post},
 };
 use base64::Engine as _;
+use futures_util::FutureExt as _;
 use hyper::server::conn::http1;
 use hyper_util::{
     rt::{TokioIo, TokioTimer},
@@ -176,8 +178,24 @@ async fn checked(hub: Arc<HubState>, request: Request, next: Next) -> Response {
         return service_error(StatusCode::UNAUTHORIZED, "IotHubUnauthorizedAccess", reason);
     }
     let (method, path) = (parts.method.clone(), parts.uri.path().to_owned());
-    let response = next.run(Request::from_parts(parts, Body::from(body))).await;
+    let response = answered(next.run(Request::from_parts(parts, Body::from(body)))).await;
     in_service_shape(&method, &path, response).await
+}
+
+/// What `handler` answers, or `500` in the service's shape if it panics — never a connection
+/// closed without an answer. The state stays usable: its locks recover from a panic
+/// (`util::lock`), and no request leaves work that another must finish.
+async fn answered(handler: impl Future<Output = Response>) -> Response {
+    AssertUnwindSafe(handler)
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|_| {
+            service_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "ServerError",
+                "The local hub failed on this request; other requests are not affected. Please report it with the request",
+            )
+        })
 }
 
 /// Adds the request to the hub's log, if it keeps one.
@@ -325,4 +343,27 @@ fn length_required() -> Response {
         page,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_handler_that_panics_is_answered_500_in_the_services_shape() {
+        let failing = true;
+        let answer = answered(async move {
+            assert!(!failing, "a handler's bug");
+            StatusCode::OK.into_response()
+        })
+        .await;
+        assert_eq!(answer.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(answer.headers()["iothub-errorcode"], "ServerError");
+        let body = to_bytes(answer.into_body(), 4096).await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let message = body["Message"].as_str().unwrap();
+        assert!(message.starts_with("ErrorCode:ServerError;"), "{body}");
+        let fine = answered(async { StatusCode::ACCEPTED.into_response() }).await;
+        assert_eq!(fine.status(), StatusCode::ACCEPTED);
+    }
 }

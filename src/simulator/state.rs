@@ -5,6 +5,8 @@
 use std::{
     collections::{BTreeMap, VecDeque},
     fmt,
+    ops::{Bound, ControlFlow},
+    panic::AssertUnwindSafe,
     sync::{Arc, Mutex, MutexGuard},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
@@ -12,10 +14,12 @@ use std::{
 use aws_lc_rs::hmac;
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde_json::{Map, Value, json};
+use tokio::sync::Notify;
 
 use super::{
-    registry::{self, Twins},
-    rows::{Devices, Fleet, JobRows},
+    query::Filter,
+    registry::{Registry, TWINS_PER_SLICE, Twins, Update},
+    rows::{self, Devices, Fleet, JobRows},
     rules,
 };
 use crate::util;
@@ -36,8 +40,11 @@ pub(super) struct HubState {
     /// How devices answer direct methods, where a test said; shared with the jobs that
     /// finished while it stood (changed copy-on-write).
     pub devices: Mutex<Arc<Devices>>,
-    /// Every device's twin. Locked after `jobs` when both are held.
-    pub twins: Mutex<Twins>,
+    /// Every device's twin, and the twin updates being written. Locked after `jobs` when
+    /// both are held.
+    pub twins: Mutex<Registry>,
+    /// Told when a twin update is queued, so that it is written even if no client asks.
+    pub updates_queued: Notify,
     pub requests: Mutex<RequestLog>,
     /// The time tests set, or `None` for the real clock.
     pub frozen_time: Mutex<Option<SystemTime>>,
@@ -74,6 +81,9 @@ pub(super) struct ScheduledJob {
     pub fleet: Fleet,
     /// When the hub came to hold it, on its clock: its retention never counts from earlier.
     pub held_since: DateTime<Utc>,
+    /// Whether it is a twin update whose end has come and whose patch is being written into
+    /// its twins: it reads `running` until the last is written.
+    pub writing: bool,
 }
 
 impl ScheduledJob {
@@ -94,6 +104,7 @@ impl ScheduledJob {
             json,
             fleet,
             held_since: now,
+            writing: false,
         };
         if job.json["status"]
             .as_str()
@@ -119,6 +130,23 @@ impl ScheduledJob {
         self.json["status"] = json!(status);
         self.json["deviceJobStatistics"] = self.rows().statistics();
     }
+
+    /// Completes it, as of `end`.
+    fn complete(&mut self, end: DateTime<Utc>) {
+        self.writing = false;
+        self.json["endTime"] = json!(end.to_rfc3339_opts(SecondsFormat::Secs, true));
+        self.set_status("completed");
+    }
+}
+
+/// Where a read of the twins a slice at a time stands.
+enum Slice {
+    /// More twins follow.
+    More,
+    /// The read is over.
+    Done,
+    /// The twins changed since the read began: it must begin again.
+    Changed,
 }
 
 impl HubState {
@@ -132,42 +160,209 @@ impl HubState {
     }
 
     /// The jobs, moved along by the hub's clock: a job whose start time has come is `running`,
-    /// and `completed` once it has run for the configured time; one that finished longer ago
-    /// than the retention is gone. Each step is a few fields, whatever a job's size: its rows
-    /// are made only when read.
+    /// and `completed` once it has run for the configured time — a twin update once its patch
+    /// is written into every twin it reaches, which is queued here and written a slice at a
+    /// time outside this lock ([`write_slice`](Self::write_slice)). One that finished longer
+    /// ago than the retention is gone. Each step is a few fields, whatever a job's size: its
+    /// rows are made only when read.
     pub(super) fn jobs_now(&self) -> MutexGuard<'_, BTreeMap<String, ScheduledJob>> {
         let now = self.utc_now();
         // A run time too long for the calendar means the job never completes.
         let run_time = TimeDelta::from_std(self.limits.job_run_time).ok();
         let mut jobs = util::lock(&self.jobs);
-        for job in jobs.values_mut() {
+        let mut ended_updates = Vec::new();
+        for (id, job) in jobs.iter_mut() {
             let Some(start) = job.json["startTime"].as_str().and_then(rules::date_time) else {
                 continue;
             };
-            if !rules::is_active(&job.json) || start > now {
+            if !rules::is_active(&job.json) || start > now || job.writing {
                 continue;
             }
             match run_time.and_then(|run_time| start.checked_add_signed(run_time)) {
                 Some(end) if end <= now => {
-                    job.json["endTime"] = json!(end.to_rfc3339_opts(SecondsFormat::Secs, true));
                     job.fleet.settle(&util::lock(&self.devices));
-                    if job.json["type"] == "scheduleUpdateTwin" {
-                        let mut twins = util::lock(&self.twins);
-                        for device_id in job.fleet.targets() {
-                            if let Some(twin) = twins.get_mut(device_id) {
-                                registry::apply(twin, &job.json["updateTwin"]);
-                            }
-                        }
+                    if job.json["type"] == "scheduleUpdateTwin" && !job.fleet.targets().is_empty() {
+                        let patch = job.json["updateTwin"].clone();
+                        ended_updates.push(Update::new(
+                            id.clone(),
+                            end,
+                            job.fleet.shared_targets(),
+                            patch,
+                        ));
+                        job.writing = true;
+                        job.set_status("running");
+                    } else {
+                        job.complete(end);
                     }
-                    job.set_status("completed");
                 }
                 _ => job.set_status("running"),
             }
+        }
+        if !ended_updates.is_empty() {
+            // Written in the order the jobs ended, as the service would have applied them.
+            ended_updates.sort_by_key(|update| update.end);
+            let mut registry = util::lock(&self.twins);
+            for update in ended_updates {
+                registry.queue(update);
+            }
+            self.updates_queued.notify_one();
         }
         if let Some(cutoff) = retention_cutoff(now, self.limits.job_retention) {
             jobs.retain(|_, job| !job.is_gone(cutoff));
         }
         jobs
+    }
+
+    /// Writes the next slice of the oldest queued twin update; says whether one is still
+    /// queued. The slice that writes an update's last twin (that twin alone) completes its job
+    /// under the job table's lock too, so that the job reads `completed` exactly when every
+    /// twin is written.
+    pub(super) fn write_slice(&self) -> bool {
+        {
+            let mut registry = util::lock(&self.twins);
+            if !registry.next_slice_ends_an_update() {
+                registry.write_slice();
+                return registry.has_pending();
+            }
+        }
+        let mut jobs = util::lock(&self.jobs);
+        let mut registry = util::lock(&self.twins);
+        if let Some(written) = registry.write_slice()
+            && let Some(job) = jobs.get_mut(&written.job_id).filter(|job| job.writing)
+        {
+            job.complete(written.end);
+        }
+        registry.has_pending()
+    }
+
+    /// [`write_slice`](Self::write_slice), a panic in it caught: the twin it stopped at counts
+    /// as written, so the next slice goes on past it.
+    fn write_slice_caught(&self) -> bool {
+        std::panic::catch_unwind(AssertUnwindSafe(|| self.write_slice())).unwrap_or(true)
+    }
+
+    /// Writes queued twin updates as they come, so that their jobs complete even when no
+    /// client reads them or the twins. Yields between slices. Runs until dropped.
+    pub(super) async fn write_queued_updates(&self) {
+        loop {
+            self.updates_queued.notified().await;
+            while self.write_slice_caught() {
+                tokio::task::yield_now().await;
+            }
+        }
+    }
+
+    /// Writes every twin update whose job's end has come, a slice at a time, yielding between
+    /// slices: twins read after this show them.
+    pub(super) async fn settle_twins(&self) {
+        drop(self.jobs_now());
+        while self.write_slice() {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// [`settle_twins`](Self::settle_twins), without yielding: for the hub's own API.
+    pub(super) fn settle_twins_now(&self) {
+        drop(self.jobs_now());
+        while self.write_slice() {}
+    }
+
+    /// Writes the twin update of job `id`, if its end has come (and those queued before it),
+    /// so that it reads `completed`; yields between slices.
+    pub(super) async fn settle_job(&self, id: &str) {
+        while self.write_slice_of(id) {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// [`settle_job`](Self::settle_job), without yielding: for the hub's own API.
+    pub(super) fn settle_job_now(&self, id: &str) {
+        while self.write_slice_of(id) {}
+    }
+
+    /// Writes a slice towards job `id`'s twin update when it is being written; says whether
+    /// more remains.
+    fn write_slice_of(&self, id: &str) -> bool {
+        // The job table's guard is gone before a slice takes it again.
+        let writing = self.jobs_now().get(id).is_some_and(|job| job.writing);
+        writing && self.write_slice()
+    }
+
+    /// Reads the twins after `after` (all, for `None`) in id order, as they stand once every
+    /// due twin update is written: `visit` is given each in turn, with what it gathers (from
+    /// `gathered`), until it breaks. The lock is held for [`TWINS_PER_SLICE`] twins at a time;
+    /// a read across a change begins again, so what it gathers is from one state of the twins.
+    pub(super) async fn read_twins<T>(
+        &self,
+        after: Option<&str>,
+        gathered: impl Fn() -> T,
+        mut visit: impl FnMut(&mut T, &str, &Value) -> ControlFlow<()>,
+    ) -> T {
+        loop {
+            self.settle_twins().await;
+            let mut gathering = gathered();
+            let mut from = after.map(str::to_owned);
+            let mut seen = None;
+            loop {
+                let slice = self.read_slice(&mut from, &mut seen, &mut |id, twin| {
+                    visit(&mut gathering, id, twin)
+                });
+                match slice {
+                    Slice::More => tokio::task::yield_now().await,
+                    Slice::Done => return gathering,
+                    Slice::Changed => break,
+                }
+            }
+        }
+    }
+
+    /// One slice of [`read_twins`](Self::read_twins): the twins after `from`, which moves
+    /// on; `seen` holds the registry's changes when the read began.
+    fn read_slice(
+        &self,
+        from: &mut Option<String>,
+        seen: &mut Option<u64>,
+        visit: &mut dyn FnMut(&str, &Value) -> ControlFlow<()>,
+    ) -> Slice {
+        let registry = util::lock(&self.twins);
+        if *seen.get_or_insert(registry.changes()) != registry.changes() {
+            return Slice::Changed;
+        }
+        let start = from.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+        let mut read = 0;
+        for (id, twin) in registry
+            .twins()
+            .range::<str, _>((start, Bound::Unbounded))
+            .take(TWINS_PER_SLICE)
+        {
+            read += 1;
+            if visit(id, twin).is_break() {
+                return Slice::Done;
+            }
+            if read == TWINS_PER_SLICE {
+                *from = Some(id.clone());
+            }
+        }
+        if read < TWINS_PER_SLICE {
+            Slice::Done
+        } else {
+            Slice::More
+        }
+    }
+
+    /// The registered devices `filter` selects, sorted by id: looked up by id when it names
+    /// them (a list bounded by the query size limit), else every twin read a slice at a time.
+    pub(super) async fn targets(&self, filter: &Filter) -> Vec<String> {
+        if filter.device_ids().is_some() {
+            return rows::targets(filter, util::lock(&self.twins).twins());
+        }
+        self.read_twins(None, Vec::new, |ids, id, twin| {
+            if filter.matches(twin) {
+                ids.push(id.to_owned());
+            }
+            ControlFlow::Continue(())
+        })
+        .await
     }
 
     /// The import and export jobs the service still has: those that finished longer ago than

@@ -479,3 +479,129 @@ async fn statistics_follow_the_rows_after_a_cancel_and_after_devices_change() {
         ["failed", "completed"]
     );
 }
+
+/// A twin at the largest version there is, reached by a twin-update job: the job completes,
+/// the counters stay at their ceiling instead of overflowing, and every request after it —
+/// the job, another job, a device query, the embedded API — gets its proper answer.
+#[tokio::test]
+async fn a_twin_at_the_largest_version_leaves_the_hub_answering() {
+    let (hub, start) = support::hub_on_a_held_clock().await;
+    hub.add_twins([json!({"deviceId": "worn", "version": i64::MAX,
+        "properties": {"desired": {"$version": i64::MAX}}})])
+        .unwrap();
+    hub.add_devices(["fresh"]).unwrap();
+    let job = json!({"type": "scheduleUpdateTwin", "queryCondition": "*",
+        "startTime": start.to_rfc3339(),
+        "updateTwin": {"etag": "*", "tags": {"a": 1}, "properties": {"desired": {"b": 2}}}});
+    let (status, _, _) = support::send(&hub, Method::PUT, "/jobs/v2/bump", Some(job)).await;
+    assert_eq!(status, 200);
+    hub.advance_time(Duration::from_secs(120));
+    let query = json!({"query": "SELECT COUNT() AS n FROM devices WHERE tags.a = 1"});
+    for _ in 0..3 {
+        let (status, _, job) = support::send(&hub, Method::GET, "/jobs/v2/bump", None).await;
+        assert_eq!((status, job["status"].as_str()), (200, Some("completed")));
+        let (status, code, _) = support::send(&hub, Method::GET, "/jobs/v2/other", None).await;
+        assert_eq!((status, code.as_deref()), (404, Some("JobNotFound")));
+        let (status, _, counted) =
+            support::send(&hub, Method::POST, "/devices/query", Some(query.clone())).await;
+        assert_eq!((status, counted), (200, json!([{"n": 2}])));
+    }
+    let worn = hub.twin("worn").unwrap();
+    assert_eq!(worn["version"], i64::MAX, "{worn}");
+    assert_eq!(
+        worn["properties"]["desired"]["$version"],
+        i64::MAX,
+        "{worn}"
+    );
+    assert_eq!(worn["properties"]["desired"]["b"], 2, "{worn}");
+    let fresh = hub.twin("fresh").unwrap();
+    assert_eq!(
+        (
+            &fresh["version"],
+            &fresh["properties"]["desired"]["$version"]
+        ),
+        (&json!(2), &json!(2))
+    );
+}
+
+/// Twins enough that the work over all of them takes far longer than a request beside it.
+const CROWD: usize = 60_000;
+
+/// How long `request`, built beforehand (building a client takes time of its own), takes to
+/// be answered `200`, and the answer.
+async fn timed(request: reqwest::RequestBuilder) -> (Duration, Value) {
+    let started = std::time::Instant::now();
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    let took = started.elapsed();
+    assert_eq!(status, 200, "{body}");
+    (took, body)
+}
+
+/// Work that grows with the twins — a twin-update job over all of them completing, a count
+/// over all of them — stalls no request beside it: each holds the hub's locks for a slice of
+/// twins at a time. The request beside it answers in a fraction of the long one's time (a
+/// ratio, not a figure, so that a slow machine cannot fail it; the old hub answered it only
+/// when the long work was done, at a ratio near 1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_over_many_twins_stalls_no_request_beside_it() {
+    let (hub, start) = support::hub_on_a_held_clock().await;
+    let ids: Vec<String> = (0..CROWD).map(|n| format!("d{n:06}")).collect();
+    hub.add_devices(&ids).unwrap();
+    let job = |condition: &str, start: chrono::DateTime<chrono::Utc>| {
+        json!({"type": "scheduleUpdateTwin", "queryCondition": condition,
+            "startTime": start.to_rfc3339(), "updateTwin": {"etag": "*", "tags": {"ring": "b"}}})
+    };
+    let earlier = start - chrono::Duration::minutes(5);
+    for (id, condition, start) in [
+        ("everyone", "*", start),
+        ("one", "deviceId = 'd000001'", earlier),
+    ] {
+        let path = format!("/jobs/v2/{id}");
+        let (status, _, _) =
+            support::send(&hub, Method::PUT, &path, Some(job(condition, start))).await;
+        assert_eq!(status, 200);
+    }
+    let (_, _, one) = support::send(&hub, Method::GET, "/jobs/v2/one", None).await;
+    assert_eq!(
+        one["status"], "completed",
+        "the small job has finished before"
+    );
+    hub.advance_time(Duration::from_secs(120));
+
+    // The large job completes (its own read waits for every twin to be written) while an
+    // unrelated job is read.
+    let client = reqwest::Client::new();
+    let request = |method: Method, path: &str| {
+        client
+            .request(method, support::hub_url(&hub, path))
+            .header("authorization", support::hub_token(&hub))
+    };
+    let completing = tokio::spawn(timed(request(Method::GET, "/jobs/v2/everyone")));
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let (beside, _) = timed(request(Method::GET, "/jobs/v2/one")).await;
+    let (long, everyone) = within("the large job completing", completing)
+        .await
+        .unwrap();
+    assert_eq!(everyone["status"], "completed", "{everyone}");
+    assert!(
+        beside * 3 < long,
+        "an unrelated read took {beside:?} while the large job completed in {long:?}"
+    );
+    let everyone = hub.twin(&ids[CROWD - 1]).unwrap();
+    assert_eq!(everyone["tags"]["ring"], "b", "{everyone}");
+
+    // A count over every twin while a job over one device is created.
+    let count = json!({"query": "SELECT COUNT() AS n FROM devices WHERE tags.ring = 'b'"});
+    let counting = tokio::spawn(timed(request(Method::POST, "/devices/query").json(&count)));
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let small = job("deviceId = 'd000002'", start + chrono::Duration::hours(1));
+    let (beside, _) = timed(request(Method::PUT, "/jobs/v2/small").json(&small)).await;
+    let (long, counted) = within("the count", counting).await.unwrap();
+    assert_eq!(counted, json!([{"n": CROWD}]));
+    assert!(
+        beside * 3 < long,
+        "a job over one device took {beside:?} to create while a count took {long:?}"
+    );
+}
