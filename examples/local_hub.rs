@@ -16,7 +16,10 @@
 //! service always writes are filled in where missing), which `POST /devices/query` answers and
 //! scheduled jobs target. It may be repeated; a later twin of the same device replaces the
 //! earlier one. A file that cannot be read, is not such an array, or holds a twin the hub
-//! refuses stops it with exit code 2 before it prints anything on stdout.
+//! refuses stops it with exit code 2 before it prints anything on stdout, naming the twin and
+//! what is wrong — among others a twin that breaks the API description's twin rules (a key
+//! over 1,024 bytes or holding a control character, `.`, `$` or a space; a value over 4,096
+//! bytes; more than 10 levels of objects), which no query could select or a real hub hold.
 //!
 //! On start it prints two lines on stdout: the service connection string, then the endpoint URL
 //! to send requests to (the host name in the connection string is what tokens are scoped to; it

@@ -34,6 +34,10 @@
 //!   twin it reached (`null` removes a property) and moves the twin's version on (a version at
 //!   `i64::MAX` stays there); it reads `completed` once every twin is written, a slice of
 //!   twins at a time, so that no other request waits for work that grows with its devices;
+//! - twins it loads and twin-update patches follow the API description's twin rules (keys of at
+//!   most 1,024 bytes without control characters, `.`, `$` or spaces; top-level values of at
+//!   most 4,096 bytes; at most 10 levels of objects): a patch that breaks them is refused `400
+//!   ArgumentInvalid` naming the key and the rule, a twin with an error naming the device;
 //! - a request whose handler panics is answered `500 ServerError`, and the hub goes on;
 //! - a hub of a [`Tier`] ([`LocalHubBuilder::tier`]) runs as many scheduled jobs at once as
 //!   that tier allows (1 on Free and S1, 5 on S2, 10 on S3), refusing one more with `429
@@ -58,6 +62,7 @@ mod scheduled;
 mod server;
 mod state;
 mod tier;
+mod twin_rules;
 
 use std::{
     fmt,
@@ -469,8 +474,14 @@ impl LocalHub {
     ///
     /// # Errors
     /// [`ErrorKind::InvalidConfiguration`](crate::ErrorKind::InvalidConfiguration) naming the
-    /// first twin that is not an object, lacks a valid `deviceId`, or has `tags` or properties
-    /// that are not objects.
+    /// first twin that is not an object, lacks a valid `deviceId`, has `tags` or properties
+    /// that are not objects, or breaks the API description's twin rules, saying which: a key
+    /// (at any depth of `tags`, `properties.desired`, `properties.reported`) over 1,024 bytes
+    /// or holding a control character, `.`, `$` or a space; a top-level value over 4,096 bytes
+    /// of JSON; more than 10 levels of objects; a `version` (or the properties' `$version`)
+    /// that is not a whole number from 0 to `i64::MAX`. The service's own `$version` and
+    /// `$metadata` at the top of the properties are its own, so a twin exported from a real
+    /// hub loads.
     pub fn add_twins(&self, twins: impl IntoIterator<Item = Value>) -> Result<usize, Error> {
         let checked = twins
             .into_iter()

@@ -9,7 +9,7 @@ use std::{
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
-use super::rules;
+use super::{rules, twin_rules};
 
 /// Every device's twin, by device id.
 pub(super) type Twins = BTreeMap<String, Value>;
@@ -141,6 +141,9 @@ pub(super) fn twin(given: Value) -> Result<(String, Value), String> {
         return Err(format!(
             "{device_id:?} is not a device id: 1-128 ASCII letters, digits and - : . + % _ # * ? ! ( ) , = @ ; $ '"
         ));
+    }
+    if let Err(problem) = twin_rules::check_twin(&given) {
+        return Err(format!("the twin of {device_id:?}: {problem}"));
     }
     for (field, value) in [
         ("tags", given.get("tags")),

@@ -20,6 +20,7 @@ use super::{
     rows::Fleet,
     rules,
     state::{HubState, ScheduledJob},
+    twin_rules,
 };
 
 pub(super) async fn get_job(State(hub): State<Arc<HubState>>, Path(id): Path<String>) -> Response {
@@ -93,6 +94,11 @@ pub(super) async fn create_job(
         "scheduleUpdateTwin" if request["updateTwin"]["etag"] != "*" => {
             return argument_invalid("A scheduled twin update needs updateTwin with etag '*'");
         }
+        "scheduleUpdateTwin" => {
+            if let Err(problem) = twin_rules::check_patch(&request["updateTwin"]) {
+                return argument_invalid(&format!("Invalid updateTwin: {problem}"));
+            }
+        }
         "scheduleDeviceMethod"
             if request["cloudToDeviceMethod"]["methodName"]
                 .as_str()
@@ -102,7 +108,7 @@ pub(super) async fn create_job(
                 "A scheduled device method needs cloudToDeviceMethod.methodName",
             );
         }
-        "scheduleUpdateTwin" | "scheduleDeviceMethod" => {}
+        "scheduleDeviceMethod" => {}
         other => return argument_invalid(&format!("Job type '{other}' cannot be scheduled")),
     }
     // Made before the table is locked, and a slice of twins at a time: evaluating the

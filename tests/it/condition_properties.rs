@@ -243,11 +243,15 @@ fn evaluate(expr: &Expr, twin: &Value) -> Option<bool> {
     }
 }
 
-/// Twin `n` holding `properties` at [`PATHS`] (absent where `None`).
+/// Twin `n` holding `properties` at [`PATHS`] (absent where `None`). No twin holds a name
+/// with `$` (`tags.$x_1`): the hub refuses such twins, as the service does, so conditions on
+/// it, which the query language allows, select by its absence.
 fn twin(n: usize, properties: &[Option<Value>]) -> Value {
     let mut twin = json!({"deviceId": format!("t{n}"), "tags": {}, "properties": {"desired": {}, "reported": {}}});
     for (path, value) in PATHS.iter().zip(properties) {
-        let Some(value) = value else { continue };
+        let Some(value) = value.as_ref().filter(|_| !path.contains('$')) else {
+            continue;
+        };
         let segments: Vec<&str> = path.split('.').collect();
         let (last, parents) = segments.split_last().unwrap();
         let mut at = &mut twin;

@@ -195,6 +195,35 @@ fn the_local_hub_example_refuses_a_twin_without_a_device_id() {
     }
 }
 
+/// `local_hub --devices FILE` refuses a twin that breaks the API description's twin rules (a
+/// tag named `a.b`, which no query could select): exit code 2, a message naming the device, the
+/// key and the rule, and no connection string.
+#[test]
+fn the_local_hub_example_refuses_a_twin_that_breaks_the_twin_rules() {
+    let file = std::env::temp_dir().join(format!(
+        "iothub-jobs-fleet-dotted-tag-{}.json",
+        std::process::id()
+    ));
+    std::fs::write(
+        &file,
+        r#"[{"deviceId": "sensor-1"}, {"deviceId": "sensor-2", "tags": {"a.b": 1}}]"#,
+    )
+    .unwrap();
+    let output = support::output_within(
+        Command::new(support::example("local_hub"))
+            .args(["--port", "0", "--devices"])
+            .arg(&file),
+        EXAMPLE_TIME,
+    );
+    let _ = std::fs::remove_file(&file);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(output.stdout.is_empty(), "{:?}", output.stdout);
+    for named in ["twin 1", "sensor-2", "\"a.b\"", "holds '.'"] {
+        assert!(stderr.contains(named), "{named} in {stderr}");
+    }
+}
+
 /// How long an example on the embedded hub may take: far more than it needs, far less than a
 /// wait it would never finish (the examples wait up to 30 minutes on a real hub).
 const EXAMPLE_TIME: std::time::Duration = std::time::Duration::from_secs(30);

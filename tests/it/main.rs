@@ -29,3 +29,4 @@ mod service_answers;
 mod shared_hub;
 mod simulator_fidelity;
 mod support;
+mod twin_rules;
