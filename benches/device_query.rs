@@ -19,6 +19,9 @@
 //! Every count and the stream's row count are checked: a benchmark that reads wrong data fails.
 
 mod measure;
+#[allow(dead_code)] // the bench builds clients only
+#[path = "../tests/it/support.rs"]
+mod support;
 
 use std::{
     pin::pin,
@@ -26,8 +29,10 @@ use std::{
 };
 
 use futures::StreamExt as _;
-use iothub_jobs::{Condition, DeviceQuery, Field, Queried, simulator::LocalHub};
+use iothub_jobs::{Condition, DeviceQuery, Field, Queried};
+use iothub_local_hub::LocalHub;
 use serde_json::{Value, json};
+use support::HubClient as _;
 
 const TWINS: usize = 100_000;
 const REPEATS: usize = 50;

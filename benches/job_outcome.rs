@@ -105,7 +105,7 @@ fn job_id(rows: usize) -> String {
     format!("{JOB_PREFIX}{rows}")
 }
 
-/// Device `n`'s row, as the service writes it (src/simulator/rows.rs), each device ending at
+/// Device `n`'s row, as the service writes it (local-hub/src/state/rows.rs), each device ending at
 /// its own time.
 fn write_row(out: &mut String, job_id: &str, n: usize) {
     let (minute, second, fraction) = ((n / 60) % 60, n % 60, (n * 7919) % 10_000_000);

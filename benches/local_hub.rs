@@ -20,6 +20,9 @@
 //! long the large work took.
 
 mod measure;
+#[allow(dead_code)] // the bench builds clients only
+#[path = "../tests/it/support.rs"]
+mod support;
 
 use std::{
     pin::pin,
@@ -33,9 +36,11 @@ use std::{
 use futures::StreamExt as _;
 use iothub_jobs::{
     Condition, DeviceJobQuery, Field, JobQuery, JobsClient, Queried, TwinUpdateJob,
-    models::JobStatus, simulator::LocalHub,
+    models::JobStatus,
 };
+use iothub_local_hub::LocalHub;
 use serde_json::json;
+use support::HubClient as _;
 
 const CLIENTS: usize = 64;
 const ROUNDS: usize = 20;

@@ -14,7 +14,8 @@ mod support;
 
 use std::{process::ExitCode, time::Duration};
 
-use iothub_jobs::{Condition, DirectMethodJob, OutcomeOptions, WaitOptions, simulator::LocalHub};
+use iothub_jobs::{Condition, DirectMethodJob, OutcomeOptions, WaitOptions};
+use iothub_local_hub::LocalHub;
 
 #[tokio::main]
 async fn main() -> ExitCode {

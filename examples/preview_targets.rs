@@ -16,9 +16,8 @@ mod support;
 use std::{process::ExitCode, time::Duration};
 
 use futures_util::StreamExt as _;
-use iothub_jobs::{
-    Condition, DeviceQuery, Field, Queried, TwinUpdateJob, WaitOptions, simulator::LocalHub,
-};
+use iothub_jobs::{Condition, DeviceQuery, Field, Queried, TwinUpdateJob, WaitOptions};
+use iothub_local_hub::LocalHub;
 use serde_json::json;
 
 #[tokio::main]

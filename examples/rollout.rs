@@ -17,9 +17,9 @@ use std::{process::ExitCode, time::Duration};
 
 use futures_util::StreamExt as _;
 use iothub_jobs::{
-    DirectMethodJob, Field, HaltReason, JobOutcome, Rollout, RolloutEvent, RolloutGate,
-    WaitOptions, simulator::LocalHub,
+    DirectMethodJob, Field, HaltReason, JobOutcome, Rollout, RolloutEvent, RolloutGate, WaitOptions,
 };
+use iothub_local_hub::LocalHub;
 use serde_json::json;
 
 #[tokio::main]

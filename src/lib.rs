@@ -29,8 +29,6 @@
 //! root ([`MAX_JOB_ID_LEN`], [`MAX_EMPTY_PAGES_IN_A_ROW`]).
 //!
 //! ## Cargo features
-//! - `simulator`: `simulator::LocalHub`, an in-process HTTP server that answers like IoT Hub,
-//!   for examples and tests.
 //! - `entra`: `auth::EntraCredential`, Microsoft Entra ID tokens through `azure_core`.
 #![warn(missing_docs)]
 
@@ -43,8 +41,6 @@ mod fleet;
 #[allow(missing_docs, dead_code, clippy::all)]
 mod generated;
 pub mod models;
-#[cfg(feature = "simulator")]
-pub mod simulator;
 pub mod spec;
 mod util;
 

@@ -1,7 +1,5 @@
-//! Small helpers the client and the local hub share: ids, deadlines and locks.
+//! Small helpers: ids, deadlines, bounded text and locks.
 
-#[cfg(feature = "simulator")]
-use std::sync::{Mutex, MutexGuard};
 use std::{
     sync::{RwLock, RwLockReadGuard, RwLockWriteGuard},
     time::{Duration, Instant},
@@ -29,21 +27,13 @@ pub(crate) fn deadline(start: Instant, limit: Duration) -> Instant {
     start + limit.min(CENTURY)
 }
 
-/// Locks `mutex`, even if a thread panicked while holding it: every value guarded in this
-/// crate (a cache, a job table, a clock) stays usable after any single update.
-#[cfg(feature = "simulator")]
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// Reads `lock`, as [`lock`] does for a `Mutex`.
+/// Reads `lock`, even if a thread panicked while holding it: every value guarded in this
+/// crate (a token cache) stays usable after any single update.
 pub(crate) fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
     lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Writes `lock`, as [`lock`] does for a `Mutex`.
+/// Writes `lock`, as [`read`] does.
 pub(crate) fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     lock.write()
         .unwrap_or_else(|poisoned| poisoned.into_inner())

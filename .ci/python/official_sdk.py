@@ -1,8 +1,8 @@
 """Drives the local hub with Microsoft's official Python SDK (azure-iot-hub), as another team's
-tests would: `cargo run --example local_hub` prints a connection string and an endpoint, and
+tests would: `cargo run -p iothub-local-hub` prints a connection string and an endpoint, and
 the SDK's generated clients are pointed at the endpoint through `protocol.config.base_url`.
 The hub must hold the fleet in fleet.json beside this script and run as an S1 hub
-(`local_hub --devices .ci/python/fleet.json --tier S1`): the queries and the job's device count
+(`iothub-local-hub --devices .ci/python/fleet.json --tier S1`): the queries and the job's device count
 are checked against the fleet, and a second active scheduled job must be refused.
 
 usage: python official_sdk.py CONNECTION_STRING ENDPOINT

@@ -2,10 +2,8 @@
 
 use std::process::ExitCode;
 
-use iothub_jobs::{
-    JobsClient, JobsClientOptions,
-    simulator::{LocalHub, LocalHubBuilder},
-};
+use iothub_jobs::{JobsClient, JobsClientOptions};
+use iothub_local_hub::{LocalHub, LocalHubBuilder};
 use tracing_subscriber::{
     filter::{LevelFilter, Targets},
     layer::SubscriberExt as _,
@@ -42,7 +40,10 @@ pub async fn client_from_env_or(
                 "IOTHUB_CONNECTION_STRING is not set: using the local hub at {}",
                 hub.endpoint()
             );
-            Ok((hub.client()?, Some(hub)))
+            let options = JobsClientOptions::default().with_endpoint(hub.endpoint());
+            let client =
+                JobsClient::from_connection_string_with_options(&hub.connection_string(), options)?;
+            Ok((client, Some(hub)))
         }
     }
 }

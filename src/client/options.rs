@@ -44,7 +44,7 @@ impl JobsClientOptions {
     /// The largest answer read unless configured otherwise: a job is a few kilobytes.
     pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 
-    /// Sends requests to `base_url` instead of `https://<host name>`: a local simulator, a
+    /// Sends requests to `base_url` instead of `https://<host name>`: a local hub, a
     /// reverse proxy or a private endpoint. Tokens are still scoped to the hub's host name.
     /// Must be `https://`, or `http://` to a loopback address (`127.0.0.0/8`, `[::1]`,
     /// `localhost`), without user info, query or fragment.

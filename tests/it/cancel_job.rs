@@ -6,10 +6,11 @@ use iothub_jobs::{
     API_VERSION, ErrorKind, JobsClient,
     auth::SasTokenCredential,
     models::{JobStatus, JobType},
-    simulator::LocalHub,
 };
+use iothub_local_hub::LocalHub;
 use serde_json::{Value, json};
 
+use crate::support::HubClient as _;
 use crate::{secret_forms, support};
 
 #[tokio::test]

@@ -2,14 +2,16 @@
 //! builder produces is one the hub's parser accepts, and the devices the hub selects with it
 //! are the ones this file's own evaluation of the same condition selects, over random twins.
 //!
-//! The evaluation here is written from the hub's documented semantics (`src/simulator/query.rs`:
+//! The evaluation here is written from the hub's documented semantics (`local-hub/src/query/mod.rs`:
 //! three-valued logic, undefined for a missing property, an object, or values of different
 //! types, booleans and `null` ordered by nothing), not from its code.
 
 use std::cmp::Ordering;
 
+use crate::support::HubClient as _;
 use futures::StreamExt as _;
-use iothub_jobs::{Condition, Field, Literal, Queried, simulator::LocalHub};
+use iothub_jobs::{Condition, Field, Literal, Queried};
+use iothub_local_hub::LocalHub;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 

@@ -12,10 +12,11 @@ use iothub_jobs::{
     DeviceJobQuery, DeviceQuery, DirectMethodJob, ExportJob, Field, ImportJob, JobQuery, Queried,
     StorageAuthentication, TwinUpdateJob,
     models::{DeviceJobStatus, JobStatus, JobType},
-    simulator::LocalHub,
 };
+use iothub_local_hub::LocalHub;
 
 use crate::support;
+use crate::support::HubClient as _;
 
 /// A request as sent: from the local hub's record, or written by hand to test the checks.
 #[derive(Clone, Debug)]

@@ -2,12 +2,13 @@
 
 use std::{pin::pin, time::Duration};
 
+use crate::support::HubClient as _;
 use futures::StreamExt as _;
 use iothub_jobs::{
     DeviceJobQuery, DirectMethodJob, ErrorKind, JobsClient, Queried, WaitOptions,
     models::{DeviceJob, DeviceJobStatus, DeviceJobType, JobStatus},
-    simulator::LocalHub,
 };
+use iothub_local_hub::LocalHub;
 use serde_json::json;
 
 async fn rows(client: &JobsClient, job_id: &str, filter: DeviceJobQuery) -> Vec<DeviceJob> {

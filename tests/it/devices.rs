@@ -7,11 +7,13 @@ use std::time::Duration;
 use futures::StreamExt as _;
 use iothub_jobs::{
     Condition, DeviceQuery, ErrorKind, Field, JobsClient, Queried, TwinUpdateJob, WaitOptions,
-    models::Twin, simulator::LocalHub,
+    models::Twin,
 };
+use iothub_local_hub::LocalHub;
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use crate::support::HubClient as _;
 use crate::{faults::client, service_answers::answering, support};
 
 /// A hub with a small fleet: rings, sites and reported firmware versions.

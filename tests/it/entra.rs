@@ -5,11 +5,13 @@ use std::sync::{
     atomic::{AtomicUsize, Ordering},
 };
 
+use crate::support::HubClient as _;
 use azure_core::{
     credentials::{AccessToken, TokenCredential, TokenRequestOptions},
     time::{Duration, OffsetDateTime},
 };
-use iothub_jobs::{JobsClient, auth::EntraCredential, simulator::LocalHub};
+use iothub_jobs::{JobsClient, auth::EntraCredential};
+use iothub_local_hub::LocalHub;
 
 /// Hands out numbered tokens, each valid for `lifetime`, and remembers the scopes asked for.
 #[derive(Debug)]

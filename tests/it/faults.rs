@@ -14,13 +14,14 @@ use iothub_jobs::{
     WaitOptions,
     auth::{AuthorizationFuture, Credential},
     models::JobStatus,
-    simulator::LocalHub,
 };
+use iothub_local_hub::LocalHub;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
 };
 
+use crate::support::HubClient as _;
 use crate::{secret_forms, support};
 
 const KEY: &str = "c2VjcmV0LWtleS1mb3ItZmF1bHQtdGVzdHM=";

@@ -8,14 +8,14 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt as _;
 use iothub_jobs::{
     DeviceJobQuery, DirectMethodJob, Error, ExportJob, JobQuery, JobsClient, Queried, RetryOptions,
-    StorageAuthentication, TwinUpdateJob,
-    models::JobStatus,
-    simulator::{LocalHub, LocalHubBuilder, Tier},
+    StorageAuthentication, TwinUpdateJob, models::JobStatus,
 };
+use iothub_local_hub::{LocalHub, LocalHubBuilder, Tier};
 use reqwest::Method;
 use serde_json::json;
 
 use crate::support;
+use crate::support::HubClient as _;
 
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 /// The service's retention, written out here so that a change to the hub's shows.

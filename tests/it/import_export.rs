@@ -9,9 +9,10 @@ use iothub_jobs::{
     ErrorKind, ExportJob, ImportJob, JobResponse, StorageAuthentication, WaitEnd, WaitFailure,
     WaitOptions,
     models::{JobStatus, JobType, StorageAuthenticationType},
-    simulator::LocalHub,
 };
+use iothub_local_hub::LocalHub;
 
+use crate::support::HubClient as _;
 use crate::{secret_forms, support};
 
 /// "secret-sas-signature", in base64: the part of a container URI that must never be shown.

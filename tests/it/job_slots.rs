@@ -5,10 +5,12 @@ use std::time::Duration;
 
 use iothub_jobs::{
     DirectMethodJob, ExportJob, JobsClient, JobsClientOptions, RetryOptions, StorageAuthentication,
-    TwinUpdateJob, WaitOptions, simulator::LocalHub,
+    TwinUpdateJob, WaitOptions,
 };
+use iothub_local_hub::LocalHub;
 use serde_json::json;
 
+use crate::support::HubClient as _;
 use crate::{faults, support};
 
 /// Pauses of 20 ms, for `timeout`.

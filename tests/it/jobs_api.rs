@@ -7,11 +7,12 @@ use iothub_jobs::{
     DirectMethodJob, ErrorKind, JobQuery, JobsClient, Queried, QueriedJob, RetryOptions,
     TwinUpdateJob, WaitEnd, WaitOptions,
     models::{JobStatus, JobType},
-    simulator::LocalHub,
 };
+use iothub_local_hub::LocalHub;
 use serde_json::json;
 
 use crate::support;
+use crate::support::HubClient as _;
 
 fn twin_update(id: &str) -> TwinUpdateJob {
     TwinUpdateJob::new(id, "deviceId IN ['d1']")

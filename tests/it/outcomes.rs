@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use iothub_jobs::{
     DirectMethodJob, JobsClient, OutcomeOptions, RerunOptions, TwinUpdateJob, WaitOptions,
-    simulator::LocalHub,
 };
+use iothub_local_hub::LocalHub;
 use serde_json::{Value, json};
 
 use crate::support;
+use crate::support::HubClient as _;
 
 fn quick_wait() -> WaitOptions {
     WaitOptions::default()

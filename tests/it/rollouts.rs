@@ -6,11 +6,13 @@ use std::{pin::pin, time::Duration};
 use futures::StreamExt as _;
 use iothub_jobs::{
     ConflictingJob, DirectMethodJob, Error, ErrorKind, Field, HaltReason, JobsClient, Rollout,
-    RolloutEvent, RolloutGate, TwinUpdateJob, WaitEnd, WaitOptions, simulator::LocalHub,
+    RolloutEvent, RolloutGate, TwinUpdateJob, WaitEnd, WaitOptions,
 };
+use iothub_local_hub::LocalHub;
 use serde_json::json;
 
 use crate::support;
+use crate::support::HubClient as _;
 
 fn quick(timeout: Duration) -> WaitOptions {
     WaitOptions::default()

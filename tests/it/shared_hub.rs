@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use iothub_jobs::{JobQuery, simulator::LocalHub};
+use iothub_jobs::JobQuery;
+use iothub_local_hub::LocalHub;
 use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::{
@@ -13,6 +14,7 @@ use tokio::{
 };
 
 use crate::support;
+use crate::support::HubClient as _;
 
 /// Every bounded wait on the hub in this file: far longer than any answer takes.
 const PATIENCE: Duration = Duration::from_secs(20);

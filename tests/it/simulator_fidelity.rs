@@ -4,10 +4,11 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use iothub_jobs::simulator::LocalHub;
+use iothub_local_hub::LocalHub;
 use serde_json::{Value, json};
 
 use crate::support;
+use crate::support::HubClient as _;
 
 /// The service's classic error body.
 fn error_body_shape() -> jsonschema::Validator {

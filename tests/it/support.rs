@@ -7,11 +7,34 @@ use std::{path::PathBuf, process::Command};
 use base64::Engine as _;
 use hmac::{Hmac, KeyInit, Mac};
 use iothub_jobs::{
-    Error, ErrorKind, JobResponse, JobsClient, WaitEnd, WaitFailure, models::JobProperties,
-    simulator::LocalHub,
+    Error, ErrorKind, JobResponse, JobsClient, JobsClientOptions, WaitEnd, WaitFailure,
+    models::JobProperties,
 };
+use iothub_local_hub::LocalHub;
 use serde_json::{Map, Value, json};
 use sha2::Sha256;
+
+/// A client for a local hub, which knows nothing of the SDK: the tests' one way to build one,
+/// from the hub's connection string with its endpoint, over real HTTP.
+pub(crate) trait HubClient {
+    /// Client options that send requests to this hub.
+    fn client_options(&self) -> JobsClientOptions;
+    /// A client for this hub, authenticating with its connection string.
+    fn client(&self) -> Result<JobsClient, Error>;
+}
+
+impl HubClient for LocalHub {
+    fn client_options(&self) -> JobsClientOptions {
+        JobsClientOptions::default().with_endpoint(self.endpoint())
+    }
+
+    fn client(&self) -> Result<JobsClient, Error> {
+        JobsClient::from_connection_string_with_options(
+            &self.connection_string(),
+            self.client_options(),
+        )
+    }
+}
 
 /// spec/ as shipped in the crate.
 pub fn spec() -> Value {
@@ -281,7 +304,22 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for ThisThread {
 /// The example `name`, built now if it is missing or older than its sources (`cargo test --test
 /// it` alone does not build examples): a test never runs a stale one.
 pub fn example(name: &str) -> PathBuf {
-    // This binary is target/<profile dir>/deps/it-…; examples go to target/<profile dir>/examples.
+    built(&["--example", name], &format!("examples/{name}"))
+}
+
+/// The local hub's binary, `iothub-local-hub`, built now as [`example`] builds examples.
+pub fn local_hub_binary() -> PathBuf {
+    built(
+        &["-p", "iothub-local-hub", "--bin", "iothub-local-hub"],
+        "iothub-local-hub",
+    )
+}
+
+/// What `cargo build <what>` makes, in this test binary's profile, at `path` in the profile's
+/// folder.
+fn built(what: &[&str], path: &str) -> PathBuf {
+    // This binary is target/<profile dir>/deps/it-…; what cargo builds goes to
+    // target/<profile dir>/ (examples in its examples/).
     let profile_dir = std::env::current_exe()
         .unwrap()
         .parent()
@@ -295,23 +333,14 @@ pub fn example(name: &str) -> PathBuf {
     }
     .to_owned();
     let built = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--quiet",
-            "--all-features",
-            "--profile",
-            &profile,
-            "--example",
-            name,
-        ])
+        .args(["build", "--quiet", "--all-features", "--profile", &profile])
+        .args(what)
         .arg("--manifest-path")
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml"))
         .status()
         .expect("cargo runs");
-    assert!(built.success(), "the example {name} builds");
-    profile_dir
-        .join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+    assert!(built.success(), "{what:?} builds");
+    profile_dir.join(format!("{path}{}", std::env::consts::EXE_SUFFIX))
 }
 
 /// How a wait for a scheduled job ended, and the job as last seen: the detail of its

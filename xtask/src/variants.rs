@@ -269,6 +269,7 @@ const WORKSPACE: &[&str] = &[
     "CHANGELOG.md",
     "xtask/Cargo.toml",
     "xtask/src",
+    "local-hub",
 ];
 
 #[test]
@@ -405,7 +406,7 @@ fn check_builds(project: &Project, target_dir: &Path, scope: Scope, name: &str) 
     let mut command = Command::new(env!("CARGO"));
     command
         .args(["check", "--offline", "--quiet", "-p", "iothub-jobs"])
-        .args(["--features", "iothub-jobs/simulator", "--lib", "--examples"]);
+        .args(["--lib", "--examples"]);
     if scope == Scope::Everything {
         // The unit tests, and the integration tests in their own package.
         command.args(["-p", "iothub-jobs-tests", "--tests"]);

@@ -1,5 +1,8 @@
 //! The local hub's HTTP side: the front end (recording, 411, api-version, auth), the routes,
-//! and the service's error answers. The jobs themselves are in `scheduled` and `import_export`.
+//! and the service's error answers (`answers`). What each operation does is in
+//! `crate::handlers`.
+
+pub(crate) mod answers;
 
 use std::{
     panic::AssertUnwindSafe,
@@ -31,11 +34,11 @@ use tokio::{
     task::JoinSet,
 };
 
-use super::{
-    answers::service_error,
-    devices, import_export, scheduled,
-    state::{HubState, Limits, RecordedRequest},
-};
+use crate::handlers::devices;
+use crate::handlers::import_export;
+use crate::handlers::scheduled;
+use crate::http::answers::service_error;
+use crate::state::{HubState, Limits, RecordedRequest};
 use crate::util;
 
 /// The api-versions of the jobs API the hub answers; others get `400 InvalidProtocolVersion`.
@@ -53,7 +56,7 @@ const SUPPORTED_API_VERSIONS: &[&str] = &[
 /// Requests larger than this are refused: the jobs API takes small JSON bodies.
 const MAX_BODY: usize = 1 << 20;
 
-pub(super) fn router(state: Arc<HubState>) -> Router {
+pub(crate) fn router(state: Arc<HubState>) -> Router {
     Router::new()
         .route("/jobs/v2/query", get(scheduled::query_jobs))
         .route(
@@ -76,7 +79,7 @@ pub(super) fn router(state: Arc<HubState>) -> Router {
 /// at once (more wait in the listener's queue), each closed when its client sends no
 /// complete request head within `client_timeout` — a slow or silent client, or a kept-alive
 /// connection left idle. Stopping drops every connection.
-pub(super) async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
     limits: &Limits,

@@ -7,11 +7,11 @@ use axum::{
 use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
 use serde_json::{Value, json};
 
-use super::rules;
+use crate::state::rules;
 use crate::util;
 
 /// `404 JobNotFound` for the job `id`.
-pub(super) fn not_found(id: &str) -> Response {
+pub(crate) fn not_found(id: &str) -> Response {
     service_error(
         StatusCode::NOT_FOUND,
         "JobNotFound",
@@ -20,7 +20,7 @@ pub(super) fn not_found(id: &str) -> Response {
 }
 
 /// `412 PreconditionFailed`, as the service refuses a query over its size limit.
-pub(super) fn query_too_long(query: &str) -> Response {
+pub(crate) fn query_too_long(query: &str) -> Response {
     service_error(
         StatusCode::PRECONDITION_FAILED,
         "PreconditionFailed",
@@ -33,20 +33,20 @@ pub(super) fn query_too_long(query: &str) -> Response {
 }
 
 /// `400 ArgumentInvalid`, saying `message`.
-pub(super) fn argument_invalid(message: &str) -> Response {
+pub(crate) fn argument_invalid(message: &str) -> Response {
     service_error(StatusCode::BAD_REQUEST, "ArgumentInvalid", message)
 }
 
 /// Where a client stands in a listing, from its request: how many items it wants (its
 /// `x-ms-max-item-count`, at most the hub's own limit) and the key of the last item it has
 /// (from `x-ms-continuation`, as [`page`] wrote it).
-pub(super) struct Paging {
+pub(crate) struct Paging {
     pub size: usize,
     after: Vec<String>,
 }
 
 impl Paging {
-    pub(super) fn read(headers: &HeaderMap, max_page_size: usize) -> Self {
+    pub(crate) fn read(headers: &HeaderMap, max_page_size: usize) -> Self {
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let size = header("x-ms-max-item-count")
             .and_then(|v| v.parse::<usize>().ok())
@@ -65,7 +65,7 @@ impl Paging {
     }
 
     /// Part `index` of the last key the client has; `None` on the first page.
-    pub(super) fn after(&self, index: usize) -> Option<&str> {
+    pub(crate) fn after(&self, index: usize) -> Option<&str> {
         self.after.get(index).map(String::as_str)
     }
 }
@@ -76,7 +76,7 @@ const ESCAPED_IN_TOKENS: &AsciiSet = &CONTROLS.add(b' ').add(b'/').add(b'%');
 
 /// A key as a continuation token: its parts percent-encoded where needed (so any text is a
 /// valid header value, and reads back as it was) and joined by `/`.
-pub(super) fn continuation(parts: &[&str]) -> String {
+pub(crate) fn continuation(parts: &[&str]) -> String {
     let encoded: Vec<String> = parts
         .iter()
         .map(|part| utf8_percent_encode(part, ESCAPED_IN_TOKENS).to_string())
@@ -88,7 +88,7 @@ pub(super) fn continuation(parts: &[&str]) -> String {
 /// [`continuation`] writes it, already in order and after where the client stands) as a JSON
 /// array, the next page's token in `x-ms-continuation` when more follow, and the items' type
 /// in `x-ms-item-type`. Only what the page needs is drawn from `items`.
-pub(super) fn page(
+pub(crate) fn page(
     mut items: impl Iterator<Item = (String, Value)>,
     size: usize,
     item_type: &'static str,
@@ -110,7 +110,7 @@ pub(super) fn page(
 }
 
 /// An error as the service writes it: the classic body and the `iothub-errorcode` header.
-pub(super) fn service_error(status: StatusCode, code: &str, message: &str) -> Response {
+pub(crate) fn service_error(status: StatusCode, code: &str, message: &str) -> Response {
     let now = chrono::Utc::now();
     let body = json!({
         "Message": format!("ErrorCode:{code};{message}"),

@@ -12,7 +12,7 @@ const MAX_JOB_ID_BYTES: usize = 64;
 
 /// Whether the service takes `id` as a scheduled job's id: 1 to 64 characters, each an ASCII
 /// letter, an ASCII digit or a hyphen.
-pub(super) fn is_job_id(id: &str) -> bool {
+pub(crate) fn is_job_id(id: &str) -> bool {
     (1..=MAX_JOB_ID_BYTES).contains(&id.len())
         && id
             .bytes()
@@ -21,14 +21,14 @@ pub(super) fn is_job_id(id: &str) -> bool {
 
 /// The longest query the service runs, in bytes (about 8,200 by its support's account,
 /// csharp#1680): longer ones, or job conditions, are refused `412 PreconditionFailed`.
-pub(super) const MAX_QUERY_BYTES: usize = 8_192;
+pub(crate) const MAX_QUERY_BYTES: usize = 8_192;
 
 /// The longest device id the service takes.
 const MAX_DEVICE_ID_BYTES: usize = 128;
 
 /// Whether `id` can name a device: 1 to 128 characters, each an ASCII letter or digit or one
 /// of `- : . + % _ # * ? ! ( ) , = @ ; $ '` (the device identity's documented rule).
-pub(super) fn is_device_id(id: &str) -> bool {
+pub(crate) fn is_device_id(id: &str) -> bool {
     (1..=MAX_DEVICE_ID_BYTES).contains(&id.len())
         && id
             .bytes()
@@ -36,17 +36,17 @@ pub(super) fn is_device_id(id: &str) -> bool {
 }
 
 /// A job that waits for its start time or its turn: the only states the service cancels.
-pub(super) fn is_waiting(status: &str) -> bool {
+pub(crate) fn is_waiting(status: &str) -> bool {
     ["scheduled", "queued", "enqueued"].contains(&status)
 }
 
 /// A job that ran or runs: too late to cancel.
-pub(super) fn has_started(status: &str) -> bool {
+pub(crate) fn has_started(status: &str) -> bool {
     ["running", "completed", "failed"].contains(&status)
 }
 
 /// Whether `job` counts against the hub's active-job limit: waiting or running.
-pub(super) fn is_active(job: &Value) -> bool {
+pub(crate) fn is_active(job: &Value) -> bool {
     job["status"]
         .as_str()
         .is_some_and(|status| is_waiting(status) || status == "running")
@@ -54,14 +54,14 @@ pub(super) fn is_active(job: &Value) -> bool {
 
 /// How long the service keeps a job, of either kind, after it finished: 30 days. Then it is
 /// gone, as if it had never been.
-pub(super) const JOB_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+pub(crate) const JOB_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
 /// When the retention of scheduled job `job` counts from: for a completed, failed or
 /// cancelled job, its `endTime`, else (a job cancelled before it started has none) its
 /// `createdTime`, but never before `held_since`, when the hub came to hold it — so a finished
 /// job a test inserts with old times is kept for the retention from its insertion. `None`
 /// for a job that has not finished.
-pub(super) fn retained_from(job: &Value, held_since: DateTime<Utc>) -> Option<DateTime<Utc>> {
+pub(crate) fn retained_from(job: &Value, held_since: DateTime<Utc>) -> Option<DateTime<Utc>> {
     let finished = job["status"]
         .as_str()
         .is_some_and(|status| ["completed", "failed", "cancelled"].contains(&status));
@@ -76,7 +76,7 @@ pub(super) fn retained_from(job: &Value, held_since: DateTime<Utc>) -> Option<Da
 
 /// A request's date-time: ISO 8601, with an offset or without one (then UTC, as SDKs that
 /// send `datetime.utcnow().isoformat()` mean it).
-pub(super) fn date_time(text: &str) -> Option<DateTime<Utc>> {
+pub(crate) fn date_time(text: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text)
         .map(|time| time.with_timezone(&Utc))
         .or_else(|_| {

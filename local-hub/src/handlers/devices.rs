@@ -8,15 +8,13 @@ use std::{ops::ControlFlow, sync::Arc};
 use axum::{extract::State, http::HeaderMap, response::Response};
 use serde_json::{Map, Value, json};
 
-use super::{
-    answers::{Paging, argument_invalid, continuation, page, query_too_long},
-    device_jobs,
-    query::{self, Collection, Filter, Select},
-    rules,
-    state::HubState,
-};
+use crate::handlers::device_jobs;
+use crate::http::answers::{Paging, argument_invalid, continuation, page, query_too_long};
+use crate::query::{self, Collection, Filter, Select};
+use crate::state::HubState;
+use crate::state::rules;
 
-pub(super) async fn query(
+pub(crate) async fn query(
     State(hub): State<Arc<HubState>>,
     headers: HeaderMap,
     body: axum::body::Bytes,

@@ -3,18 +3,18 @@
 use std::{fmt, str::FromStr};
 
 /// An IoT Hub tier, for the limit it puts on scheduled jobs
-/// ([`LocalHubBuilder::tier`](super::LocalHubBuilder::tier)). The basic tiers run no jobs, so
+/// ([`LocalHubBuilder::tier`](crate::LocalHubBuilder::tier)). The basic tiers run no jobs, so
 /// they are not here.
 ///
 /// Import and export jobs are limited to one at a time on every tier, so the tier does not
 /// change that limit.
 ///
 /// ```
-/// use iothub_jobs::simulator::Tier;
+/// use iothub_local_hub::Tier;
 ///
 /// let tier: Tier = "s2".parse()?;
 /// assert_eq!((tier, tier.max_active_jobs()), (Tier::S2, 5));
-/// # Ok::<(), iothub_jobs::simulator::ParseTierError>(())
+/// # Ok::<(), iothub_local_hub::ParseTierError>(())
 /// ```
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

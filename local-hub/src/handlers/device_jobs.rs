@@ -5,16 +5,14 @@ use std::ops::Bound;
 
 use axum::response::Response;
 
-use super::{
-    answers::{Paging, continuation, page},
-    query::Filter,
-    rows::JobRows,
-    state::HubState,
-};
+use crate::http::answers::{Paging, continuation, page};
+use crate::query::Filter;
+use crate::state::HubState;
+use crate::state::rows::JobRows;
 
 /// The rows `filter` selects, in job-id then device-id order, paged like every query of the
 /// service, with `x-ms-item-type: DeviceJob`.
-pub(super) async fn rows(hub: &HubState, filter: &Filter, paging: &Paging) -> Response {
+pub(crate) async fn rows(hub: &HubState, filter: &Filter, paging: &Paging) -> Response {
     // A condition on one job (as `query_device_jobs` sends) reads that job's rows only.
     let wanted_job = filter.required_text("jobId");
     // Rows are read once the twin updates whose end has come are written (that job's alone,

@@ -1,6 +1,18 @@
 //! The hub's state, in one place: what it keeps (jobs of both kinds, devices, requests, the
 //! clock and its limits) and how its jobs stand at a moment. Handlers import this; it
 //! imports none of them.
+//!
+//! - `registry`: the twins, and twin updates written a slice at a time;
+//! - `rows`: a job's rows per device;
+//! - `rules`: the hub's own rules for ids and job states;
+//! - `twin_rules`: the API description's rules for twins and patches;
+//! - `tier`: a hub's tier and its job limit.
+
+pub(crate) mod registry;
+pub(crate) mod rows;
+pub(crate) mod rules;
+pub(crate) mod tier;
+pub(crate) mod twin_rules;
 
 use std::{
     collections::{BTreeMap, VecDeque},
@@ -16,16 +28,13 @@ use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde_json::{Map, Value, json};
 use tokio::sync::Notify;
 
-use super::{
-    query::Filter,
-    registry::{Registry, TWINS_PER_SLICE, Twins, Update},
-    rows::{self, Devices, Fleet, JobRows},
-    rules,
-};
+use crate::query::Filter;
 use crate::util;
+use registry::{Registry, TWINS_PER_SLICE, Twins, Update};
+use rows::{Devices, Fleet, JobRows};
 
 /// What the hub keeps, shared by every request.
-pub(super) struct HubState {
+pub(crate) struct HubState {
     pub host_name: String,
     /// `host_name` lowercased: what a token's `sr` must name.
     pub resource: String,
@@ -53,7 +62,7 @@ pub(super) struct HubState {
 
 /// How the hub behaves where the service has limits of its own.
 #[derive(Clone, Debug)]
-pub(super) struct Limits {
+pub(crate) struct Limits {
     /// Jobs that are queued, scheduled or running at once; more are refused with 429.
     pub max_active_jobs: usize,
     /// How long a job runs, from its start time, before it completes.
@@ -76,7 +85,7 @@ pub(super) struct Limits {
 
 /// A scheduled job as the hub keeps it: the JSON the service returns, and the devices its
 /// rows and statistics are read from.
-pub(super) struct ScheduledJob {
+pub(crate) struct ScheduledJob {
     pub json: Value,
     pub fleet: Fleet,
     /// When the hub came to hold it, on its clock: its retention never counts from earlier.
@@ -90,14 +99,14 @@ impl ScheduledJob {
     /// A job a test inserted, kept as given: it reaches the devices its condition selects
     /// now (none, for a condition the hub cannot read); one already over keeps how `devices`
     /// answer now. `now` is the hub's clock, from which its retention counts at the earliest.
-    pub(super) fn as_given(
+    pub(crate) fn as_given(
         json: Value,
         twins: &Twins,
         devices: &Arc<Devices>,
         now: DateTime<Utc>,
     ) -> Self {
         let condition = json["queryCondition"].as_str().unwrap_or_default();
-        let fleet = super::query::condition(condition)
+        let fleet = crate::query::condition(condition)
             .map(|filter| Fleet::of(&filter, twins))
             .unwrap_or_default();
         let mut job = Self {
@@ -116,7 +125,7 @@ impl ScheduledJob {
     }
 
     /// What its rows are read from, to make them outside the job table's lock.
-    pub(super) fn rows(&self) -> JobRows {
+    pub(crate) fn rows(&self) -> JobRows {
         JobRows::of(&self.json, &self.fleet)
     }
 
@@ -126,7 +135,7 @@ impl ScheduledJob {
     }
 
     /// Moves it to `status` and counts its statistics again.
-    pub(super) fn set_status(&mut self, status: &str) {
+    pub(crate) fn set_status(&mut self, status: &str) {
         self.json["status"] = json!(status);
         self.json["deviceJobStatistics"] = self.rows().statistics();
     }
@@ -155,7 +164,7 @@ impl HubState {
         util::lock(&self.frozen_time).unwrap_or_else(|| within_dates(SystemTime::now()))
     }
 
-    pub(super) fn utc_now(&self) -> DateTime<Utc> {
+    pub(crate) fn utc_now(&self) -> DateTime<Utc> {
         DateTime::<Utc>::from(self.now())
     }
 
@@ -165,7 +174,7 @@ impl HubState {
     /// time outside this lock ([`write_slice`](Self::write_slice)). One that finished longer
     /// ago than the retention is gone. Each step is a few fields, whatever a job's size: its
     /// rows are made only when read.
-    pub(super) fn jobs_now(&self) -> MutexGuard<'_, BTreeMap<String, ScheduledJob>> {
+    pub(crate) fn jobs_now(&self) -> MutexGuard<'_, BTreeMap<String, ScheduledJob>> {
         let now = self.utc_now();
         // A run time too long for the calendar means the job never completes.
         let run_time = TimeDelta::from_std(self.limits.job_run_time).ok();
@@ -217,7 +226,7 @@ impl HubState {
     /// queued. The slice that writes an update's last twin (that twin alone) completes its job
     /// under the job table's lock too, so that the job reads `completed` exactly when every
     /// twin is written.
-    pub(super) fn write_slice(&self) -> bool {
+    pub(crate) fn write_slice(&self) -> bool {
         {
             let mut registry = util::lock(&self.twins);
             if !registry.next_slice_ends_an_update() {
@@ -243,7 +252,7 @@ impl HubState {
 
     /// Writes queued twin updates as they come, so that their jobs complete even when no
     /// client reads them or the twins. Yields between slices. Runs until dropped.
-    pub(super) async fn write_queued_updates(&self) {
+    pub(crate) async fn write_queued_updates(&self) {
         loop {
             self.updates_queued.notified().await;
             while self.write_slice_caught() {
@@ -254,7 +263,7 @@ impl HubState {
 
     /// Writes every twin update whose job's end has come, a slice at a time, yielding between
     /// slices: twins read after this show them.
-    pub(super) async fn settle_twins(&self) {
+    pub(crate) async fn settle_twins(&self) {
         drop(self.jobs_now());
         while self.write_slice() {
             tokio::task::yield_now().await;
@@ -262,21 +271,21 @@ impl HubState {
     }
 
     /// [`settle_twins`](Self::settle_twins), without yielding: for the hub's own API.
-    pub(super) fn settle_twins_now(&self) {
+    pub(crate) fn settle_twins_now(&self) {
         drop(self.jobs_now());
         while self.write_slice() {}
     }
 
     /// Writes the twin update of job `id`, if its end has come (and those queued before it),
     /// so that it reads `completed`; yields between slices.
-    pub(super) async fn settle_job(&self, id: &str) {
+    pub(crate) async fn settle_job(&self, id: &str) {
         while self.write_slice_of(id) {
             tokio::task::yield_now().await;
         }
     }
 
     /// [`settle_job`](Self::settle_job), without yielding: for the hub's own API.
-    pub(super) fn settle_job_now(&self, id: &str) {
+    pub(crate) fn settle_job_now(&self, id: &str) {
         while self.write_slice_of(id) {}
     }
 
@@ -292,7 +301,7 @@ impl HubState {
     /// due twin update is written: `visit` is given each in turn, with what it gathers (from
     /// `gathered`), until it breaks. The lock is held for [`TWINS_PER_SLICE`] twins at a time;
     /// a read across a change begins again, so what it gathers is from one state of the twins.
-    pub(super) async fn read_twins<T>(
+    pub(crate) async fn read_twins<T>(
         &self,
         after: Option<&str>,
         gathered: impl Fn() -> T,
@@ -352,7 +361,7 @@ impl HubState {
 
     /// The registered devices `filter` selects, sorted by id: looked up by id when it names
     /// them (a list bounded by the query size limit), else every twin read a slice at a time.
-    pub(super) async fn targets(&self, filter: &Filter) -> Vec<String> {
+    pub(crate) async fn targets(&self, filter: &Filter) -> Vec<String> {
         if filter.device_ids().is_some() {
             return rows::targets(filter, util::lock(&self.twins).twins());
         }
@@ -367,7 +376,7 @@ impl HubState {
 
     /// The import and export jobs the service still has: those that finished longer ago than
     /// the retention are gone.
-    pub(super) fn import_export_jobs_now(&self) -> MutexGuard<'_, Vec<ImportExportJob>> {
+    pub(crate) fn import_export_jobs_now(&self) -> MutexGuard<'_, Vec<ImportExportJob>> {
         let (now, run_time) = (self.utc_now(), self.limits.import_export_run_time);
         let mut transfers = util::lock(&self.import_export_jobs);
         if let Some(cutoff) = retention_cutoff(now, self.limits.job_retention) {
@@ -381,7 +390,7 @@ impl HubState {
     }
 
     /// The import/export job `id` as the service would return it now.
-    pub(super) fn import_export_job(&self, id: &str) -> Option<Value> {
+    pub(crate) fn import_export_job(&self, id: &str) -> Option<Value> {
         let (now, run_time) = (self.utc_now(), self.limits.import_export_run_time);
         self.import_export_jobs_now()
             .iter()
@@ -398,7 +407,7 @@ fn retention_cutoff(now: DateTime<Utc>, retention: Duration) -> Option<DateTime<
 
 /// `time` within the years a date-time can carry (0000–9999), so the hub's clock can be set
 /// anywhere without a conversion overflowing.
-pub(super) fn within_dates(time: SystemTime) -> SystemTime {
+pub(crate) fn within_dates(time: SystemTime) -> SystemTime {
     // 0000-01-01T00:00:00Z.
     const BEFORE_EPOCH: Duration = Duration::from_secs(62_167_219_200);
     let first = UNIX_EPOCH.checked_sub(BEFORE_EPOCH).unwrap_or(UNIX_EPOCH);
@@ -406,13 +415,13 @@ pub(super) fn within_dates(time: SystemTime) -> SystemTime {
 }
 
 /// 9999-12-31T23:59:59Z, the last second a date-time can carry.
-pub(super) fn last_date() -> SystemTime {
+pub(crate) fn last_date() -> SystemTime {
     const AFTER_EPOCH: Duration = Duration::from_secs(253_402_300_799);
     UNIX_EPOCH.checked_add(AFTER_EPOCH).unwrap_or(UNIX_EPOCH)
 }
 
 /// An import or export job as the hub keeps it: what it was asked, and what decides its course.
-pub(super) struct ImportExportJob {
+pub(crate) struct ImportExportJob {
     pub id: String,
     /// The echoed fields of the create request.
     pub request: Map<String, Value>,
@@ -480,7 +489,7 @@ impl ImportExportJob {
         }
     }
 
-    pub(super) fn is_active(&self, now: DateTime<Utc>, run_time: Duration) -> bool {
+    pub(crate) fn is_active(&self, now: DateTime<Utc>, run_time: Duration) -> bool {
         self.cancelled.is_none()
             && matches!(
                 self.stage_at(now, run_time),
@@ -489,7 +498,7 @@ impl ImportExportJob {
     }
 
     /// The job as the service returns it at `now`.
-    pub(super) fn view(&self, now: DateTime<Utc>, run_time: Duration) -> Value {
+    pub(crate) fn view(&self, now: DateTime<Utc>, run_time: Duration) -> Value {
         let at = self.cancelled.unwrap_or(now);
         let stage = self.stage_at(at, run_time);
         let mut job = self.request.clone();
@@ -542,7 +551,7 @@ fn time(at: DateTime<Utc>) -> String {
 /// The requests the hub received, oldest first: at most so many, holding at most so many
 /// bytes of headers and bodies, the oldest dropped to make room. A request larger than all
 /// the room is kept with its body cut to fit.
-pub(super) struct RequestLog {
+pub(crate) struct RequestLog {
     kept: VecDeque<RecordedRequest>,
     bytes: usize,
     max_requests: usize,
@@ -550,7 +559,7 @@ pub(super) struct RequestLog {
 }
 
 impl RequestLog {
-    pub(super) fn new(max_requests: usize, max_bytes: usize) -> Self {
+    pub(crate) fn new(max_requests: usize, max_bytes: usize) -> Self {
         Self {
             kept: VecDeque::new(),
             bytes: 0,
@@ -560,11 +569,11 @@ impl RequestLog {
     }
 
     /// Whether it keeps anything: when not, requests need not be copied for it.
-    pub(super) fn is_on(&self) -> bool {
+    pub(crate) fn is_on(&self) -> bool {
         self.max_requests > 0 && self.max_bytes > 0
     }
 
-    pub(super) fn record(&mut self, mut request: RecordedRequest) {
+    pub(crate) fn record(&mut self, mut request: RecordedRequest) {
         if !self.is_on() {
             return;
         }
@@ -583,7 +592,7 @@ impl RequestLog {
         self.kept.push_back(request);
     }
 
-    pub(super) fn recorded(&self) -> Vec<RecordedRequest> {
+    pub(crate) fn recorded(&self) -> Vec<RecordedRequest> {
         self.kept.iter().cloned().collect()
     }
 }

@@ -12,18 +12,16 @@ use axum::{
 };
 use serde_json::{Value, json};
 
-use super::{
-    answers::{
-        Paging, argument_invalid, continuation, not_found, page, query_too_long, service_error,
-    },
-    query,
-    rows::Fleet,
-    rules,
-    state::{HubState, ScheduledJob},
-    twin_rules,
+use crate::http::answers::{
+    Paging, argument_invalid, continuation, not_found, page, query_too_long, service_error,
 };
+use crate::query;
+use crate::state::rows::Fleet;
+use crate::state::rules;
+use crate::state::twin_rules;
+use crate::state::{HubState, ScheduledJob};
 
-pub(super) async fn get_job(State(hub): State<Arc<HubState>>, Path(id): Path<String>) -> Response {
+pub(crate) async fn get_job(State(hub): State<Arc<HubState>>, Path(id): Path<String>) -> Response {
     // A twin update whose end has come reads `completed` once its twins are written: its own
     // read helps write them, a slice at a time; other requests go on meanwhile.
     hub.settle_job(&id).await;
@@ -33,7 +31,7 @@ pub(super) async fn get_job(State(hub): State<Arc<HubState>>, Path(id): Path<Str
     }
 }
 
-pub(super) async fn cancel_job(
+pub(crate) async fn cancel_job(
     State(hub): State<Arc<HubState>>,
     Path(id): Path<String>,
 ) -> Response {
@@ -50,7 +48,7 @@ pub(super) async fn cancel_job(
                 &format!("Job '{id}' is {status} and cannot be cancelled"),
             );
         }
-        // Already cancelled, or a state this simulator does not model: answered as it is.
+        // Already cancelled, or a state this hub does not model: answered as it is.
         _ => {}
     }
     axum::Json(&job.json).into_response()
@@ -58,7 +56,7 @@ pub(super) async fn cancel_job(
 
 /// Creates a job as the service does: validated, refused when the id is taken or too many
 /// jobs are active, then `scheduled` (or `queued` when its start time has come).
-pub(super) async fn create_job(
+pub(crate) async fn create_job(
     State(hub): State<Arc<HubState>>,
     Path(id): Path<String>,
     body: axum::body::Bytes,
@@ -143,7 +141,7 @@ pub(super) async fn create_job(
 /// A new job as the service returns it: the request with its id, creation time, initial
 /// status (`scheduled` until `start`, else `queued`) and its statistics, reaching the devices
 /// of `fleet`.
-pub(super) fn created_job(
+pub(crate) fn created_job(
     id: &str,
     request: Value,
     fleet: Fleet,
@@ -166,7 +164,7 @@ pub(super) fn created_job(
 
 /// Lists jobs as the service does: filtered by type and status, a JSON array per page, the
 /// next page's token in `x-ms-continuation`.
-pub(super) async fn query_jobs(
+pub(crate) async fn query_jobs(
     State(hub): State<Arc<HubState>>,
     axum::extract::Query(filter): axum::extract::Query<BTreeMap<String, String>>,
     headers: HeaderMap,

@@ -4,18 +4,19 @@
 //! between the two is not reached here).
 //!
 //! Devices answer direct methods with `200` and `{}` unless a test says otherwise
-//! ([`LocalHub::set_method_response`](super::LocalHub::set_method_response),
-//! [`LocalHub::set_device_offline`](super::LocalHub::set_device_offline)).
+//! ([`LocalHub::set_method_response`](crate::LocalHub::set_method_response),
+//! [`LocalHub::set_device_offline`](crate::LocalHub::set_device_offline)).
 
 use std::{collections::BTreeMap, sync::Arc};
 
 use serde_json::{Value, json};
 
-use super::{query::Filter, registry::Twins};
+use crate::query::Filter;
+use crate::state::registry::Twins;
 
 /// How a device answers a direct method.
 #[derive(Clone, Debug)]
-pub(super) enum Device {
+pub(crate) enum Device {
     /// It answers with this status and payload.
     Answers { status: u16, payload: Value },
     /// It never connects: the method times out.
@@ -32,11 +33,11 @@ impl Default for Device {
 }
 
 /// How the devices a test configured answer, by id; the others answer [`Device::default`].
-pub(super) type Devices = BTreeMap<String, Device>;
+pub(crate) type Devices = BTreeMap<String, Device>;
 
 /// The registered devices `filter` selects, sorted by id: looked up by id when it names its
 /// devices (`deviceId IN [...]`), else every twin evaluated.
-pub(super) fn targets(filter: &Filter, twins: &Twins) -> Vec<String> {
+pub(crate) fn targets(filter: &Filter, twins: &Twins) -> Vec<String> {
     match filter.device_ids() {
         Some(ids) => {
             let mut ids: Vec<String> = ids
@@ -59,7 +60,7 @@ pub(super) fn targets(filter: &Filter, twins: &Twins) -> Vec<String> {
 /// Which devices a scheduled job reaches and how they fared: the one source its device rows
 /// and its statistics are both read from, so the two cannot disagree.
 #[derive(Clone, Default)]
-pub(super) struct Fleet {
+pub(crate) struct Fleet {
     /// The devices its condition selects, sorted by id.
     targets: Arc<[String]>,
     /// How devices answered, as they stood when the job finished; `None` until then, and
@@ -69,29 +70,29 @@ pub(super) struct Fleet {
 
 impl Fleet {
     /// The devices `filter` selects among `twins` now.
-    pub(super) fn of(filter: &Filter, twins: &Twins) -> Self {
+    pub(crate) fn of(filter: &Filter, twins: &Twins) -> Self {
         Self::new(targets(filter, twins))
     }
 
     /// A job's fleet over `targets`, sorted by id.
-    pub(super) fn new(targets: Vec<String>) -> Self {
+    pub(crate) fn new(targets: Vec<String>) -> Self {
         Self {
             targets: targets.into(),
             answers: None,
         }
     }
 
-    pub(super) fn targets(&self) -> &[String] {
+    pub(crate) fn targets(&self) -> &[String] {
         &self.targets
     }
 
     /// The targets, shared rather than copied.
-    pub(super) fn shared_targets(&self) -> Arc<[String]> {
+    pub(crate) fn shared_targets(&self) -> Arc<[String]> {
         self.targets.clone()
     }
 
     /// Keeps how `devices` answer now, for a job that has just finished (once).
-    pub(super) fn settle(&mut self, devices: &Arc<Devices>) {
+    pub(crate) fn settle(&mut self, devices: &Arc<Devices>) {
         self.answers.get_or_insert_with(|| devices.clone());
     }
 }
@@ -99,7 +100,7 @@ impl Fleet {
 /// What a job's rows are read from, taken out of the job table so that rows are made (and
 /// counted, and paged) without holding its lock: cheap to take whatever the job's size.
 #[derive(Clone)]
-pub(super) struct JobRows {
+pub(crate) struct JobRows {
     job_id: String,
     job_type: Value,
     created: Value,
@@ -111,7 +112,7 @@ pub(super) struct JobRows {
 }
 
 impl JobRows {
-    pub(super) fn of(job: &Value, fleet: &Fleet) -> Self {
+    pub(crate) fn of(job: &Value, fleet: &Fleet) -> Self {
         Self {
             job_id: job["jobId"].as_str().unwrap_or_default().to_owned(),
             job_type: job["type"].clone(),
@@ -124,7 +125,7 @@ impl JobRows {
         }
     }
 
-    pub(super) fn job_id(&self) -> &str {
+    pub(crate) fn job_id(&self) -> &str {
         &self.job_id
     }
 
@@ -148,7 +149,7 @@ impl JobRows {
 
     /// The job's statistics, counted from the same source as its rows: every device answers
     /// as the default one does, but for those a test configured.
-    pub(super) fn statistics(&self) -> Value {
+    pub(crate) fn statistics(&self) -> Value {
         let default = self.status_for(&Device::default());
         let mut counts = BTreeMap::from([(default, self.fleet.targets.len())]);
         let configured = self.fleet.answers.iter().flat_map(|answers| answers.iter());
@@ -170,7 +171,7 @@ impl JobRows {
 
     /// The job's rows for the devices after `after` (every device, for `None`), in device-id
     /// order, each with its device's id.
-    pub(super) fn rows_after(&self, after: Option<&str>) -> impl Iterator<Item = (&str, Value)> {
+    pub(crate) fn rows_after(&self, after: Option<&str>) -> impl Iterator<Item = (&str, Value)> {
         let first = after.map_or(0, |after| {
             self.fleet
                 .targets
@@ -222,7 +223,7 @@ impl JobRows {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::simulator::{query, registry};
+    use crate::{query, state::registry};
 
     /// A hub's twins: each id a device with tag `n` its position.
     fn twins(ids: &[&str]) -> Twins {

@@ -1,14 +1,16 @@
 //! A local IoT Hub: a real HTTP server on `127.0.0.1` that answers the jobs API the way the
-//! service does, for examples and for contract tests (yours and ours). Cargo feature `simulator`.
+//! service does, for examples and for contract tests (yours and ours) in any language. It
+//! depends on no client: point one at [`LocalHub::endpoint`] with
+//! [`LocalHub::connection_string`], or run the `iothub-local-hub` binary (README.md).
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use iothub_jobs::{models::JobStatus, simulator::LocalHub};
+//! use iothub_local_hub::LocalHub;
 //!
 //! let hub = LocalHub::start().await?;
 //! hub.schedule_job("nightly-reboot");
-//! let job = hub.client()?.cancel_job("nightly-reboot").await?;
-//! assert_eq!(job.status, Some(JobStatus::Cancelled));
+//! assert_eq!(hub.job("nightly-reboot").unwrap()["status"], "scheduled");
+//! println!("{}\n{}", hub.connection_string(), hub.endpoint());
 //! # Ok(()) }
 //! ```
 //!
@@ -26,7 +28,7 @@
 //!   evaluates the query language over them: a scheduled job reaches the devices its condition
 //!   selects (`*` every device), and `POST /devices/query` answers `SELECT * | COUNT() AS <name>
 //!   | <fields> FROM devices [WHERE …]` and `SELECT * FROM devices.jobs [WHERE …]`, paged as the
-//!   service pages; anything outside the subset (documented in `src/simulator/query.rs`: paths,
+//!   service pages; anything outside the subset (documented in `query/mod.rs`: paths,
 //!   `= != <> < <= > >=`, `IN`/`NIN`, `IS_DEFINED`, `AND`/`OR`/`NOT`, parentheses, string,
 //!   number, boolean and `null` literals) is refused `400 ArgumentInvalid`, never read as "no
 //!   devices";
@@ -50,19 +52,12 @@
 //! Jobs are kept as JSON exactly as inserted, so tests can serve values this crate does not
 //! know (a status of `cancelling`, timestamps without an offset, `null` maps).
 
-mod answers;
-mod device_jobs;
-mod devices;
-mod import_export;
+mod error;
+mod handlers;
+mod http;
 mod query;
-mod registry;
-mod rows;
-mod rules;
-mod scheduled;
-mod server;
 mod state;
-mod tier;
-mod twin_rules;
+mod util;
 
 use std::{
     fmt,
@@ -75,10 +70,11 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
+pub use error::Error;
 pub use state::RecordedRequest;
-pub use tier::{ParseTierError, Tier};
+pub use state::tier::{ParseTierError, Tier};
 
-use crate::{Error, JobsClient, JobsClientOptions, models::JobResponse, util};
+use state::{registry, rows, rules};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -110,21 +106,42 @@ impl Default for LocalHubBuilder {
             policy_name: LocalHub::DEFAULT_POLICY_NAME.to_owned(),
             key,
             limits: state::Limits {
-                max_active_jobs: 100,
-                job_run_time: Duration::from_secs(60),
-                max_page_size: 3,
-                import_export_run_time: Duration::from_secs(3),
-                job_retention: rules::JOB_RETENTION,
-                client_timeout: Duration::from_secs(30),
-                max_connections: 512,
-                recorded_requests: 1_000,
-                recorded_bytes: 16 << 20,
+                max_active_jobs: Self::DEFAULT_MAX_ACTIVE_JOBS,
+                job_run_time: Self::DEFAULT_JOB_RUN_TIME,
+                max_page_size: Self::DEFAULT_MAX_PAGE_SIZE,
+                import_export_run_time: Self::DEFAULT_IMPORT_EXPORT_RUN_TIME,
+                job_retention: Self::DEFAULT_JOB_RETENTION,
+                client_timeout: Self::DEFAULT_CLIENT_TIMEOUT,
+                max_connections: Self::DEFAULT_MAX_CONNECTIONS,
+                recorded_requests: Self::DEFAULT_RECORDED_REQUESTS,
+                recorded_bytes: Self::DEFAULT_RECORDED_BYTES,
             },
         }
     }
 }
 
 impl LocalHubBuilder {
+    /// Scheduled jobs active at once unless set otherwise: more than any tier allows, so that
+    /// tests are not throttled unless they ask.
+    pub const DEFAULT_MAX_ACTIVE_JOBS: usize = 100;
+    /// How long a scheduled job runs on the hub's clock unless set otherwise.
+    pub const DEFAULT_JOB_RUN_TIME: Duration = Duration::from_secs(60);
+    /// How long an import or export job runs on the hub's clock unless set otherwise.
+    pub const DEFAULT_IMPORT_EXPORT_RUN_TIME: Duration = Duration::from_secs(3);
+    /// The most items a page holds unless set otherwise: small, so that paging is exercised.
+    pub const DEFAULT_MAX_PAGE_SIZE: usize = 3;
+    /// How long a finished job is kept unless set otherwise: 30 days, as the service keeps them.
+    pub const DEFAULT_JOB_RETENTION: Duration = rules::JOB_RETENTION;
+    /// How long the hub waits on a client's request head or body unless set otherwise.
+    pub const DEFAULT_CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+    /// The most connections served at once unless set otherwise: within a process's usual
+    /// 1,024 file descriptors.
+    pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+    /// How many recent requests [`LocalHub::requests`] keeps unless set otherwise.
+    pub const DEFAULT_RECORDED_REQUESTS: usize = 1_000;
+    /// How many bytes of headers and bodies the request log holds unless set otherwise.
+    pub const DEFAULT_RECORDED_BYTES: usize = 16 << 20;
+
     /// The port to listen on, on `127.0.0.1` (default 0: a free one, see
     /// [`LocalHub::endpoint`]). The hub answers plain HTTP, so it listens on loopback only.
     pub fn port(mut self, port: u16) -> Self {
@@ -144,17 +161,12 @@ impl LocalHubBuilder {
         self.policy_name = name.into();
         self.key = base64::engine::general_purpose::STANDARD
             .decode(key_base64)
-            .map_err(|_| {
-                Error::new(
-                    crate::ErrorKind::InvalidConfiguration,
-                    "the simulator's policy key is not valid base64",
-                )
-            })?;
+            .map_err(|_| Error::new("the policy key is not valid base64"))?;
         Ok(self)
     }
 
-    /// How many scheduled jobs may be queued, scheduled or running at once (default 100, more
-    /// than any tier allows, so that tests are not throttled unless they ask); creating one
+    /// How many scheduled jobs may be queued, scheduled or running at once (default
+    /// [`Self::DEFAULT_MAX_ACTIVE_JOBS`]); creating one
     /// more answers `429 ThrottlingMaxActiveJobCountExceeded`. A job that completes or is
     /// cancelled frees its place. [`tier`](Self::tier) sets a real hub's limit.
     pub fn max_active_jobs(mut self, jobs: usize) -> Self {
@@ -172,7 +184,7 @@ impl LocalHubBuilder {
     }
 
     /// How long a job of either kind is kept, on the hub's clock, after it completed, failed
-    /// or was cancelled (default 30 days, as the service keeps them); then reading or cancelling
+    /// or was cancelled (default [`Self::DEFAULT_JOB_RETENTION`]); then reading or cancelling
     /// it answers `404 JobNotFound` and no listing or query shows it. A scheduled job's time
     /// counts from its `endTime` (for one cancelled before it started, its `createdTime`);
     /// one inserted with [`LocalHub::insert_job_json`] is kept at least that long after its
@@ -183,27 +195,29 @@ impl LocalHubBuilder {
     }
 
     /// How long a job runs, on the hub's clock, from its start time until it completes
-    /// (default 60 s). Move the clock with [`LocalHub::advance_time`].
+    /// (default [`Self::DEFAULT_JOB_RUN_TIME`]). Move the clock with [`LocalHub::advance_time`].
     pub fn job_run_time(mut self, run_time: Duration) -> Self {
         self.limits.job_run_time = run_time;
         self
     }
 
     /// How long an import or export job takes on the hub's clock, from its creation until it
-    /// completes (default 3 s): `enqueued` for the first tenth, then `running` with its
+    /// completes (default [`Self::DEFAULT_IMPORT_EXPORT_RUN_TIME`]): `enqueued` for the first
+    /// tenth, then `running` with its
     /// progress rising.
     pub fn import_export_run_time(mut self, run_time: Duration) -> Self {
         self.limits.import_export_run_time = run_time;
         self
     }
 
-    /// The most jobs a query page holds (default 3, small so that paging is exercised).
+    /// The most items a query page holds (default [`Self::DEFAULT_MAX_PAGE_SIZE`]).
     pub fn max_page_size(mut self, jobs: usize) -> Self {
         self.limits.max_page_size = jobs.max(1);
         self
     }
 
-    /// How long the hub waits on a client (default 30 s): for a request's head — so a silent
+    /// How long the hub waits on a client (default [`Self::DEFAULT_CLIENT_TIMEOUT`]): for a
+    /// request's head — so a silent
     /// connection, or a kept-alive one left idle, is closed after it — and for the request's
     /// body, else `408` and the connection closed. Slow or stalled clients cannot hold the
     /// hub's connections for longer.
@@ -212,16 +226,17 @@ impl LocalHubBuilder {
         self
     }
 
-    /// The most connections the hub serves at once (default 512, within a process's usual
-    /// 1,024 file descriptors); further clients wait to be accepted until one closes.
+    /// The most connections the hub serves at once (default [`Self::DEFAULT_MAX_CONNECTIONS`]);
+    /// further clients wait to be accepted until one closes.
     pub fn max_connections(mut self, connections: usize) -> Self {
         self.limits.max_connections = connections.max(1);
         self
     }
 
     /// How much of its traffic the hub keeps for [`LocalHub::requests`]: the most recent
-    /// `requests` requests (default 1,000), holding at most `bytes` bytes of headers and bodies
-    /// (default 16 MiB); the oldest are dropped to make room. `0` keeps none: for a hub
+    /// `requests` requests (default [`Self::DEFAULT_RECORDED_REQUESTS`]), holding at most
+    /// `bytes` bytes of headers and bodies (default [`Self::DEFAULT_RECORDED_BYTES`]); the
+    /// oldest are dropped to make room. `0` keeps none: for a hub
     /// serving other processes, which cannot read the log anyway.
     pub fn request_log(mut self, requests: usize, bytes: usize) -> Self {
         self.limits.recorded_requests = requests;
@@ -252,7 +267,7 @@ impl LocalHubBuilder {
             limits: self.limits,
         });
         let (shutdown, stopped) = oneshot::channel();
-        let app = server::router(state.clone());
+        let app = http::router(state.clone());
         let served = state.clone();
         tokio::spawn(async move {
             // A task of its own, so that a slice being written never delays an accept; it
@@ -261,7 +276,7 @@ impl LocalHubBuilder {
                 let state = served.clone();
                 async move { state.write_queued_updates().await }
             });
-            server::serve(listener, app, &served.limits, stopped).await;
+            http::serve(listener, app, &served.limits, stopped).await;
             writer.abort();
         });
         Ok(LocalHub {
@@ -309,8 +324,8 @@ impl LocalHub {
         base64::engine::general_purpose::STANDARD.encode(&self.state.key)
     }
 
-    /// A service connection string for this hub's policy. Pair it with [`endpoint`](Self::endpoint)
-    /// (or use [`client_options`](Self::client_options)): the host name is not resolvable.
+    /// A service connection string for this hub's policy. Pair it with [`endpoint`](Self::endpoint):
+    /// the host name is not resolvable.
     pub fn connection_string(&self) -> String {
         format!(
             "HostName={};SharedAccessKeyName={};SharedAccessKey={}",
@@ -318,24 +333,6 @@ impl LocalHub {
             self.state.policy_name,
             self.policy_key()
         )
-    }
-
-    /// Client options that send requests to this hub.
-    pub fn client_options(&self) -> JobsClientOptions {
-        JobsClientOptions::default().with_endpoint(self.endpoint())
-    }
-
-    /// A client for this hub, authenticating with its connection string over real HTTP.
-    pub fn client(&self) -> Result<JobsClient, Error> {
-        JobsClient::from_connection_string_with_options(
-            &self.connection_string(),
-            self.client_options(),
-        )
-    }
-
-    /// Adds (or replaces) a job. Its `jobId` must be set.
-    pub fn insert_job(&self, job: &JobResponse) {
-        self.insert_job_json(serde_json::to_value(job).expect("a JobResponse serializes"));
     }
 
     /// Adds (or replaces) a job given as raw JSON, kept exactly as given; its `"jobId"` must be
@@ -380,7 +377,7 @@ impl LocalHub {
         let filter = query::condition(request["queryCondition"].as_str().unwrap_or_default())
             .unwrap_or_else(|_| query::Filter::every());
         let fleet = rows::Fleet::of(&filter, util::lock(&self.state.twins).twins());
-        let job = scheduled::created_job(job_id, request, fleet, start, now);
+        let job = handlers::scheduled::created_job(job_id, request, fleet, start, now);
         let json = job.json.clone();
         util::lock(&self.state.jobs).insert(job_id.to_owned(), job);
         json
@@ -435,7 +432,7 @@ impl LocalHub {
     /// condition selects them reach them. Returns how many devices the hub has now.
     ///
     /// # Errors
-    /// [`ErrorKind::InvalidConfiguration`](crate::ErrorKind::InvalidConfiguration) naming the
+    /// An [`Error`] naming the
     /// first id that breaks IoT Hub's device-id rule; then no device is added.
     pub fn add_devices<I>(&self, device_ids: I) -> Result<usize, Error>
     where
@@ -462,7 +459,7 @@ impl LocalHub {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let hub = iothub_jobs::simulator::LocalHub::start().await?;
+    /// let hub = iothub_local_hub::LocalHub::start().await?;
     /// hub.add_twins([serde_json::json!({
     ///     "deviceId": "sensor-1",
     ///     "tags": {"ring": "canary"},
@@ -473,7 +470,7 @@ impl LocalHub {
     /// ```
     ///
     /// # Errors
-    /// [`ErrorKind::InvalidConfiguration`](crate::ErrorKind::InvalidConfiguration) naming the
+    /// An [`Error`] naming the
     /// first twin that is not an object, lacks a valid `deviceId`, has `tags` or properties
     /// that are not objects, or breaks the API description's twin rules, saying which: a key
     /// (at any depth of `tags`, `properties.desired`, `properties.reported`) over 1,024 bytes
@@ -532,7 +529,7 @@ impl LocalHub {
 }
 
 fn refused_twin(problem: String) -> Error {
-    Error::new(crate::ErrorKind::InvalidConfiguration, problem)
+    Error::new(problem)
 }
 
 impl fmt::Debug for LocalHub {

@@ -33,7 +33,7 @@ const SERVICE_FIELDS: [&str; 2] = ["$version", "$metadata"];
 
 /// Checks the tags, properties and version counters of `twin`, a twin to load; says what is
 /// wrong with the first part that breaks a rule.
-pub(super) fn check_twin(twin: &Map<String, Value>) -> Result<(), String> {
+pub(crate) fn check_twin(twin: &Map<String, Value>) -> Result<(), String> {
     check_counter("version", twin.get("version"))?;
     if let Some(Value::Object(tags)) = twin.get("tags") {
         check_section("tags", tags, false)?;
@@ -52,7 +52,7 @@ pub(super) fn check_twin(twin: &Map<String, Value>) -> Result<(), String> {
 
 /// Checks a twin-update job's `updateTwin`: its `tags` and `properties.desired` /
 /// `properties.reported`, where given, are objects (or `null`) that keep the rules.
-pub(super) fn check_patch(update: &Value) -> Result<(), String> {
+pub(crate) fn check_patch(update: &Value) -> Result<(), String> {
     let sections = [
         ("tags", &update["tags"]),
         ("properties.desired", &update["properties"]["desired"]),

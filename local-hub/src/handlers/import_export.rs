@@ -17,10 +17,8 @@ use axum::{
 
 use serde_json::Value;
 
-use super::{
-    answers::{argument_invalid, not_found, service_error},
-    state::{HubState, ImportExportJob},
-};
+use crate::http::answers::{argument_invalid, not_found, service_error};
+use crate::state::{HubState, ImportExportJob};
 use crate::util;
 
 /// The request fields a job is created with that the service echoes back.
@@ -39,7 +37,7 @@ const ECHOED: &[&str] = &[
 
 /// `POST /jobs/create`: checked as the service checks it, refused while another import or
 /// export job is active, then `enqueued`.
-pub(super) async fn create(State(hub): State<Arc<HubState>>, body: axum::body::Bytes) -> Response {
+pub(crate) async fn create(State(hub): State<Arc<HubState>>, body: axum::body::Bytes) -> Response {
     let Ok(Value::Object(request)) = serde_json::from_slice::<Value>(&body) else {
         return argument_invalid("The request body is not a JSON object");
     };
@@ -116,7 +114,7 @@ fn unusable(uri: &str, identity_based: bool) -> Option<&'static str> {
 }
 
 /// `GET /jobs`: every import and export job the hub still has, oldest first.
-pub(super) async fn list(State(hub): State<Arc<HubState>>) -> Response {
+pub(crate) async fn list(State(hub): State<Arc<HubState>>) -> Response {
     let (now, run_time) = (hub.utc_now(), hub.limits.import_export_run_time);
     let jobs: Vec<Value> = hub
         .import_export_jobs_now()
@@ -127,7 +125,7 @@ pub(super) async fn list(State(hub): State<Arc<HubState>>) -> Response {
 }
 
 /// `GET /jobs/{id}`.
-pub(super) async fn get(State(hub): State<Arc<HubState>>, Path(id): Path<String>) -> Response {
+pub(crate) async fn get(State(hub): State<Arc<HubState>>, Path(id): Path<String>) -> Response {
     match hub.import_export_job(&id) {
         Some(job) => axum::Json(job).into_response(),
         None => not_found(&id),
@@ -135,7 +133,7 @@ pub(super) async fn get(State(hub): State<Arc<HubState>>, Path(id): Path<String>
 }
 
 /// `DELETE /jobs/{id}`: cancels an active job; `204` either way for a known one.
-pub(super) async fn cancel(State(hub): State<Arc<HubState>>, Path(id): Path<String>) -> Response {
+pub(crate) async fn cancel(State(hub): State<Arc<HubState>>, Path(id): Path<String>) -> Response {
     let (now, run_time) = (hub.utc_now(), hub.limits.import_export_run_time);
     let mut transfers = hub.import_export_jobs_now();
     let Some(transfer) = transfers.iter_mut().find(|transfer| transfer.id == id) else {

@@ -1,0 +1,293 @@
+//! `iothub-local-hub`: the local hub as a server any client can use, in any language. It
+//! answers the IoT Hub jobs API (scheduled and import/export jobs, device queries) on
+//! `127.0.0.1` until Ctrl-C.
+//!
+//! ```text
+//! cargo run -p iothub-local-hub -- [--port PORT] [--devices FILE] [--tier TIER] … (--help lists every flag)
+//! ```
+//!
+//! On start it prints two lines on stdout: the service connection string, then the endpoint URL
+//! to send requests to (the host name in the connection string is what tokens are scoped to; it
+//! need not resolve). Each request is logged on stderr (`RUST_LOG` changes the level). Without
+//! `--policy-key`, the key is random for each start. As a server other processes share, it
+//! keeps no request log (no one could read it).
+//!
+//! `--devices FILE` registers a fleet: `FILE` holds a JSON array of twins in the service's shape
+//! (`deviceId`, `tags`, `properties.desired`, `properties.reported`, `status`, …; the fields the
+//! service always writes are filled in where missing). It may be repeated; a later twin of the
+//! same device replaces the earlier one. A file that cannot be read, is not such an array, or
+//! holds a twin the hub refuses (the API description's twin rules among others) stops it with
+//! exit code 2 before it prints anything on stdout, naming the twin and what is wrong. So does
+//! any flag it cannot use.
+
+use std::{process::ExitCode, time::Duration};
+
+use iothub_local_hub::{LocalHub, LocalHubBuilder, Tier};
+use serde_json::Value;
+use tracing::Level;
+use tracing_subscriber::{
+    filter::Targets, layer::SubscriberExt as _, util::SubscriberInitExt as _,
+};
+
+/// Every flag, with what it takes and its default, for `--help`: one table, so the help cannot
+/// leave a setting out or state another default than the builder's.
+fn flags() -> Vec<(&'static str, &'static str, String)> {
+    let seconds = |d: Duration| format!("{} s", d.as_secs_f64());
+    vec![
+        (
+            "--port PORT",
+            "the port on 127.0.0.1",
+            "0: a free one".to_owned(),
+        ),
+        (
+            "--host-name NAME",
+            "the host name tokens are scoped to",
+            LocalHub::DEFAULT_HOST_NAME.to_owned(),
+        ),
+        (
+            "--policy-name NAME",
+            "the shared access policy's name (needs --policy-key)",
+            LocalHub::DEFAULT_POLICY_NAME.to_owned(),
+        ),
+        (
+            "--policy-key BASE64",
+            "the policy's key",
+            "random for each start".to_owned(),
+        ),
+        (
+            "--devices FILE",
+            "register the twins FILE holds, as a JSON array (repeatable)",
+            "none".to_owned(),
+        ),
+        (
+            "--tier TIER",
+            "Free, S1, S2 or S3: as many active scheduled jobs as that tier (1, 1, 5, 10)",
+            "none".to_owned(),
+        ),
+        (
+            "--max-active-jobs N",
+            "scheduled jobs active at once; one more is refused 429",
+            LocalHubBuilder::DEFAULT_MAX_ACTIVE_JOBS.to_string(),
+        ),
+        (
+            "--job-run-time SECONDS",
+            "how long a scheduled job runs",
+            seconds(LocalHubBuilder::DEFAULT_JOB_RUN_TIME),
+        ),
+        (
+            "--import-export-run-time SECONDS",
+            "how long an import or export job runs",
+            seconds(LocalHubBuilder::DEFAULT_IMPORT_EXPORT_RUN_TIME),
+        ),
+        (
+            "--job-retention SECONDS",
+            "how long a finished job is kept",
+            seconds(LocalHubBuilder::DEFAULT_JOB_RETENTION),
+        ),
+        (
+            "--max-page-size N",
+            "the most items a page holds",
+            LocalHubBuilder::DEFAULT_MAX_PAGE_SIZE.to_string(),
+        ),
+        (
+            "--client-timeout SECONDS",
+            "how long it waits on a client's request head or body",
+            seconds(LocalHubBuilder::DEFAULT_CLIENT_TIMEOUT),
+        ),
+        (
+            "--max-connections N",
+            "the most connections served at once",
+            LocalHubBuilder::DEFAULT_MAX_CONNECTIONS.to_string(),
+        ),
+        ("--help", "this list", String::new()),
+    ]
+}
+
+fn usage() -> String {
+    let mut text = "usage: iothub-local-hub [FLAG VALUE]...\nthe IoT Hub jobs API on 127.0.0.1, until Ctrl-C; prints the connection string, then the endpoint\n".to_owned();
+    for (flag, what, default) in flags() {
+        let default = if default.is_empty() {
+            String::new()
+        } else {
+            format!(" (default {default})")
+        };
+        text.push_str(&format!("  {flag:<34} {what}{default}\n"));
+    }
+    text
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    // `Targets` reads `RUST_LOG`'s `target=level,…` form without a regex engine to build.
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|directives| directives.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_target("iothub_local_hub", Level::INFO));
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(filter)
+        .init();
+    let (builder, fleets) = match configured(std::env::args().skip(1).collect()) {
+        Ok(Some(config)) => config,
+        Ok(None) => {
+            print!("{}", usage());
+            return ExitCode::SUCCESS;
+        }
+        Err(problem) => {
+            eprintln!("{problem}\n{}", usage());
+            return ExitCode::from(2);
+        }
+    };
+    let hub = match builder.start().await {
+        Ok(hub) => hub,
+        Err(error) => {
+            eprintln!("error: the local hub could not listen: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // The builder takes no twins, so they load once the hub is up, and before anyone is told
+    // where it is: a client never sees a hub without its fleet.
+    for fleet in fleets {
+        match hub.add_twins(fleet.twins) {
+            Ok(loaded) => eprintln!("loaded {loaded} device(s) from {}", fleet.file),
+            Err(error) => {
+                eprintln!(
+                    "--devices {}: {error} (the first twin is twin 0); fix that twin or remove it \
+                     from the file",
+                    fleet.file
+                );
+                return ExitCode::from(2);
+            }
+        }
+    }
+    println!("{}", hub.connection_string());
+    println!("{}", hub.endpoint());
+    eprintln!(
+        "local hub {} listening on {}; Ctrl-C stops it",
+        hub.host_name(),
+        hub.endpoint()
+    );
+    if let Err(error) = tokio::signal::ctrl_c().await {
+        eprintln!("error: cannot wait for Ctrl-C: {error}");
+        return ExitCode::FAILURE;
+    }
+    eprintln!("stopped");
+    ExitCode::SUCCESS
+}
+
+/// The twins one `--devices` file holds, read and parsed but not yet checked by the hub.
+struct Fleet {
+    /// The file as given on the command line, to name it in messages.
+    file: String,
+    /// The array's items, in the file's order.
+    twins: Vec<Value>,
+}
+
+/// The hub the command line describes, and the fleets to load into it once it is up; `None`
+/// for `--help`.
+fn configured(args: Vec<String>) -> Result<Option<(LocalHubBuilder, Vec<Fleet>)>, String> {
+    let mut builder = LocalHub::builder().request_log(0, 0);
+    let mut fleets = Vec::new();
+    let mut policy_name = LocalHub::DEFAULT_POLICY_NAME.to_owned();
+    let mut policy_key = None;
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        // `--flag value` or `--flag=value`; only the flag is ever repeated in a message, since
+        // the value may be the policy's key.
+        let (flag, mut inline) = match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => {
+                (flag.to_owned(), Some(value.to_owned()))
+            }
+            _ => (arg, None),
+        };
+        let mut value = || {
+            inline
+                .take()
+                .or_else(|| args.next())
+                .ok_or(format!("{flag} needs a value"))
+        };
+        match flag.as_str() {
+            "--port" => {
+                let port = value()?;
+                builder = builder.port(
+                    port.parse()
+                        .map_err(|_| format!("--port {port:?} is not a port number"))?,
+                );
+            }
+            "--host-name" => builder = builder.host_name(value()?),
+            "--policy-name" => policy_name = value()?,
+            "--policy-key" => policy_key = Some(value()?),
+            "--devices" => fleets.push(fleet(value()?)?),
+            "--tier" => {
+                let tier: Tier = value()?.parse().map_err(|e| format!("--tier: {e}"))?;
+                builder = builder.tier(tier);
+            }
+            "--max-active-jobs" => builder = builder.max_active_jobs(count(&flag, &value()?)?),
+            "--job-run-time" => builder = builder.job_run_time(seconds(&flag, &value()?)?),
+            "--import-export-run-time" => {
+                builder = builder.import_export_run_time(seconds(&flag, &value()?)?);
+            }
+            "--job-retention" => builder = builder.job_retention(seconds(&flag, &value()?)?),
+            "--max-page-size" => builder = builder.max_page_size(count(&flag, &value()?)?),
+            "--client-timeout" => builder = builder.client_timeout(seconds(&flag, &value()?)?),
+            "--max-connections" => builder = builder.max_connections(count(&flag, &value()?)?),
+            "--help" | "-h" => return Ok(None),
+            other => {
+                return Err(format!(
+                    "unknown argument {:?}",
+                    other.chars().take(40).collect::<String>()
+                ));
+            }
+        }
+    }
+    if let Some(key) = policy_key {
+        builder = builder
+            .policy(policy_name, &key)
+            .map_err(|e| e.to_string())?;
+    } else if policy_name != LocalHub::DEFAULT_POLICY_NAME {
+        return Err("--policy-name needs --policy-key".to_owned());
+    }
+    Ok(Some((builder, fleets)))
+}
+
+/// A whole number for `flag`.
+fn count(flag: &str, value: &str) -> Result<usize, String> {
+    value
+        .parse()
+        .map_err(|_| format!("{flag} {value:?} is not a whole number"))
+}
+
+/// A duration for `flag`, in seconds (`0.05`, `60`).
+fn seconds(flag: &str, value: &str) -> Result<Duration, String> {
+    value
+        .parse::<f64>()
+        .ok()
+        .and_then(|seconds| Duration::try_from_secs_f64(seconds).ok())
+        .ok_or(format!("{flag} {value:?} is not a number of seconds"))
+}
+
+/// The twins `file` holds: read before the hub starts, so that a wrong path or a file that is
+/// not a JSON array stops it before it listens.
+fn fleet(file: String) -> Result<Fleet, String> {
+    let text = std::fs::read_to_string(&file)
+        .map_err(|error| format!("--devices {file}: cannot read the file: {error}"))?;
+    let parsed: Value = serde_json::from_str(&text).map_err(|error| {
+        format!("--devices {file}: not JSON ({error}); the file must hold a JSON array of twins")
+    })?;
+    let Value::Array(twins) = parsed else {
+        let found = match parsed {
+            Value::Object(_) => "an object",
+            Value::String(_) => "a string",
+            Value::Number(_) => "a number",
+            Value::Bool(_) => "a boolean",
+            Value::Null => "null",
+            // Taken by the `let` above; named so the match stays exhaustive.
+            Value::Array(_) => "an array",
+        };
+        return Err(format!(
+            "--devices {file}: found {found}; the file must hold a JSON array of twins, \
+             like [{{\"deviceId\": \"sensor-1\", \"tags\": {{\"ring\": \"canary\"}}}}]"
+        ));
+    };
+    Ok(Fleet { file, twins })
+}
