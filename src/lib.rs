@@ -42,7 +42,6 @@ mod fleet;
 mod generated;
 pub mod models;
 pub mod spec;
-mod util;
 
 pub use areas::{
     condition::{Condition, Field, Literal, MAX_DEVICE_ID_LEN},

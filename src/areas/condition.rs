@@ -9,7 +9,7 @@
 
 use std::{borrow::Cow, collections::HashSet, fmt};
 
-use crate::{Error, ErrorKind, util};
+use crate::{Error, ErrorKind, call::util};
 
 /// The longest query the service runs, in bytes: about 8,200 by its support's account
 /// (azure-iot-sdk-csharp#1680); longer ones are refused `412 PreconditionFailed`.

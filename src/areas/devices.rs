@@ -49,7 +49,7 @@ impl JobsClient {
                 format!(
                     "the count query answered no count: {} items, the first {}",
                     page.items.len(),
-                    crate::util::bounded(first.as_deref().unwrap_or("absent"), 200)
+                    crate::call::util::bounded(first.as_deref().unwrap_or("absent"), 200)
                 ),
             )
         })

@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use crate::{Error, WaitOptions, util};
+use crate::{Error, WaitOptions, call::util};
 
 /// What `create` answers, sent again with growing pauses (`wait`'s) while the hub refuses it
 /// for want of a job slot ([`Error::is_job_limit_reached`]), until `wait`'s timeout; then the

@@ -10,8 +10,8 @@ use futures_util::StreamExt as _;
 
 use crate::{
     Error, ErrorKind,
+    call::util,
     models::{JobProperties, JobResponse, JobStatus},
-    util,
 };
 
 /// How a wait polls, and for how long. Start from `WaitOptions::default()`.

@@ -17,8 +17,8 @@ use crate::{
     call::error,
     call::hooks::{self, CallContext},
     call::retry::{Decision, FailedAttempt, Replay, RetryOptions},
+    call::util,
     generated::Client,
-    util,
 };
 
 /// The generated client with what every call needs around it.

@@ -8,7 +8,8 @@
 //! - `validate`: input checked before sending (host names, endpoints, job ids);
 //! - `redact`: how secrets are hidden when shown;
 //! - `auth`: credentials and the `Authorization` header they make;
-//! - `error`: the crate's one error type.
+//! - `error`: the crate's one error type;
+//! - `util`: ids, deadlines, bounded text and locks.
 
 pub mod auth;
 mod caller;
@@ -19,6 +20,7 @@ pub(crate) mod redact;
 pub(crate) mod retry;
 #[cfg(test)]
 pub(crate) mod secret_forms;
+pub(crate) mod util;
 pub(crate) mod validate;
 
 pub(crate) use caller::Caller;

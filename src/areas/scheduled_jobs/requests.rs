@@ -7,10 +7,10 @@ use serde_json::{Map, Value};
 
 use crate::{
     Condition, Error,
+    call::util,
     call::validate,
     generated::types::{CloudToDeviceMethod, JobRequest, Twin, TwinProperties},
     models::{JobResponse, JobType, Timestamp},
-    util,
 };
 
 /// The setters every kind of new job has.

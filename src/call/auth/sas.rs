@@ -11,7 +11,7 @@ use base64::Engine as _;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::{Authorization, AuthorizationFuture, Credential};
-use crate::{Error, ErrorKind, call::validate::HostName, util};
+use crate::{Error, ErrorKind, call::util, call::validate::HostName};
 
 /// A cached token is replaced once less than this share of its lifetime is left…
 const RENEW_FRACTION: u64 = 5;

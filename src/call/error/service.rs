@@ -4,7 +4,7 @@
 use std::fmt;
 
 use super::codes;
-use crate::util;
+use crate::call::util;
 
 /// What the service said when it answered with an error status.
 #[derive(Clone, PartialEq, Eq)]
