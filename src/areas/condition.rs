@@ -461,8 +461,19 @@ impl Field {
         I: IntoIterator,
         I::Item: Into<Literal>,
     {
-        let values: Result<Vec<Cow<'static, str>>, String> =
-            values.into_iter().map(|value| value.into().text).collect();
+        let values: Result<Vec<Cow<'static, str>>, String> = values
+            .into_iter()
+            .map(|value| {
+                let value = value.into();
+                if value.field {
+                    return Err(format!(
+                        "{operator} takes a list of values; {} is a property",
+                        value.text.as_deref().map_or("a field", |text| text)
+                    ));
+                }
+                value.text
+            })
+            .collect();
         term(
             self.path
                 .and_then(|path| Ok(format!("{path} {operator} [{}]", values?.join(", ")))),
@@ -477,32 +488,58 @@ fn term(text: Result<String, String>) -> Condition {
     }
 }
 
-/// A value to compare a [`Field`] with: a string, a number, a boolean or `null`, written as
-/// the query language reads it (strings quoted and escaped). A number that is not finite
-/// cannot be written; a condition comparing with it is refused.
+/// What a [`Field`] is compared with: a string, a number, a boolean or `null`, written as the
+/// query language reads it (strings quoted and escaped), or another field, so that a twin's
+/// properties compare with each other:
+///
+/// ```
+/// use iothub_jobs::Field;
+///
+/// // The device acknowledged the desired state it was sent (Microsoft's convention).
+/// let applied = Field::desired("$version").eq(Field::reported("lastDesiredVersion"));
+/// assert_eq!(
+///     applied.text().unwrap(),
+///     "properties.desired.$version = properties.reported.lastDesiredVersion"
+/// );
+/// ```
+///
+/// A number that is not finite cannot be written; a condition comparing with it is refused.
+/// `IN` and `NIN` take values only: a field in their list is refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Literal {
     text: Result<Cow<'static, str>, String>,
+    /// Whether it is a field's path rather than a value.
+    field: bool,
 }
 
 impl Literal {
     /// `null`.
     pub const NULL: Literal = Literal {
         text: Ok(Cow::Borrowed("null")),
+        field: false,
     };
 
     fn written(text: String) -> Self {
         Self {
             text: Ok(Cow::Owned(text)),
+            field: false,
+        }
+    }
+}
+
+/// Another field, compared as the service compares two properties of one twin.
+impl From<Field> for Literal {
+    fn from(field: Field) -> Self {
+        Self {
+            text: field.path.map(Cow::Owned),
+            field: true,
         }
     }
 }
 
 impl From<&str> for Literal {
     fn from(value: &str) -> Self {
-        Self {
-            text: Ok(Cow::Owned(quoted(value))),
-        }
+        Self::written(quoted(value))
     }
 }
 
@@ -531,6 +568,7 @@ impl From<f64> for Literal {
         } else {
             Self {
                 text: Err(format!("the number {value} cannot be written in a query")),
+                field: false,
             }
         }
     }
@@ -804,6 +842,30 @@ mod tests {
         );
         assert!(problem(&Field::tag("n").eq(f64::NAN)).contains("NaN"));
         assert!(problem(&Field::tag("n").is_in([f64::INFINITY])).contains("inf"));
+    }
+
+    #[test]
+    fn fields_compare_with_fields_but_not_in_lists() {
+        assert_eq!(
+            text(&Field::desired("$version").eq(Field::reported("lastDesiredVersion"))),
+            "properties.desired.$version = properties.reported.lastDesiredVersion"
+        );
+        assert_eq!(
+            text(&Field::reported("firmware.version").ne(Field::desired("firmware.version"))),
+            "properties.reported.firmware.version != properties.desired.firmware.version"
+        );
+        assert_eq!(
+            text(
+                &Field::tag("a")
+                    .lt(Field::tag("b"))
+                    .and(Field::tag("c").ge(Field::tag("d")))
+            ),
+            "tags.a < tags.b AND tags.c >= tags.d"
+        );
+        assert!(problem(&Field::tag("a").eq(Field::tag("bad-name"))).contains("bad-name"));
+        assert!(problem(&Field::tag("a").eq(Field::twin("NOT"))).contains("reserved word"));
+        let listed = problem(&Field::tag("a").is_in([Field::tag("b")]));
+        assert!(listed.contains("IN takes a list of values"), "{listed}");
     }
 
     #[test]

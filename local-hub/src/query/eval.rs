@@ -61,6 +61,7 @@ impl Expr {
             Self::Not(expr) => expr.eval(doc).map(|holds| !holds),
             Self::Defined(path) => Some(path.get(doc).is_some()),
             Self::Compare(path, op, literal) => compare(path.get(doc)?, *op, literal),
+            Self::Fields(left, op, right) => compare(left.get(doc)?, *op, right.get(doc)?),
             Self::In {
                 path,
                 values,

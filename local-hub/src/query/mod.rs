@@ -14,6 +14,9 @@
 //! - a document is in the result only if the condition is true: undefined (a property it lacks)
 //!   matches nothing, and `IS_DEFINED` is true for a property set to `null`;
 //! - comparisons only between primitive values: an object or array compared is undefined;
+//! - a property compared with another property of the same document
+//!   (`properties.desired.$version = properties.reported.lastDesiredVersion`, the convergence
+//!   test Microsoft's IoT Edge metrics use), both sides read from it as a literal would be;
 //! - `FROM devices.jobs` queries `SELECT *` only, and their conditions name only
 //!   `devices.jobs.<field>`, never the twin;
 //! - the twin's own top-level fields in any case: `SELECT DeviceId` answers `"deviceId"`.
@@ -29,7 +32,7 @@
 //! - a device-job row's fields are read in any case too (`devices.jobs.JOBID`); every other name
 //!   (under `tags` and `properties`, and other top-level names) only as written;
 //! - `TOP`, `GROUP BY`, `ORDER BY`, functions but `IS_DEFINED` and `COUNT()`, arithmetic,
-//!   `devices.modules`, comparing two properties, a literal on the left, `undefined`, `COUNT()`
+//!   `devices.modules`, a property inside `IN [...]`, a literal on the left, `undefined`, `COUNT()`
 //!   without `AS`, two selected fields of one name, and nesting deeper than [`parser::MAX_DEPTH`] are
 //!   refused.
 
@@ -166,6 +169,9 @@ enum Expr {
     Not(Box<Expr>),
     Defined(Path),
     Compare(Path, Op, Value),
+    /// Two properties of one document: `properties.desired.$version =
+    /// properties.reported.lastDesiredVersion`.
+    Fields(Path, Op, Path),
     In {
         path: Path,
         values: Vec<Value>,
@@ -193,6 +199,7 @@ impl fmt::Display for Expr {
             Self::Not(expr) => write!(f, "NOT {expr}"),
             Self::Defined(path) => write!(f, "IS_DEFINED({path})"),
             Self::Compare(path, op, literal) => write!(f, "{path} {op} {}", Literal(literal)),
+            Self::Fields(left, op, right) => write!(f, "{left} {op} {right}"),
             Self::In {
                 path,
                 values,

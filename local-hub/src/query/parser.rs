@@ -12,6 +12,9 @@ use super::{
 
 /// How deeply parentheses and `NOT`s may nest: more than any written condition needs, and a
 /// bound on the parser's recursion, so that `((((…` is refused instead of overflowing the stack.
+/// The words that are literals, not properties, on the right of a comparison.
+const LITERAL_WORDS: [&str; 4] = ["TRUE", "FALSE", "NULL", "undefined"];
+
 pub(super) const MAX_DEPTH: usize = 32;
 
 /// The keywords, which no path may start with.
@@ -343,6 +346,13 @@ impl<'a> Parser<'a> {
             _ => return Err(self.expected("a comparison operator, IN or NIN")),
         };
         self.advance();
+        // A word other than a literal's is a property of the same document on the right.
+        if let Some(Token::Word(word)) = self.peek()
+            && !LITERAL_WORDS.iter().any(|w| w.eq_ignore_ascii_case(word))
+        {
+            let right = self.path("a value or a property")?;
+            return Ok(Expr::Fields(path, op, right));
+        }
         Ok(Expr::Compare(path, op, self.literal()?))
     }
 
@@ -375,9 +385,7 @@ impl<'a> Parser<'a> {
             Some(Token::Word(word)) if word.eq_ignore_ascii_case("undefined") => {
                 Err(self.unsupported("`undefined`"))
             }
-            Some(Token::Word(word)) => Err(self.unsupported(format_args!(
-                "comparing a property with another property (`{word}`)"
-            ))),
+
             _ => Err(self.expected("a string, a number, true, false or null")),
         }?;
         self.advance();

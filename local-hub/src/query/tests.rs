@@ -235,10 +235,6 @@ fn refuses_what_it_cannot_read_naming_where() {
             "at byte 0: expected a condition, found `SELECT`",
         ),
         (
-            "tags.a = tags.b",
-            "at byte 9: comparing a property with another property (`tags`) is not supported by the local hub",
-        ),
-        (
             "'a' = tags.a",
             "at byte 0: expected a condition, found a string",
         ),
@@ -280,7 +276,7 @@ fn refuses_what_it_cannot_read_naming_where() {
         ),
         (
             "deviceId IN ['a', tags.b]",
-            "at byte 18: comparing a property with another property (`tags`) is not supported by the local hub",
+            "at byte 18: expected a string, a number, true, false or null, found `tags`",
         ),
         (
             "(tags.a = 1",
@@ -724,4 +720,41 @@ fn renders_what_it_reads() {
         assert_eq!(read.to_string(), rendered, "{text}");
         assert_eq!(condition(&read.to_string()), Ok(read), "{text}");
     }
+}
+
+#[test]
+fn a_property_compares_with_another_of_the_same_document() {
+    let applied = condition(
+        "properties.desired.$version = properties.reported.lastDesiredVersion AND \
+         properties.reported.lastDesiredStatus.code = 200",
+    )
+    .unwrap();
+    let twin = |desired: Value, reported: Value| {
+        json!({"properties": {"desired": {"$version": desired},
+            "reported": {"lastDesiredVersion": reported, "lastDesiredStatus": {"code": 200}}}})
+    };
+    assert!(applied.matches(&twin(json!(3), json!(3))));
+    assert!(!applied.matches(&twin(json!(3), json!(2))));
+    assert!(
+        !applied.matches(&twin(json!(3), json!("3"))),
+        "types differ: undefined"
+    );
+    assert!(
+        !applied.matches(&json!({"properties": {"desired": {"$version": 3}}})),
+        "undefined"
+    );
+    let behind = condition("properties.reported.fw < properties.desired.fw").unwrap();
+    assert!(
+        behind
+            .matches(&json!({"properties": {"desired": {"fw": "2.4"}, "reported": {"fw": "2.3"}}}))
+    );
+    assert!(
+        !behind
+            .matches(&json!({"properties": {"desired": {"fw": "2.4"}, "reported": {"fw": "2.4"}}}))
+    );
+    assert_eq!(
+        behind.to_string(),
+        "properties.reported.fw < properties.desired.fw"
+    );
+    assert!(condition("tags.a = true").is_ok() && condition("tags.a = NULL").is_ok());
 }

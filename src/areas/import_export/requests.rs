@@ -13,6 +13,23 @@ use crate::{
     models::{BlobContainerUri, JobType, StorageAuthenticationType},
 };
 
+/// The configurations setters both kinds of job have; `what` says which way they go.
+macro_rules! configurations_setters {
+    ($what:literal) => {
+        #[doc = concat!("Also ", $what, " `configurations.txt`.")]
+        pub fn with_configurations(mut self) -> Self {
+            self.configurations.get_or_insert(None);
+            self
+        }
+
+        #[doc = concat!("Also ", $what, " the blob `name`.")]
+        pub fn with_configurations_blob_name(mut self, name: impl Into<String>) -> Self {
+            self.configurations = Some(Some(name.into()));
+            self
+        }
+    };
+}
+
 /// How the hub authenticates to the storage account of a job's blob containers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -85,17 +102,7 @@ impl ExportJob {
         self
     }
 
-    /// Also exports the hub's configurations, to `configurations.txt`.
-    pub fn with_configurations(mut self) -> Self {
-        self.configurations.get_or_insert(None);
-        self
-    }
-
-    /// Also exports the hub's configurations, to the blob `name`.
-    pub fn with_configurations_blob_name(mut self, name: impl Into<String>) -> Self {
-        self.configurations = Some(Some(name.into()));
-        self
-    }
+    configurations_setters!("exports the hub's configurations, to");
 
     pub(crate) fn into_request(self) -> Result<JobProperties, Error> {
         let output = checked_container_uri(
@@ -167,17 +174,7 @@ impl ImportJob {
         self
     }
 
-    /// Also imports configurations, from `configurations.txt`.
-    pub fn with_configurations(mut self) -> Self {
-        self.configurations.get_or_insert(None);
-        self
-    }
-
-    /// Also imports configurations, from the blob `name`.
-    pub fn with_configurations_blob_name(mut self, name: impl Into<String>) -> Self {
-        self.configurations = Some(Some(name.into()));
-        self
-    }
+    configurations_setters!("imports configurations, from");
 
     pub(crate) fn into_request(self) -> Result<JobProperties, Error> {
         let input = checked_container_uri(
