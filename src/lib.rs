@@ -46,7 +46,7 @@ pub mod spec;
 pub use areas::{
     condition::{Condition, Field, Literal, MAX_DEVICE_ID_LEN},
     device_jobs::{DeviceJobQuery, QueriedDeviceJob},
-    devices::{DeviceQuery, QueriedDeviceId, QueriedTwin},
+    devices::{DeviceGroup, DeviceQuery, QueriedDeviceId, QueriedGroup, QueriedTwin},
     import_export::{ExportJob, ImportJob, StorageAuthentication},
     scheduled_jobs::{DirectMethodJob, JobQuery, QueriedJob, TwinUpdateJob},
     wait::{WaitEnd, WaitFailure, WaitOptions},

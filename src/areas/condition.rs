@@ -13,7 +13,7 @@ use crate::{Error, ErrorKind, call::util};
 
 /// The longest query the service runs, in bytes: about 8,200 by its support's account
 /// (azure-iot-sdk-csharp#1680); longer ones are refused `412 PreconditionFailed`.
-const MAX_QUERY_BYTES: usize = 8_192;
+pub(crate) const MAX_QUERY_BYTES: usize = 8_192;
 
 /// What this crate writes before a condition in the longest query it sends
 /// (`SELECT COUNT() AS numberOfDevices FROM devices WHERE `), with room to spare.
@@ -388,6 +388,14 @@ impl Field {
     /// `Connected` or `Disconnected` (`connectionState`).
     pub fn connection_state() -> Self {
         Self::twin("connectionState")
+    }
+
+    /// The field's path as a query writes it, or why it cannot be written (an
+    /// [`ErrorKind::InvalidCondition`]).
+    pub(crate) fn written(&self) -> Result<&str, Error> {
+        self.path
+            .as_deref()
+            .map_err(|problem| invalid(problem.clone()))
     }
 
     fn under(root: &str, path: &str) -> Self {

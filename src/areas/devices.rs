@@ -8,10 +8,12 @@
 use std::sync::Arc;
 
 use futures_core::Stream;
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::{
-    API_VERSION, Condition, Error, ErrorKind, JobsClient,
+    API_VERSION, Condition, Error, ErrorKind, Field, JobsClient,
+    areas::condition::MAX_QUERY_BYTES,
     call::Caller,
     call::paging::{self, Page, Queried},
     call::retry::Replay,
@@ -89,6 +91,49 @@ impl JobsClient {
         )
     }
 
+    /// How the devices `query`'s condition selects distribute over the values of the fields
+    /// `by` (`SELECT <field> AS group0, …, COUNT() AS numberOfDevices FROM devices WHERE …
+    /// GROUP BY <field>, …`): a [`DeviceGroup`] per combination of values, with how many devices
+    /// have it — the firmware versions across a ring, or which devices acknowledged a desired
+    /// state. Paged and guarded as [`query_twins`](Self::query_twins), one query per page;
+    /// no field, a field that cannot be written or a query over the service's size limit is
+    /// the one item, an [`ErrorKind::InvalidCondition`], and nothing is sent.
+    ///
+    /// ```no_run
+    /// # async fn run(client: iothub_jobs::JobsClient) -> Result<(), iothub_jobs::Error> {
+    /// use futures_util::StreamExt as _;
+    /// use iothub_jobs::{Field, Queried};
+    ///
+    /// let ring = Field::tag("ring").eq("early");
+    /// let mut groups = std::pin::pin!(client.query_distribution([Field::reported("firmware")], ring));
+    /// while let Some(group) = groups.next().await {
+    ///     if let Queried::Item(group) = group? {
+    ///         println!("{:?}: {} devices", group.values[0], group.devices);
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn query_distribution<I>(
+        &self,
+        by: I,
+        query: impl Into<DeviceQuery>,
+    ) -> impl Stream<Item = Result<QueriedGroup, Error>> + Send + 'static
+    where
+        I: IntoIterator<Item = Field>,
+    {
+        let query = query.into();
+        let by: Vec<Field> = by.into_iter().collect();
+        let text = distribution_text(&by, &query.condition);
+        let fields = by.len();
+        hub_query(
+            self.caller().clone(),
+            "query_distribution",
+            text,
+            query.page_size,
+            move |row| read_group(row, fields),
+        )
+    }
+
     /// The id of every device `query`'s condition selects (`SELECT deviceId FROM devices
     /// WHERE …`): a preview of a job's targets, or a list to target
     /// ([`Condition::device_ids`]). Paged and guarded as [`query_twins`](Self::query_twins).
@@ -106,6 +151,75 @@ impl JobsClient {
             read_device_id,
         )
     }
+}
+
+/// One group of a distribution ([`JobsClient::query_distribution`]): the values the grouped
+/// fields have, in their order (`None` where the devices lack the property), and how many
+/// devices have them.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct DeviceGroup {
+    /// The grouped fields' values, in the order they were given.
+    pub values: Vec<Option<Value>>,
+    /// How many devices have them.
+    pub devices: u64,
+}
+
+/// One item of a distribution query: a [`DeviceGroup`], or a row without a count, kept as the
+/// service sent it.
+pub type QueriedGroup = Queried<DeviceGroup>;
+
+/// The names the distribution query gives its grouped columns: `group0`, `group1`, ….
+const GROUP_ALIAS: &str = "group";
+
+/// `SELECT <field> AS group0, …, COUNT() AS numberOfDevices FROM devices [WHERE …] GROUP BY
+/// <field>, …`, checked: at least one field, each writable, within the service's size limit.
+fn distribution_text(by: &[Field], condition: &Condition) -> Result<String, Error> {
+    if by.is_empty() {
+        return Err(Error::new(
+            ErrorKind::InvalidCondition,
+            "a distribution needs at least one field to group by",
+        ));
+    }
+    let paths = by
+        .iter()
+        .map(Field::written)
+        .collect::<Result<Vec<_>, _>>()?;
+    let columns: Vec<String> = paths
+        .iter()
+        .enumerate()
+        .map(|(n, path)| format!("{path} AS {GROUP_ALIAS}{n}"))
+        .chain(std::iter::once(format!("COUNT() AS {COUNT_ALIAS}")))
+        .collect();
+    let text = format!(
+        "{} GROUP BY {}",
+        query_text(&columns.join(", "), condition)?,
+        paths.join(", ")
+    );
+    if text.len() > MAX_QUERY_BYTES {
+        return Err(Error::new(
+            ErrorKind::InvalidCondition,
+            format!(
+                "the distribution query is {} bytes; the service runs queries of at most \
+                 {MAX_QUERY_BYTES}: group by fewer or shorter fields, or a shorter condition",
+                text.len()
+            ),
+        ));
+    }
+    Ok(text)
+}
+
+/// A distribution row of `fields` grouped values, as a group; one without a count, or with
+/// a column it should not have, is unrecognized.
+fn read_group(row: Value, fields: usize) -> QueriedGroup {
+    let Some(devices) = row.get(COUNT_ALIAS).and_then(Value::as_u64) else {
+        return Queried::Unrecognized(row);
+    };
+    let values = (0..fields)
+        .map(|n| row.get(format!("{GROUP_ALIAS}{n}")).cloned())
+        .collect();
+    Queried::Item(DeviceGroup { values, devices })
 }
 
 /// The devices a device query lists: a [`Condition`], and how many to ask for per page.
@@ -177,7 +291,7 @@ pub(crate) fn hub_query<T: Send + 'static>(
     operation: &'static str,
     text: Result<String, Error>,
     page_size: Option<u32>,
-    read: fn(Value) -> T,
+    read: impl Fn(Value) -> T + Send + 'static,
 ) -> impl Stream<Item = Result<T, Error>> + Send + 'static {
     use futures_util::StreamExt as _;
     let query = match text {
@@ -220,4 +334,43 @@ async fn fetch_page(
         })
         .await?;
     Ok(Page::read(page))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_distribution_groups_by_its_fields_and_reads_its_rows() {
+        let text = distribution_text(
+            &[Field::tag("ring"), Field::reported("fw.version")],
+            &Field::tag("model").eq("t1"),
+        )
+        .unwrap();
+        assert_eq!(
+            text,
+            "SELECT tags.ring AS group0, properties.reported.fw.version AS group1, \
+             COUNT() AS numberOfDevices FROM devices WHERE tags.model = 't1' \
+             GROUP BY tags.ring, properties.reported.fw.version"
+        );
+        let every = distribution_text(&[Field::status()], &Condition::every_device()).unwrap();
+        assert_eq!(
+            every,
+            "SELECT status AS group0, COUNT() AS numberOfDevices FROM devices GROUP BY status"
+        );
+        let long = Field::tag(&"a".repeat(4000));
+        let error =
+            distribution_text(&[long.clone(), long], &Condition::every_device()).unwrap_err();
+        assert!(error.to_string().contains("at most 8192"), "{error}");
+        let row = serde_json::json!({"group1": 2, "numberOfDevices": 7});
+        assert_eq!(
+            read_group(row, 2),
+            Queried::Item(DeviceGroup {
+                values: vec![None, Some(2.into())],
+                devices: 7
+            })
+        );
+        let odd = serde_json::json!({"group0": 1});
+        assert_eq!(read_group(odd.clone(), 1), Queried::Unrecognized(odd));
+    }
 }

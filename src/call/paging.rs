@@ -129,9 +129,9 @@ impl Page {
 
 /// Where a listing is: items left from the last page, the next page to ask for, and what
 /// tells a listing that would never end.
-struct Pages<F, T> {
+struct Pages<F, R> {
     fetch: F,
-    read: fn(Value) -> T,
+    read: R,
     items: VecDeque<Value>,
     /// `Some(None)`: the first page; `Some(Some(token))`: a later one; `None`: no more.
     next: Option<Option<String>>,
@@ -146,13 +146,11 @@ struct Pages<F, T> {
 /// The items of every page `fetch` returns, read by `read`, until a page names no next one.
 /// A failed page ends the stream with its error; so does a token handed out twice or a run
 /// of [`MAX_EMPTY_PAGES_IN_A_ROW`] empty pages, so the stream always ends.
-pub(crate) fn pages<F, Fut, T>(
-    fetch: F,
-    read: fn(Value) -> T,
-) -> impl Stream<Item = Result<T, Error>>
+pub(crate) fn pages<F, Fut, R, T>(fetch: F, read: R) -> impl Stream<Item = Result<T, Error>>
 where
     F: FnMut(Option<String>) -> Fut,
     Fut: Future<Output = Result<Page, Error>>,
+    R: Fn(Value) -> T,
 {
     let start = Pages {
         fetch,
@@ -181,7 +179,7 @@ where
     })
 }
 
-impl<F, T> Pages<F, T> {
+impl<F, R> Pages<F, R> {
     fn take(&mut self, page: Page) {
         self.empty_in_a_row = if page.items.is_empty() {
             self.empty_in_a_row + 1

@@ -404,3 +404,71 @@ async fn a_property_compares_with_another_property_of_the_twin() {
     let pending = Field::desired("$version").gt(Field::reported("lastDesiredVersion"));
     assert_eq!(client.count_devices(pending).await.unwrap(), 1, "behind");
 }
+
+#[tokio::test]
+async fn a_distribution_counts_the_devices_per_combination_of_values() {
+    let hub = LocalHub::builder().max_page_size(2).start().await.unwrap();
+    let twin = |id: &str, ring: &str, firmware: Option<&str>| {
+        let mut twin = json!({"deviceId": id, "tags": {"ring": ring}});
+        if let Some(firmware) = firmware {
+            twin["properties"] = json!({"reported": {"firmware": firmware}});
+        }
+        twin
+    };
+    hub.add_twins([
+        twin("a1", "early", Some("2.4")),
+        twin("a2", "early", Some("2.4")),
+        twin("a3", "early", Some("2.3")),
+        twin("a4", "early", None),
+        twin("b1", "broad", Some("2.3")),
+    ])
+    .unwrap();
+    let client = hub.client().unwrap();
+    let groups = |by: Vec<Field>, condition: Condition| {
+        let client = client.clone();
+        async move {
+            std::pin::pin!(client.query_distribution(by, condition))
+                .map(|group| group.unwrap().item().unwrap())
+                .map(|group| (group.values, group.devices))
+                .collect::<Vec<_>>()
+                .await
+        }
+    };
+    let early = groups(
+        vec![Field::reported("firmware")],
+        Field::tag("ring").eq("early"),
+    )
+    .await;
+    assert_eq!(
+        early,
+        [
+            (vec![Some(json!("2.3"))], 1),
+            (vec![Some(json!("2.4"))], 2),
+            (vec![None], 1)
+        ],
+        "in pages of 2; a device without the property is its own group"
+    );
+    let both = groups(
+        vec![Field::tag("ring"), Field::reported("firmware")],
+        Condition::every_device(),
+    )
+    .await;
+    assert_eq!(both.len(), 4, "{both:?}");
+    assert!(both.contains(&(vec![Some(json!("broad")), Some(json!("2.3"))], 1)));
+    assert_eq!(both.iter().map(|(_, n)| n).sum::<u64>(), 5);
+
+    let before = hub.requests().len();
+    for (by, named) in [
+        (vec![], "at least one field"),
+        (vec![Field::tag("bad-name")], "bad-name"),
+    ] {
+        let first = std::pin::pin!(client.query_distribution(by, Condition::every_device()))
+            .next()
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(first.kind(), &ErrorKind::InvalidCondition);
+        assert!(first.to_string().contains(named), "{first}");
+    }
+    assert_eq!(hub.requests().len(), before, "nothing was sent");
+}

@@ -1,9 +1,9 @@
 //! The hub's query, `POST /devices/query`: twins (`SELECT * | COUNT() AS <name> | <fields>
-//! FROM devices [WHERE …]`) answered here, device-job rows (`FROM devices.jobs`) by
+//! FROM devices [WHERE …] [GROUP BY <paths>]`) answered here, device-job rows (`FROM devices.jobs`) by
 //! `device_jobs`; every query parsed by `query`, and anything outside its subset refused
 //! `400 ArgumentInvalid` in the service's shape.
 
-use std::{ops::ControlFlow, sync::Arc};
+use std::{collections::BTreeMap, ops::ControlFlow, sync::Arc};
 
 use axum::{extract::State, http::HeaderMap, response::Response};
 use serde_json::{Map, Value, json};
@@ -70,7 +70,55 @@ pub(crate) async fn query(
             let rows = first_rows(&hub, after, filter, paging.size, project).await;
             page(rows.into_iter(), paging.size, "Raw")
         }
+        Select::Grouped { fields, count, by } => {
+            let groups = hub
+                .read_twins(None, BTreeMap::new, |groups, _, twin| {
+                    if filter.matches(twin) {
+                        let values: Vec<Option<Value>> =
+                            by.iter().map(|path| path.get(twin).cloned()).collect();
+                        groups
+                            .entry(group_key(&values))
+                            .or_insert((values, 0_u64))
+                            .1 += 1;
+                    }
+                    ControlFlow::Continue(())
+                })
+                .await;
+            let row = |values: &[Option<Value>], devices: u64| {
+                let mut row: Map<String, Value> = fields
+                    .iter()
+                    .filter_map(|(path, name)| {
+                        let at = by.iter().position(|grouped| grouped == path)?;
+                        Some((name.clone(), values[at].clone()?))
+                    })
+                    .collect();
+                if let Some(alias) = count {
+                    row.insert(alias.clone(), json!(devices));
+                }
+                Value::Object(row)
+            };
+            let after = after.map(str::to_owned);
+            let rows = groups
+                .into_iter()
+                .filter(|(key, _)| after.as_deref().is_none_or(|after| key.as_str() > after))
+                .map(|(key, (values, devices))| (continuation(&[&key]), row(&values, devices)));
+            page(rows, paging.size, "Raw")
+        }
     }
+}
+
+/// A group's key: its values' JSON, an undefined one apart from `null`, in one text that orders
+/// the groups and pages them.
+fn group_key(values: &[Option<Value>]) -> String {
+    let parts: Vec<String> = values
+        .iter()
+        .map(|value| {
+            value
+                .as_ref()
+                .map_or_else(|| "~".to_owned(), Value::to_string)
+        })
+        .collect();
+    parts.join("\u{1f}")
 }
 
 /// The first `size` rows, and one more when there is one (so the page knows whether more

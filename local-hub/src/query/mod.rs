@@ -31,7 +31,12 @@
 //! - a `-` before a number literal negates it;
 //! - a device-job row's fields are read in any case too (`devices.jobs.JOBID`); every other name
 //!   (under `tags` and `properties`, and other top-level names) only as written;
-//! - `TOP`, `GROUP BY`, `ORDER BY`, functions but `IS_DEFINED` and `COUNT()`, arithmetic,
+//! - `GROUP BY` groups by the listed paths' values; a document lacking one forms the group of
+//!   its undefined value, in whose row that field is left out (the documentation's examples
+//!   show only defined values); groups come in the order of their values' JSON text, paged
+//!   like any query;
+//! - `TOP`, `ORDER BY`, functions but `IS_DEFINED` and `COUNT()`, arithmetic, a selected field
+//!   that is not among the `GROUP BY` paths, `COUNT()` beside fields without `GROUP BY`,
 //!   `devices.modules`, a property inside `IN [...]`, a literal on the left, `undefined`, `COUNT()`
 //!   without `AS`, two selected fields of one name, and nesting deeper than [`parser::MAX_DEPTH`] are
 //!   refused.
@@ -66,6 +71,14 @@ pub(crate) enum Select {
     /// `SELECT <path> [AS <alias>], ...`: each output field named by its alias, or the path's
     /// last segment.
     Fields(Vec<(Path, String)>),
+    /// `SELECT <fields>[, COUNT() AS <alias>] … GROUP BY <paths>`: a row per distinct value of
+    /// the paths among the documents the filter matches, with the fields (each one of the
+    /// paths) and the count.
+    Grouped {
+        fields: Vec<(Path, String)>,
+        count: Option<String>,
+        by: Vec<Path>,
+    },
 }
 
 /// The documents a query reads.

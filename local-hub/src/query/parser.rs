@@ -189,14 +189,22 @@ impl<'a> Parser<'a> {
         } else {
             Filter::every()
         };
-        for clause in ["GROUP", "ORDER"] {
-            if self.at_keyword(clause) {
-                return Err(self.unsupported(format_args!("{clause} BY")));
-            }
+        let select = if self.at_keyword("GROUP") {
+            self.grouped(select)?
+        } else if let Select::Grouped { .. } = select {
+            return Err(Refusal(format!(
+                "at byte {select_at}: COUNT() beside other fields needs GROUP BY those fields"
+            )));
+        } else {
+            select
+        };
+        if self.at_keyword("ORDER") {
+            return Err(self.unsupported("ORDER BY"));
         }
-        self.end(match filter.0 {
-            None => "WHERE or the end of the query",
-            Some(_) => "AND, OR or the end of the query",
+        self.end(match (&filter.0, &select) {
+            (_, Select::Grouped { .. }) => "`,` or the end of the query",
+            (None, _) => "WHERE, GROUP BY or the end of the query",
+            (Some(_), _) => "AND, OR, GROUP BY or the end of the query",
         })?;
         Ok(Query {
             select,
@@ -206,42 +214,84 @@ impl<'a> Parser<'a> {
     }
 
     fn select(&mut self) -> Result<Select, Refusal> {
-        let grouped = "COUNT() beside other fields (a GROUP BY query)";
         if self.eat(&Token::Star) {
             return Ok(Select::All);
         }
-        if self.keyword("COUNT") {
-            self.expect(&Token::Open, "`(` after COUNT")?;
-            self.expect(&Token::Close, "`)`: COUNT takes no argument")?;
-            self.expect_keyword("AS")?;
-            let alias = self.alias()?;
-            if self.peek() == Some(&Token::Comma) {
-                return Err(self.unsupported(grouped));
-            }
-            return Ok(Select::Count { alias });
-        }
         let mut fields: Vec<(Path, String)> = Vec::new();
+        let mut count = None;
         loop {
-            if self.at_keyword("COUNT") {
-                return Err(self.unsupported(grouped));
-            }
             let at = self.position();
-            let path = self.path("`*`, COUNT() or a property")?;
-            let name = if self.keyword("AS") {
-                self.alias()?
+            let name = if self.keyword("COUNT") {
+                self.expect(&Token::Open, "`(` after COUNT")?;
+                self.expect(&Token::Close, "`)`: COUNT takes no argument")?;
+                self.expect_keyword("AS")?;
+                let alias = self.alias()?;
+                if count.is_some() {
+                    return Err(Refusal(format!("at byte {at}: COUNT() twice")));
+                }
+                count = Some(alias.clone());
+                alias
             } else {
-                path.0.last().cloned().unwrap_or_default()
+                let path = self.path("`*`, COUNT() or a property")?;
+                let name = if self.keyword("AS") {
+                    self.alias()?
+                } else {
+                    path.0.last().cloned().unwrap_or_default()
+                };
+                fields.push((path, name.clone()));
+                name
             };
-            if fields.iter().any(|(_, other)| *other == name) {
+            let named = fields.iter().filter(|(_, other)| *other == name).count()
+                + usize::from(count.as_deref() == Some(name.as_str()));
+            if named > 1 {
                 return Err(Refusal(format!(
                     "at byte {at}: a second field named `{name}`: name one with AS"
                 )));
             }
-            fields.push((path, name));
             if !self.eat(&Token::Comma) {
-                return Ok(Select::Fields(fields));
+                break;
             }
         }
+        Ok(match (fields.is_empty(), count) {
+            (true, Some(alias)) => Select::Count { alias },
+            (false, None) => Select::Fields(fields),
+            // Fields beside a count: what GROUP BY must follow.
+            (_, count) => Select::Grouped {
+                fields,
+                count,
+                by: Vec::new(),
+            },
+        })
+    }
+
+    /// `GROUP BY <paths>` after `select`: every selected field must be one of the paths.
+    fn grouped(&mut self, select: Select) -> Result<Select, Refusal> {
+        let at = self.position();
+        self.expect_keyword("GROUP")?;
+        self.expect_keyword("BY")?;
+        let mut by = Vec::new();
+        loop {
+            by.push(self.path("a property to group by")?);
+            if !self.eat(&Token::Comma) {
+                break;
+            }
+        }
+        let (fields, count) = match select {
+            Select::All => {
+                return Err(Refusal(format!(
+                    "at byte {at}: GROUP BY needs the grouped fields or COUNT() selected, not `*`"
+                )));
+            }
+            Select::Count { alias } => (Vec::new(), Some(alias)),
+            Select::Fields(fields) => (fields, None),
+            Select::Grouped { fields, count, .. } => (fields, count),
+        };
+        if let Some((path, _)) = fields.iter().find(|(path, _)| !by.contains(path)) {
+            return Err(Refusal(format!(
+                "at byte {at}: `{path}` is selected but not grouped by: add it to GROUP BY"
+            )));
+        }
+        Ok(Select::Grouped { fields, count, by })
     }
 
     fn alias(&mut self) -> Result<String, Refusal> {

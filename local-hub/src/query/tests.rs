@@ -320,7 +320,15 @@ fn refuses_what_it_cannot_read_naming_where() {
     for (text, message) in [
         (
             "SELECT * FROM devices GROUP BY tags.a",
-            "at byte 22: GROUP BY is not supported by the local hub",
+            "at byte 22: GROUP BY needs the grouped fields or COUNT() selected, not `*`",
+        ),
+        (
+            "SELECT tags.b, COUNT() AS n FROM devices GROUP BY tags.a",
+            "at byte 41: `tags.b` is selected but not grouped by: add it to GROUP BY",
+        ),
+        (
+            "SELECT COUNT() AS n, COUNT() AS m FROM devices GROUP BY tags.a",
+            "at byte 21: COUNT() twice",
         ),
         (
             "SELECT * FROM devices WHERE tags.a = 1 ORDER BY tags.a",
@@ -332,11 +340,11 @@ fn refuses_what_it_cannot_read_naming_where() {
         ),
         (
             "SELECT tags.a, COUNT() AS n FROM devices",
-            "at byte 15: COUNT() beside other fields (a GROUP BY query) is not supported by the local hub",
+            "at byte 7: COUNT() beside other fields needs GROUP BY those fields",
         ),
         (
             "SELECT COUNT() AS n, tags.a FROM devices",
-            "at byte 19: COUNT() beside other fields (a GROUP BY query) is not supported by the local hub",
+            "at byte 7: COUNT() beside other fields needs GROUP BY those fields",
         ),
         (
             "SELECT COUNT() FROM devices",
@@ -388,7 +396,7 @@ fn refuses_what_it_cannot_read_naming_where() {
         ),
         (
             "SELECT * FROM devices tags.a = 1",
-            "at byte 22: expected WHERE or the end of the query, found `tags`",
+            "at byte 22: expected WHERE, GROUP BY or the end of the query, found `tags`",
         ),
         (
             "SELECT * FROM devices WHERE",
@@ -757,4 +765,28 @@ fn a_property_compares_with_another_of_the_same_document() {
         "properties.reported.fw < properties.desired.fw"
     );
     assert!(condition("tags.a = true").is_ok() && condition("tags.a = NULL").is_ok());
+}
+
+#[test]
+fn group_by_reads_its_paths_and_keeps_what_is_selected() {
+    let grouped = query(
+        "SELECT properties.reported.fw AS fw, tags.ring, COUNT() AS n FROM devices \
+         WHERE tags.model = 't1' GROUP BY tags.ring, properties.reported.fw",
+    )
+    .unwrap();
+    let Select::Grouped { fields, count, by } = grouped.select else {
+        panic!("{:?}", grouped.select);
+    };
+    let names: Vec<&str> = fields.iter().map(|(_, name)| name.as_str()).collect();
+    assert_eq!(names, ["fw", "ring"]);
+    assert_eq!(count.as_deref(), Some("n"));
+    let by: Vec<String> = by.iter().map(ToString::to_string).collect();
+    assert_eq!(by, ["tags.ring", "properties.reported.fw"]);
+    assert!(grouped.filter.matches(&json!({"tags": {"model": "t1"}})));
+    let only_count = query("select count() as n from devices group by tags.ring").unwrap();
+    assert!(matches!(only_count.select, Select::Grouped { ref fields, .. } if fields.is_empty()));
+    assert!(
+        query("SELECT tags.ring FROM devices GROUP BY tags.ring").is_ok(),
+        "distinct values"
+    );
 }
