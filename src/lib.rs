@@ -61,6 +61,7 @@ pub use call::{
 pub use client::{JobsClient, options::JobsClientOptions};
 pub use fleet::{
     adopt::ConflictingJob,
+    convergence::{Convergence, ConvergenceCounts},
     outcome::{DeviceCounts, FailedDevice, JobOutcome, MethodFailure, OutcomeOptions},
     rerun::RerunOptions,
     rollout::{

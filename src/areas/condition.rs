@@ -187,7 +187,8 @@ impl Condition {
         }
     }
 
-    fn refused(problem: String) -> Self {
+    /// A condition that cannot be sent, for `problem`: refused when it is used.
+    pub(crate) fn refused(problem: String) -> Self {
         Self {
             text: Err(problem),
             shape: Shape::Single,

@@ -7,6 +7,7 @@ mod condition_properties;
 mod contract_requests;
 mod contract_responses;
 mod contract_schema_parity;
+mod convergence;
 mod device_jobs;
 mod devices;
 #[cfg(feature = "entra")]
