@@ -61,7 +61,10 @@ pub use call::{
 pub use client::{JobsClient, options::JobsClientOptions};
 pub use fleet::{
     adopt::ConflictingJob,
-    convergence::{Convergence, ConvergenceCounts},
+    convergence::{
+        Convergence, ConvergenceCounts, ConvergenceEnd, ConvergenceEvent, ConvergenceReport,
+        ConvergenceWait,
+    },
     outcome::{DeviceCounts, FailedDevice, JobOutcome, MethodFailure, OutcomeOptions},
     rerun::RerunOptions,
     rollout::{

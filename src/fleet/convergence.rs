@@ -4,10 +4,17 @@
 //! there, and [`JobsClient::convergence`] counts the devices that have, have failed to, or have
 //! not answered yet.
 
+use std::time::{Duration, Instant};
+
+use futures_core::Stream;
+use futures_util::StreamExt as _;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::{Condition, Error, Field, JobsClient, Literal};
+use crate::{
+    Condition, DeviceQuery, Error, Field, JobsClient, Literal, WaitOptions,
+    call::{util, validate},
+};
 
 /// What "applied" means for a set of devices, as conditions on their twins: one a converged
 /// device meets, and optionally one a device that failed to apply meets.
@@ -29,6 +36,10 @@ use crate::{Condition, Error, Field, JobsClient, Literal};
 pub struct Convergence {
     converged: Condition,
     failed: Option<Condition>,
+    /// The devices neither converged nor failed, for a report's sample: written apart, since
+    /// `NOT` of a comparison with a property a device lacks is undefined, not true, in the
+    /// query language, and those are the devices that never reported.
+    pending: Condition,
 }
 
 impl Convergence {
@@ -46,6 +57,9 @@ impl Convergence {
         Self {
             converged: version().and(code().eq(Self::APPLIED_STATUS)),
             failed: Some(version().and(code().ne(Self::APPLIED_STATUS))),
+            pending: (!Field::reported("lastDesiredVersion").is_defined())
+                .or(Field::desired("$version").ne(Field::reported("lastDesiredVersion")))
+                .or(!code().is_defined()),
         }
     }
 
@@ -57,26 +71,39 @@ impl Convergence {
     pub fn reported_back(patch: &Map<String, Value>) -> Self {
         let mut leaves = Vec::new();
         collect_leaves(patch, &mut Vec::new(), &mut leaves);
-        let converged = leaves
+        let joined = |conditions: Vec<Condition>, join: fn(Condition, Condition) -> Condition| {
+            conditions
+                .into_iter()
+                .reduce(join)
+                .unwrap_or_else(nothing_to_see)
+        };
+        let (reported, pending): (Vec<_>, Vec<_>) = leaves
             .into_iter()
-            .fold(None, |all: Option<Condition>, condition| {
-                Some(match all {
-                    Some(all) => all.and(condition),
-                    None => condition,
-                })
+            .map(|(field, literal)| {
+                let missing = !field.clone().is_defined();
+                (
+                    field.clone().eq(literal.clone()),
+                    missing.or(field.ne(literal)),
+                )
             })
-            .unwrap_or_else(nothing_to_see);
+            .unzip();
         Self {
-            converged,
+            converged: joined(reported, Condition::and),
             failed: None,
+            pending: joined(pending, Condition::or),
         }
     }
 
     /// Converged when a device's twin meets `converged`; without a failure condition unless
     /// [`with_failure`](Self::with_failure) gives one.
+    ///
+    /// A report names as pending the devices for which `NOT` of the conditions is true; one
+    /// that lacks a property they compare is counted as pending but may go unnamed.
     pub fn when(converged: impl Into<Condition>) -> Self {
+        let converged = converged.into();
         Self {
-            converged: converged.into(),
+            pending: !converged.clone(),
+            converged,
             failed: None,
         }
     }
@@ -84,7 +111,9 @@ impl Convergence {
     /// Failed when a device's twin meets `failed` (and not `converged`'s condition: a device
     /// counts once, as converged first).
     pub fn with_failure(mut self, failed: impl Into<Condition>) -> Self {
-        self.failed = Some(failed.into());
+        let failed = failed.into();
+        self.pending = !self.converged.clone().or(failed.clone());
+        self.failed = Some(failed);
         self
     }
 }
@@ -98,11 +127,11 @@ fn nothing_to_see() -> Condition {
     )
 }
 
-/// `properties.reported.<path> = <value>` for every comparable leaf under `object`.
+/// The reported property and its value for every comparable leaf under `object`.
 fn collect_leaves(
     object: &Map<String, Value>,
     path: &mut Vec<String>,
-    leaves: &mut Vec<Condition>,
+    leaves: &mut Vec<(Field, Literal)>,
 ) {
     for (name, value) in object {
         path.push(name.clone());
@@ -121,7 +150,7 @@ fn collect_leaves(
             Value::Null | Value::Array(_) => None,
         };
         if let Some(literal) = literal {
-            leaves.push(Field::reported(&path.join(".")).eq(literal));
+            leaves.push((Field::reported(&path.join(".")), literal));
         }
         path.pop();
     }
@@ -192,6 +221,271 @@ impl JobsClient {
     }
 }
 
+/// How a wait for convergence ([`JobsClient::wait_for_convergence`]) polls, when it ends, and
+/// how many device ids its report names. Start from `ConvergenceWait::default()`: every device
+/// converged, none failed, polls from 15 s up to 60 s apart, for 30 minutes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConvergenceWait {
+    wait: WaitOptions,
+    share: f64,
+    max_failed_share: f64,
+    sample: usize,
+}
+
+impl Default for ConvergenceWait {
+    fn default() -> Self {
+        Self {
+            wait: WaitOptions::default()
+                .with_poll_interval(Self::DEFAULT_POLL_INTERVAL)
+                .with_max_poll_interval(Self::DEFAULT_MAX_POLL_INTERVAL)
+                .with_timeout(Self::DEFAULT_TIMEOUT),
+            share: 1.0,
+            max_failed_share: 0.0,
+            sample: Self::DEFAULT_SAMPLE,
+        }
+    }
+}
+
+impl ConvergenceWait {
+    /// The first pause between polls unless configured otherwise. A poll costs up to three
+    /// queries, and the service allows 20 a minute per unit on S1 and S2: polls 15 s apart
+    /// spend 12 a minute, leaving room for the rest of the fleet's work on one unit.
+    pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(15);
+    /// The longest pause between polls unless configured otherwise.
+    pub const DEFAULT_MAX_POLL_INTERVAL: Duration = Duration::from_secs(60);
+    /// How long a wait for convergence lasts unless configured otherwise: devices apply a
+    /// change when they next connect, minutes away.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+    /// How many pending and failed device ids a report names unless configured otherwise.
+    pub const DEFAULT_SAMPLE: usize = 20;
+
+    /// How it polls and for how long in all (default: pauses from
+    /// [`Self::DEFAULT_POLL_INTERVAL`] up to [`Self::DEFAULT_MAX_POLL_INTERVAL`], for
+    /// [`Self::DEFAULT_TIMEOUT`]).
+    pub fn with_wait(mut self, wait: WaitOptions) -> Self {
+        self.wait = wait;
+        self
+    }
+
+    /// The share of the targeted devices, `0.0`–`1.0`, that must converge (default `1.0`: all).
+    pub fn with_share(mut self, share: f64) -> Self {
+        self.share = share;
+        self
+    }
+
+    /// The largest share of the targeted devices, `0.0`–`1.0`, that may fail before the wait
+    /// ends with [`ConvergenceEnd::TooManyFailed`] (default `0.0`: any failure ends it).
+    pub fn with_max_failed_share(mut self, share: f64) -> Self {
+        self.max_failed_share = share;
+        self
+    }
+
+    /// How many pending and how many failed device ids the report names (default
+    /// [`Self::DEFAULT_SAMPLE`]; `0`: none, and no query for them).
+    pub fn with_sample(mut self, devices: usize) -> Self {
+        self.sample = devices;
+        self
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        for (share, setter) in [
+            (self.share, "with_share"),
+            (self.max_failed_share, "with_max_failed_share"),
+        ] {
+            if !(0.0..=1.0).contains(&share) {
+                return Err(validate::invalid_request(format!(
+                    "a convergence share is {share}; it must be from 0.0 to 1.0 \
+                     (ConvergenceWait::{setter})"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How a wait for convergence ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub enum ConvergenceEnd {
+    /// The share asked for converged (a condition that selects no device converges at once).
+    Converged,
+    /// More devices failed than the wait allows.
+    TooManyFailed,
+    /// Neither happened within the wait's timeout.
+    TimedOut,
+}
+
+/// The end of a wait for convergence: how it ended, the last counts, and a bounded sample of
+/// the devices still pending and of those that failed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct ConvergenceReport {
+    /// How it ended.
+    pub end: ConvergenceEnd,
+    /// The last counts read.
+    pub counts: ConvergenceCounts,
+    /// Some of the devices still pending, at most [`ConvergenceWait::with_sample`]'s number.
+    pub pending_sample: Vec<String>,
+    /// Some of the devices that failed, at most as many.
+    pub failed_sample: Vec<String>,
+}
+
+/// What a wait for convergence saw ([`JobsClient::watch_convergence`]).
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum ConvergenceEvent {
+    /// A poll's counts, not yet an end.
+    Progress(ConvergenceCounts),
+    /// How the wait ended; the last event.
+    Ended(ConvergenceReport),
+}
+
+impl JobsClient {
+    /// Polls [`convergence`](Self::convergence) until the share of the devices `condition`
+    /// selects that `wait` asks for converged, too many failed, or the wait's timeout passed,
+    /// and returns the report with a sample of the pending and failed devices (read once it
+    /// ended, two queries more). Every pause and every poll lies within the timeout; a poll
+    /// costs what [`convergence`](Self::convergence) costs. A failed query ends it with that
+    /// error; a share outside `0.0`–`1.0` is refused before anything is sent.
+    pub async fn wait_for_convergence(
+        &self,
+        condition: impl Into<Condition>,
+        convergence: &Convergence,
+        wait: ConvergenceWait,
+    ) -> Result<ConvergenceReport, Error> {
+        let mut watch = ConvergenceWatch::new(self, condition.into(), convergence, wait)?;
+        loop {
+            if let ConvergenceEvent::Ended(report) = watch.next().await? {
+                return Ok(report);
+            }
+        }
+    }
+
+    /// The progress of [`wait_for_convergence`](Self::wait_for_convergence), as a stream: each
+    /// poll's counts, then [`ConvergenceEvent::Ended`] with the report, or an `Err` that ended it
+    /// (options that cannot work are the one item, and nothing is sent).
+    pub fn watch_convergence(
+        &self,
+        condition: impl Into<Condition>,
+        convergence: &Convergence,
+        wait: ConvergenceWait,
+    ) -> impl Stream<Item = Result<ConvergenceEvent, Error>> + Send + 'static {
+        let watch = ConvergenceWatch::new(self, condition.into(), convergence, wait);
+        futures_util::stream::unfold(Some(watch), |watch| async move {
+            let mut watch = match watch? {
+                Ok(watch) => watch,
+                Err(refused) => return Some((Err(refused), None)),
+            };
+            let event = watch.next().await;
+            let goes_on = matches!(event, Ok(ConvergenceEvent::Progress(_)));
+            Some((event, goes_on.then_some(Ok(watch))))
+        })
+    }
+}
+
+/// Where a wait for convergence is.
+struct ConvergenceWatch {
+    client: JobsClient,
+    condition: Condition,
+    convergence: Convergence,
+    wait: ConvergenceWait,
+    deadline: Instant,
+    /// The pause before the next poll; none before the first.
+    pause: Option<Duration>,
+    last: ConvergenceCounts,
+}
+
+impl ConvergenceWatch {
+    fn new(
+        client: &JobsClient,
+        condition: Condition,
+        convergence: &Convergence,
+        wait: ConvergenceWait,
+    ) -> Result<Self, Error> {
+        wait.check()?;
+        Ok(Self {
+            client: client.clone(),
+            condition,
+            convergence: convergence.clone(),
+            deadline: util::deadline(Instant::now(), wait.wait.timeout()),
+            wait,
+            pause: None,
+            last: ConvergenceCounts::default(),
+        })
+    }
+
+    /// The next poll's counts, or how the wait ended.
+    async fn next(&mut self) -> Result<ConvergenceEvent, Error> {
+        if let Some(pause) = self.pause {
+            // A pause that would end past the deadline cannot be followed by a poll.
+            if pause >= self.deadline.saturating_duration_since(Instant::now()) {
+                return self.ended(ConvergenceEnd::TimedOut).await;
+            }
+            tokio::time::sleep(pause).await;
+        }
+        self.pause = Some(match self.pause {
+            None => self.wait.wait.first_pause(),
+            Some(pause) => self.wait.wait.next_pause(pause),
+        });
+        let deadline = tokio::time::Instant::from_std(self.deadline);
+        let poll = self
+            .client
+            .convergence(self.condition.clone(), &self.convergence);
+        let Ok(counts) = tokio::time::timeout_at(deadline, poll).await else {
+            return self.ended(ConvergenceEnd::TimedOut).await;
+        };
+        self.last = counts?;
+        let share = |devices: u64| match self.last.targeted {
+            0 => 0.0,
+            targeted => devices as f64 / targeted as f64,
+        };
+        if share(self.last.failed) > self.wait.max_failed_share {
+            self.ended(ConvergenceEnd::TooManyFailed).await
+        } else if self.last.targeted == 0 || share(self.last.converged) >= self.wait.share {
+            self.ended(ConvergenceEnd::Converged).await
+        } else {
+            Ok(ConvergenceEvent::Progress(self.last.clone()))
+        }
+    }
+
+    /// The report of a wait that ended as `end`, with its samples read.
+    async fn ended(&self, end: ConvergenceEnd) -> Result<ConvergenceEvent, Error> {
+        let converged = self.convergence.converged.clone();
+        let pending_sample = self.sample(self.convergence.pending.clone()).await?;
+        let failed_sample = match &self.convergence.failed {
+            Some(failed) => self.sample(failed.clone().and(!converged)).await?,
+            None => Vec::new(),
+        };
+        Ok(ConvergenceEvent::Ended(ConvergenceReport {
+            end,
+            counts: self.last.clone(),
+            pending_sample,
+            failed_sample,
+        }))
+    }
+
+    /// At most the sample's number of the ids of the targeted devices that `among` selects.
+    async fn sample(&self, among: Condition) -> Result<Vec<String>, Error> {
+        let wanted = self.wait.sample;
+        if wanted == 0 {
+            return Ok(Vec::new());
+        }
+        let page = u32::try_from(wanted).unwrap_or(u32::MAX);
+        let query = DeviceQuery::new(self.condition.clone().and(among)).with_page_size(page);
+        let mut ids = std::pin::pin!(self.client.query_device_ids(query));
+        let mut sample = Vec::new();
+        while sample.len() < wanted {
+            match ids.next().await {
+                Some(id) => sample.extend(id?.item()),
+                None => break,
+            }
+        }
+        Ok(sample)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -225,6 +519,19 @@ mod tests {
              properties.reported.ratio = 0.5"
         );
         assert_eq!(reported.failed, None);
+        assert_eq!(
+            text(&acknowledged.pending),
+            "NOT (IS_DEFINED(properties.reported.lastDesiredVersion)) OR \
+             properties.desired.$version != properties.reported.lastDesiredVersion OR \
+             NOT (IS_DEFINED(properties.reported.lastDesiredStatus.code))"
+        );
+        let one = Convergence::reported_back(json!({"fw": "2.4"}).as_object().unwrap());
+        assert_eq!(
+            text(&one.pending),
+            "NOT (IS_DEFINED(properties.reported.fw)) OR properties.reported.fw != '2.4'"
+        );
+        let own = Convergence::when(Field::tag("a").eq(1)).with_failure(Field::tag("b").eq(2));
+        assert_eq!(text(&own.pending), "NOT (tags.a = 1 OR tags.b = 2)");
         let empty = Convergence::reported_back(json!({"gone": null}).as_object().unwrap());
         let refused = empty.converged.text().unwrap_err();
         assert!(
