@@ -99,6 +99,16 @@ fn flags() -> Vec<(&'static str, &'static str, String)> {
             "the most connections served at once",
             LocalHubBuilder::DEFAULT_MAX_CONNECTIONS.to_string(),
         ),
+        (
+            "--request-log N",
+            "how many recent requests to keep in memory, headers and bodies included",
+            "0: no client of the binary could read them".to_owned(),
+        ),
+        (
+            "--request-log-bytes BYTES",
+            "the most bytes of headers and bodies that log holds",
+            LocalHubBuilder::DEFAULT_RECORDED_BYTES.to_string(),
+        ),
         ("--help", "this list", String::new()),
     ]
 }
@@ -186,7 +196,10 @@ struct Fleet {
 /// The hub the command line describes, and the fleets to load into it once it is up; `None`
 /// for `--help`.
 fn configured(args: Vec<String>) -> Result<Option<(LocalHubBuilder, Vec<Fleet>)>, String> {
-    let mut builder = LocalHub::builder().request_log(0, 0);
+    let mut builder = LocalHub::builder();
+    // As a server other processes share, it keeps no request log unless asked: no one could
+    // read it.
+    let (mut log_requests, mut log_bytes) = (0, LocalHubBuilder::DEFAULT_RECORDED_BYTES);
     let mut fleets = Vec::new();
     let mut policy_name = LocalHub::DEFAULT_POLICY_NAME.to_owned();
     let mut policy_key = None;
@@ -231,6 +244,8 @@ fn configured(args: Vec<String>) -> Result<Option<(LocalHubBuilder, Vec<Fleet>)>
             "--max-page-size" => builder = builder.max_page_size(count(&flag, &value()?)?),
             "--client-timeout" => builder = builder.client_timeout(seconds(&flag, &value()?)?),
             "--max-connections" => builder = builder.max_connections(count(&flag, &value()?)?),
+            "--request-log" => log_requests = count(&flag, &value()?)?,
+            "--request-log-bytes" => log_bytes = count(&flag, &value()?)?,
             "--help" | "-h" => return Ok(None),
             other => {
                 return Err(format!(
@@ -240,6 +255,7 @@ fn configured(args: Vec<String>) -> Result<Option<(LocalHubBuilder, Vec<Fleet>)>
             }
         }
     }
+    builder = builder.request_log(log_requests, log_bytes);
     if let Some(key) = policy_key {
         builder = builder
             .policy(policy_name, &key)

@@ -287,7 +287,7 @@ impl ConvergenceWait {
         self
     }
 
-    fn check(&self) -> Result<(), Error> {
+    pub(crate) fn check(&self) -> Result<(), Error> {
         for (share, setter) in [
             (self.share, "with_share"),
             (self.max_failed_share, "with_max_failed_share"),
@@ -386,7 +386,7 @@ impl JobsClient {
 }
 
 /// Where a wait for convergence is.
-struct ConvergenceWatch {
+pub(crate) struct ConvergenceWatch {
     client: JobsClient,
     condition: Condition,
     convergence: Convergence,
@@ -398,7 +398,7 @@ struct ConvergenceWatch {
 }
 
 impl ConvergenceWatch {
-    fn new(
+    pub(crate) fn new(
         client: &JobsClient,
         condition: Condition,
         convergence: &Convergence,
@@ -417,7 +417,7 @@ impl ConvergenceWatch {
     }
 
     /// The next poll's counts, or how the wait ended.
-    async fn next(&mut self) -> Result<ConvergenceEvent, Error> {
+    pub(crate) async fn next(&mut self) -> Result<ConvergenceEvent, Error> {
         if let Some(pause) = self.pause {
             // A pause that would end past the deadline cannot be followed by a poll.
             if pause >= self.deadline.saturating_duration_since(Instant::now()) {

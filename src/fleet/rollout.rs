@@ -9,9 +9,10 @@ use futures_util::StreamExt as _;
 use serde::Serialize;
 
 use crate::{
-    Condition, DirectMethodJob, Error, ErrorKind, JobsClient, OutcomeOptions, TwinUpdateJob,
-    WaitOptions, areas::scheduled_jobs::NewJob, call::validate, fleet::outcome::JobOutcome,
-    models::JobResponse,
+    Condition, Convergence, ConvergenceCounts, ConvergenceEnd, ConvergenceEvent, ConvergenceReport,
+    ConvergenceWait, DirectMethodJob, Error, JobsClient, OutcomeOptions, TwinUpdateJob,
+    WaitOptions, areas::scheduled_jobs::NewJob, call::validate,
+    fleet::convergence::ConvergenceWatch, fleet::outcome::JobOutcome, models::JobResponse,
 };
 
 /// One operation rolled out over waves of devices ([`JobsClient::rollout`]).
@@ -125,7 +126,7 @@ impl Rollout {
     /// rollout where it stopped ([`RolloutHalt::wave`]). A wave whose job exists already, doing
     /// the same work (the same type, condition, and twin patch or method, payload and
     /// timeouts), is not scheduled again: that job is waited for and its outcome judged. A job
-    /// of other work under that id fails the rollout with [`ErrorKind::ConflictingJob`] before
+    /// of other work under that id fails the rollout with [`ErrorKind::ConflictingJob`](crate::ErrorKind::ConflictingJob) before
     /// the wave is judged.
     pub fn starting_at(mut self, wave: usize) -> Self {
         self.first_wave = wave;
@@ -192,6 +193,7 @@ pub struct RolloutGate {
     halt_on_codes: Vec<String>,
     empty_waves_allowed: bool,
     min_devices: u64,
+    convergence: Option<(Convergence, ConvergenceWait)>,
 }
 
 impl Default for RolloutGate {
@@ -202,6 +204,7 @@ impl Default for RolloutGate {
             halt_on_codes: Vec::new(),
             empty_waves_allowed: false,
             min_devices: Self::DEFAULT_MIN_DEVICES,
+            convergence: None,
         }
     }
 }
@@ -248,7 +251,23 @@ impl RolloutGate {
         self
     }
 
+    /// After a wave's job completed and its outcome passed, waits until its devices converge as
+    /// `convergence` says (a twin update's row reads `completed` once the cloud twin is
+    /// written, which says nothing of the device): the rollout halts with
+    /// [`HaltReason::NotConverged`] when too many of them fail to apply it or the share `wait`
+    /// asks for does not converge in time. Default: none (the devices' reported side is not
+    /// read). For a firmware version sent in desired properties,
+    /// [`Convergence::reported_back`] of the patch, or [`Convergence::acknowledged`] for devices
+    /// that follow Microsoft's convention.
+    pub fn with_convergence(mut self, convergence: Convergence, wait: ConvergenceWait) -> Self {
+        self.convergence = Some((convergence, wait));
+        self
+    }
+
     fn check(&self) -> Result<(), Error> {
+        if let Some((_, wait)) = &self.convergence {
+            wait.check()?;
+        }
         if (0.0..=1.0).contains(&self.max_failure_rate) {
             return Ok(());
         }
@@ -329,6 +348,24 @@ pub enum RolloutEvent {
         /// Whether the gate halts the rollout after it.
         halts: bool,
     },
+    /// A poll of wave `wave`'s devices while the gate waits for them to converge
+    /// ([`RolloutGate::with_convergence`]).
+    Converging {
+        /// The wave, counted from 0.
+        wave: usize,
+        /// How far its devices have converged.
+        counts: ConvergenceCounts,
+    },
+    /// How the wait for wave `wave`'s devices to converge ended; `halts` says whether the
+    /// rollout halts here.
+    Converged {
+        /// The wave, counted from 0.
+        wave: usize,
+        /// How it ended, with samples of the pending and failed devices.
+        report: Box<ConvergenceReport>,
+        /// Whether the gate halts the rollout after it.
+        halts: bool,
+    },
     /// The gate halted the rollout.
     Halted(RolloutReport),
     /// Every wave passed.
@@ -357,6 +394,8 @@ pub struct WaveReport {
     pub name: String,
     /// What became of its devices (its job id included).
     pub outcome: JobOutcome,
+    /// How the wait for its devices to converge ended, if the gate waits for that.
+    pub convergence: Option<ConvergenceReport>,
 }
 
 /// Where a rollout halted, and why.
@@ -381,6 +420,22 @@ pub enum HaltReason {
     /// The wave's job reached no device: its condition selects none (a typo in a tag, say),
     /// so it proved nothing ([`RolloutGate::with_empty_waves_allowed`] lets such a wave pass).
     EmptyWave,
+    /// The wave's devices did not converge on what they were sent
+    /// ([`RolloutGate::with_convergence`]): too many failed to apply it, or too few applied it
+    /// in time.
+    #[non_exhaustive]
+    NotConverged {
+        /// How the wait for convergence ended.
+        end: ConvergenceEnd,
+        /// The last counts.
+        counts: ConvergenceCounts,
+        /// Some of the devices that failed to apply it.
+        #[serde(rename = "failedSample")]
+        failed_sample: Vec<String>,
+        /// Some of the devices that had not applied it yet.
+        #[serde(rename = "pendingSample")]
+        pending_sample: Vec<String>,
+    },
     /// The wave reached fewer devices than the gate asks for
     /// ([`RolloutGate::with_min_devices`]).
     #[non_exhaustive]
@@ -422,19 +477,16 @@ impl JobsClient {
     /// halted if it did. See [`run_rollout`](Self::run_rollout) for the events on the way and
     /// the errors.
     pub async fn rollout(&self, rollout: Rollout) -> Result<RolloutReport, Error> {
-        let mut events = std::pin::pin!(self.run_rollout(rollout));
-        while let Some(event) = events.next().await {
-            match event? {
-                RolloutEvent::Halted(report) | RolloutEvent::Finished(report) => {
-                    return Ok(report);
-                }
-                _ => {}
+        rollout.check()?;
+        let mut run = Run::new(self, rollout);
+        // Every step ends in an event; the last is the report, or an error ends the run.
+        loop {
+            if let RolloutEvent::Halted(report) | RolloutEvent::Finished(report) =
+                run.next().await?
+            {
+                return Ok(report);
             }
         }
-        Err(Error::new(
-            ErrorKind::InvalidResponse,
-            "a rollout ended without a report",
-        ))
     }
 
     /// Runs `rollout`, wave by wave, as a stream of what happens: each wave scheduled (waiting
@@ -444,25 +496,25 @@ impl JobsClient {
     /// A rollout that cannot run as given (no waves, two of one name, an id past the job-id
     /// rule, a condition or gate that cannot be used) is the one item, an error, and nothing is
     /// sent. A wave's job that fails, is cancelled or does not complete within the job wait
-    /// ends the stream with that [`ErrorKind::Wait`] error; so does any failed request. Dropping
+    /// ends the stream with that [`ErrorKind::Wait`](crate::ErrorKind::Wait) error; so does any failed request. Dropping
     /// the stream stops the rollout; the wave's job, if scheduled, runs on.
     pub fn run_rollout(
         &self,
         rollout: Rollout,
     ) -> impl Stream<Item = Result<RolloutEvent, Error>> + Send + 'static {
-        let step = match rollout.check() {
-            Ok(()) => Step::Schedule(rollout.first_wave),
-            Err(error) => Step::Refused(error),
-        };
-        let run = Run {
-            client: self.clone(),
-            rollout,
-            step,
-            report: RolloutReport::default(),
-        };
-        futures_util::stream::unfold(run, |mut run| async move {
-            let event = run.step().await?;
-            Some((event, run))
+        let run = rollout.check().map(|()| Run::new(self, rollout));
+        // The run is dropped after its last event: the report, or an error.
+        futures_util::stream::unfold(Some(run), |run| async move {
+            let mut run = match run? {
+                Ok(run) => run,
+                Err(refused) => return Some((Err(refused), None)),
+            };
+            let event = run.next().await;
+            let goes_on = !matches!(
+                event,
+                Err(_) | Ok(RolloutEvent::Halted(_) | RolloutEvent::Finished(_))
+            );
+            Some((event, goes_on.then_some(Ok(run))))
         })
     }
 }
@@ -471,12 +523,11 @@ type States = Pin<Box<dyn Stream<Item = Result<JobResponse, Error>> + Send>>;
 
 /// Where a run is.
 enum Step {
-    Refused(Error),
     Schedule(usize),
     Watch(usize, States),
     Judge(usize),
+    Converge(usize, Box<ConvergenceWatch>),
     End,
-    Done,
 }
 
 struct Run {
@@ -487,31 +538,48 @@ struct Run {
 }
 
 impl Run {
-    /// The next event, or `None` once the run is over.
-    async fn step(&mut self) -> Option<Result<RolloutEvent, Error>> {
+    /// A run of `rollout`, checked, from its first wave.
+    fn new(client: &JobsClient, rollout: Rollout) -> Self {
+        Self {
+            client: client.clone(),
+            step: Step::Schedule(rollout.first_wave),
+            rollout,
+            report: RolloutReport::default(),
+        }
+    }
+
+    /// The next event. After the last (the report) or an error, the run is over: its callers
+    /// drop it then.
+    async fn next(&mut self) -> Result<RolloutEvent, Error> {
         loop {
-            match std::mem::replace(&mut self.step, Step::Done) {
-                Step::Done => return None,
-                Step::Refused(error) => return Some(Err(error)),
-                Step::Schedule(wave) => return Some(self.schedule(wave).await),
+            // Each arm sets the step that follows; the end is the placeholder meanwhile.
+            match std::mem::replace(&mut self.step, Step::End) {
+                Step::Schedule(wave) => return self.schedule(wave).await,
                 Step::Watch(wave, mut states) => match states.next().await {
                     Some(Ok(job)) => {
                         self.step = Step::Watch(wave, states);
-                        return Some(Ok(RolloutEvent::JobState {
+                        return Ok(RolloutEvent::JobState {
                             wave,
                             job: Box::new(job),
-                        }));
+                        });
                     }
-                    Some(Err(error)) => return Some(Err(error)),
+                    Some(Err(error)) => return Err(error),
                     None => self.step = Step::Judge(wave),
                 },
-                Step::Judge(wave) => return Some(self.judge(wave).await),
+                Step::Judge(wave) => return self.judge(wave).await,
+                Step::Converge(wave, mut watch) => match watch.next().await? {
+                    ConvergenceEvent::Progress(counts) => {
+                        self.step = Step::Converge(wave, watch);
+                        return Ok(RolloutEvent::Converging { wave, counts });
+                    }
+                    ConvergenceEvent::Ended(report) => return Ok(self.converged(wave, report)),
+                },
                 Step::End => {
                     let report = std::mem::take(&mut self.report);
-                    return Some(Ok(match report.halted {
+                    return Ok(match report.halted {
                         Some(_) => RolloutEvent::Halted(report),
                         None => RolloutEvent::Finished(report),
-                    }));
+                    });
                 }
             }
         }
@@ -549,6 +617,7 @@ impl Run {
             wave,
             name: spec.name.clone(),
             outcome,
+            convergence: None,
         };
         let halts = halt.is_some();
         self.report.waves.push(report.clone());
@@ -557,16 +626,59 @@ impl Run {
             name: spec.name.clone(),
             reason,
         });
-        self.step = if halts || wave + 1 == self.rollout.waves.len() {
-            Step::End
-        } else {
-            Step::Schedule(wave + 1)
+        self.step = match &self.rollout.gate.convergence {
+            Some((convergence, wait)) if !halts => {
+                let devices = self.rollout.wave_job(spec).condition().clone();
+                // The wait was checked with the gate, before anything was sent.
+                let watch =
+                    ConvergenceWatch::new(&self.client, devices, convergence, wait.clone())?;
+                Step::Converge(wave, Box::new(watch))
+            }
+            _ => self.after(wave, halts),
         };
         Ok(RolloutEvent::WaveOutcome {
             wave,
             report: Box::new(report),
             halts,
         })
+    }
+}
+
+impl Run {
+    /// What follows wave `wave`: the end if it halts or was the last, else the next wave.
+    fn after(&self, wave: usize, halts: bool) -> Step {
+        if halts || wave + 1 == self.rollout.waves.len() {
+            Step::End
+        } else {
+            Step::Schedule(wave + 1)
+        }
+    }
+
+    /// The end of the wait for wave `wave`'s devices to converge: recorded in its report, and
+    /// a halt unless they converged.
+    fn converged(&mut self, wave: usize, report: ConvergenceReport) -> RolloutEvent {
+        let halts = report.end != ConvergenceEnd::Converged;
+        if halts {
+            self.report.halted = Some(RolloutHalt {
+                wave,
+                name: self.rollout.waves[wave].name.clone(),
+                reason: HaltReason::NotConverged {
+                    end: report.end,
+                    counts: report.counts.clone(),
+                    failed_sample: report.failed_sample.clone(),
+                    pending_sample: report.pending_sample.clone(),
+                },
+            });
+        }
+        if let Some(judged) = self.report.waves.last_mut() {
+            judged.convergence = Some(report.clone());
+        }
+        self.step = self.after(wave, halts);
+        RolloutEvent::Converged {
+            wave,
+            report: Box::new(report),
+            halts,
+        }
     }
 }
 

@@ -139,6 +139,8 @@ fn the_local_hub_binarys_help_lists_every_setting_with_its_default() {
         ("--max-page-size", "3"),
         ("--client-timeout", "30 s"),
         ("--max-connections", "512"),
+        ("--request-log ", "0"),
+        ("--request-log-bytes", "16777216"),
     ] {
         let line = help
             .lines()

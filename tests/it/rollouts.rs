@@ -5,8 +5,9 @@ use std::{pin::pin, time::Duration};
 
 use futures::StreamExt as _;
 use iothub_jobs::{
-    ConflictingJob, DirectMethodJob, Error, ErrorKind, Field, HaltReason, JobsClient, Rollout,
-    RolloutEvent, RolloutGate, TwinUpdateJob, WaitEnd, WaitOptions,
+    ConflictingJob, Convergence, ConvergenceEnd, ConvergenceWait, DirectMethodJob, Error,
+    ErrorKind, Field, HaltReason, JobsClient, Rollout, RolloutEvent, RolloutGate, TwinUpdateJob,
+    WaitEnd, WaitOptions,
 };
 use iothub_local_hub::LocalHub;
 use serde_json::json;
@@ -418,4 +419,111 @@ async fn an_empty_canary_halts_the_rollout_unless_the_gate_allows_empty_waves() 
         .unwrap();
     assert!(report.halted.is_none());
     assert_eq!(report.waves[1].outcome.devices, 4);
+}
+
+/// A twin update of the firmware version over the three rings, gated on the devices
+/// acknowledging it (Microsoft's convention), every wait quick.
+fn firmware_rollout(id: &str, wait: Duration) -> Rollout {
+    let patch = support::object(json!({"firmware": "2.5.0"}));
+    let job = TwinUpdateJob::new(id, Field::tag("model").eq("t1")).with_desired_properties(patch);
+    let convergence = ConvergenceWait::default().with_wait(quick(wait));
+    rings(
+        Rollout::twin_update(job),
+        RolloutGate::default().with_convergence(Convergence::acknowledged(), convergence),
+    )
+}
+
+#[tokio::test]
+async fn a_twin_update_over_devices_that_never_report_halts_for_not_converging() {
+    let hub = fleet().await;
+    let client = hub.client().unwrap();
+    let events: Vec<RolloutEvent> = ended(
+        client
+            .run_rollout(firmware_rollout("fw-silent", Duration::from_millis(400)))
+            .map(Result::unwrap)
+            .collect(),
+    )
+    .await;
+    let Some(RolloutEvent::Halted(report)) = events.last() else {
+        panic!("{events:?}");
+    };
+    let halt = report.halted.as_ref().unwrap();
+    assert_eq!((halt.wave, halt.name.as_str()), (0, "canary"));
+    let HaltReason::NotConverged {
+        end,
+        counts,
+        pending_sample,
+        ..
+    } = &halt.reason
+    else {
+        panic!("{:?}", halt.reason);
+    };
+    assert_eq!(*end, ConvergenceEnd::TimedOut);
+    assert_eq!((counts.targeted, counts.pending), (2, 2));
+    assert_eq!(pending_sample, &["c1", "c2"]);
+    assert_eq!(
+        report.waves[0].outcome.counts.succeeded, 2,
+        "the cloud twins were written"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, RolloutEvent::Converging { wave: 0, .. }))
+    );
+    assert!(
+        hub.job("fw-silent-early").is_none(),
+        "the next ring was never scheduled"
+    );
+    let json = serde_json::to_value(report).unwrap();
+    assert_eq!(json["halted"]["reason"]["kind"], "notConverged");
+}
+
+#[tokio::test]
+async fn a_twin_update_goes_on_where_devices_apply_it_and_halts_where_one_rejects_it() {
+    let hub = fleet().await;
+    let client = hub.client().unwrap();
+    // The devices, acting as devices do: each acknowledges a desired version it has not yet,
+    // `e2` with a failure.
+    let devices = async {
+        loop {
+            for id in ["c1", "c2", "e1", "e2", "e3", "b1", "b2", "b3", "b4", "lab"] {
+                let twin = hub.twin(id).unwrap();
+                let desired = &twin["properties"]["desired"];
+                let version = desired["$version"].clone();
+                let reported = &twin["properties"]["reported"];
+                if desired.get("firmware").is_none() || reported["lastDesiredVersion"] == version {
+                    continue;
+                }
+                let code = if id == "e2" { 500 } else { 200 };
+                let mut updated = twin.clone();
+                updated["properties"]["reported"]["lastDesiredVersion"] = version;
+                updated["properties"]["reported"]["lastDesiredStatus"] = json!({"code": code});
+                hub.add_twins([updated]).unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let report = ended(async {
+        tokio::select! {
+            report = client.rollout(firmware_rollout("fw-acked", Duration::from_secs(20))) => report,
+            () = devices => unreachable!("the devices loop until the rollout ends"),
+        }
+    })
+    .await
+    .unwrap();
+    let halt = report.halted.unwrap();
+    assert_eq!((halt.wave, halt.name.as_str()), (1, "early"));
+    let HaltReason::NotConverged {
+        end, failed_sample, ..
+    } = &halt.reason
+    else {
+        panic!("{:?}", halt.reason);
+    };
+    assert_eq!(*end, ConvergenceEnd::TooManyFailed);
+    assert_eq!(failed_sample, &["e2"]);
+    let canary = report.waves[0].convergence.as_ref().unwrap();
+    assert_eq!(
+        (canary.end, canary.counts.converged),
+        (ConvergenceEnd::Converged, 2)
+    );
 }
