@@ -358,9 +358,14 @@ mod tests {
             every,
             "SELECT status AS group0, COUNT() AS numberOfDevices FROM devices GROUP BY status"
         );
-        let long = Field::tag(&"a".repeat(4000));
-        let error =
-            distribution_text(&[long.clone(), long], &Condition::every_device()).unwrap_err();
+        // `SELECT tags.<n> AS group0, COUNT() AS numberOfDevices FROM devices GROUP BY tags.<n>`
+        // is 78 bytes and the name twice.
+        let of_length = |bytes: usize| {
+            let name = "a".repeat((bytes - 78) / 2);
+            distribution_text(&[Field::tag(&name)], &Condition::every_device())
+        };
+        assert_eq!(of_length(MAX_QUERY_BYTES).unwrap().len(), MAX_QUERY_BYTES);
+        let error = of_length(MAX_QUERY_BYTES + 2).unwrap_err();
         assert!(error.to_string().contains("at most 8192"), "{error}");
         let row = serde_json::json!({"group1": 2, "numberOfDevices": 7});
         assert_eq!(

@@ -497,6 +497,21 @@ mod tests {
     }
 
     #[test]
+    fn a_wait_for_convergence_polls_as_documented_by_default() {
+        let wait = ConvergenceWait::default();
+        assert_eq!(wait.wait.timeout(), Duration::from_secs(1800));
+        assert_eq!(wait.wait.first_pause(), Duration::from_secs(15));
+        assert_eq!(
+            wait.wait.next_pause(Duration::from_secs(40)),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            (wait.share, wait.max_failed_share, wait.sample),
+            (1.0, 0.0, 20)
+        );
+    }
+
+    #[test]
     fn the_conventions_render_the_conditions_operators_use() {
         let acknowledged = Convergence::acknowledged();
         assert_eq!(
@@ -530,6 +545,8 @@ mod tests {
             text(&one.pending),
             "NOT (IS_DEFINED(properties.reported.fw)) OR properties.reported.fw != '2.4'"
         );
+        let alone = Convergence::when(Field::tag("a").eq(1));
+        assert_eq!(text(&alone.pending), "NOT (tags.a = 1)");
         let own = Convergence::when(Field::tag("a").eq(1)).with_failure(Field::tag("b").eq(2));
         assert_eq!(text(&own.pending), "NOT (tags.a = 1 OR tags.b = 2)");
         let empty = Convergence::reported_back(json!({"gone": null}).as_object().unwrap());

@@ -527,3 +527,39 @@ async fn a_twin_update_goes_on_where_devices_apply_it_and_halts_where_one_reject
         (ConvergenceEnd::Converged, 2)
     );
 }
+
+#[tokio::test]
+async fn a_wave_the_outcome_halts_is_not_waited_on_for_convergence() {
+    let hub = fleet().await;
+    let client = hub.client().unwrap();
+    let patch = support::object(json!({"firmware": "2.5.0"}));
+    let job =
+        TwinUpdateJob::new("fw-typo", Field::tag("model").eq("t1")).with_desired_properties(patch);
+    let gate = RolloutGate::default().with_convergence(
+        Convergence::acknowledged(),
+        ConvergenceWait::default().with_wait(quick(Duration::from_secs(20))),
+    );
+    // An empty canary converges at once (no device to wait for), yet its outcome halts.
+    let rollout = Rollout::twin_update(job)
+        .wave("canary", Field::tag("ring").eq("canery"))
+        .wave("broad", Field::tag("ring").eq("broad"))
+        .with_gate(gate)
+        .with_job_wait(quick(Duration::from_secs(20)));
+    let events: Vec<RolloutEvent> =
+        ended(client.run_rollout(rollout).map(Result::unwrap).collect()).await;
+    assert!(
+        !events.iter().any(|e| matches!(
+            e,
+            RolloutEvent::Converging { .. } | RolloutEvent::Converged { .. }
+        )),
+        "{events:?}"
+    );
+    let Some(RolloutEvent::Halted(report)) = events.last() else {
+        panic!("{events:?}");
+    };
+    assert_eq!(
+        report.halted.as_ref().unwrap().reason,
+        HaltReason::EmptyWave
+    );
+    assert!(hub.job("fw-typo-broad").is_none());
+}
