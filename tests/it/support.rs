@@ -427,3 +427,13 @@ pub(crate) fn spec_operation_for(method: &str, path: &str) -> Option<String> {
             })
     })
 }
+
+/// Every operation of spec/ is in `covered`; else a failure naming those that are not, which
+/// `what` describes ("no request above exercised").
+pub(crate) fn assert_every_operation(covered: &std::collections::BTreeSet<String>, what: &str) {
+    let missing: Vec<_> = spec_operations().difference(covered).cloned().collect();
+    assert!(
+        missing.is_empty(),
+        "operations in spec/ that {what}: {missing:?}"
+    );
+}
