@@ -186,30 +186,54 @@ impl JobsClient {
         condition: impl Into<Condition>,
         convergence: &Convergence,
     ) -> Result<ConvergenceCounts, Error> {
-        let condition = condition.into();
-        let converged_when = condition.clone().and(convergence.converged.clone());
-        // Converged first: a device meeting both conditions counts once.
-        let failed_when = convergence.failed.clone().map(|failed| {
-            condition
-                .clone()
-                .and(failed)
-                .and(!convergence.converged.clone())
-        });
-        // Every condition is checked before the first query is sent.
+        Selections::of(condition.into(), convergence)?
+            .count(self)
+            .await
+    }
+}
+
+/// The devices a convergence counts, each a whole condition — the targeted ones, and those of
+/// them that converged, failed (and did not converge: a device counts once) or are pending —
+/// written and checked once, before anything is sent, however often they are counted.
+struct Selections {
+    targeted: Condition,
+    converged: Condition,
+    failed: Option<Condition>,
+    pending: Condition,
+}
+
+impl Selections {
+    fn of(targeted: Condition, convergence: &Convergence) -> Result<Self, Error> {
+        let within = |condition: &Condition| targeted.clone().and(condition.clone());
+        let selections = Self {
+            converged: within(&convergence.converged),
+            failed: convergence
+                .failed
+                .as_ref()
+                .map(|failed| within(failed).and(!convergence.converged.clone())),
+            pending: within(&convergence.pending),
+            targeted,
+        };
         for checked in [
-            Some(&condition),
-            Some(&converged_when),
-            failed_when.as_ref(),
+            Some(&selections.targeted),
+            Some(&selections.converged),
+            selections.failed.as_ref(),
+            Some(&selections.pending),
         ]
         .into_iter()
         .flatten()
         {
             checked.text()?;
         }
-        let targeted = self.count_devices(condition).await?;
-        let converged = self.count_devices(converged_when).await?;
-        let failed = match failed_when {
-            Some(failed_when) => self.count_devices(failed_when).await?,
+        Ok(selections)
+    }
+
+    /// One count of each: two or three queries.
+    async fn count(&self, client: &JobsClient) -> Result<ConvergenceCounts, Error> {
+        let targeted = client.count_devices(self.targeted.clone()).await?;
+        let converged = client.count_devices(self.converged.clone()).await?;
+        let failed = match &self.failed {
+            Some(failed) => client.count_devices(failed.clone()).await?,
             None => 0,
         };
         Ok(ConvergenceCounts {
@@ -388,8 +412,7 @@ impl JobsClient {
 /// Where a wait for convergence is.
 pub(crate) struct ConvergenceWatch {
     client: JobsClient,
-    condition: Condition,
-    convergence: Convergence,
+    selections: Selections,
     wait: ConvergenceWait,
     deadline: Instant,
     /// The pause before the next poll; none before the first.
@@ -407,8 +430,7 @@ impl ConvergenceWatch {
         wait.check()?;
         Ok(Self {
             client: client.clone(),
-            condition,
-            convergence: convergence.clone(),
+            selections: Selections::of(condition, convergence)?,
             deadline: util::deadline(Instant::now(), wait.wait.timeout()),
             wait,
             pause: None,
@@ -430,9 +452,7 @@ impl ConvergenceWatch {
             Some(pause) => self.wait.wait.next_pause(pause),
         });
         let deadline = tokio::time::Instant::from_std(self.deadline);
-        let poll = self
-            .client
-            .convergence(self.condition.clone(), &self.convergence);
+        let poll = self.selections.count(&self.client);
         let Ok(counts) = tokio::time::timeout_at(deadline, poll).await else {
             return self.ended(ConvergenceEnd::TimedOut).await;
         };
@@ -452,10 +472,9 @@ impl ConvergenceWatch {
 
     /// The report of a wait that ended as `end`, with its samples read.
     async fn ended(&self, end: ConvergenceEnd) -> Result<ConvergenceEvent, Error> {
-        let converged = self.convergence.converged.clone();
-        let pending_sample = self.sample(self.convergence.pending.clone()).await?;
-        let failed_sample = match &self.convergence.failed {
-            Some(failed) => self.sample(failed.clone().and(!converged)).await?,
+        let pending_sample = self.sample(&self.selections.pending).await?;
+        let failed_sample = match &self.selections.failed {
+            Some(failed) => self.sample(failed).await?,
             None => Vec::new(),
         };
         Ok(ConvergenceEvent::Ended(ConvergenceReport {
@@ -466,14 +485,14 @@ impl ConvergenceWatch {
         }))
     }
 
-    /// At most the sample's number of the ids of the targeted devices that `among` selects.
-    async fn sample(&self, among: Condition) -> Result<Vec<String>, Error> {
+    /// At most the sample's number of the ids of the devices `selection` selects.
+    async fn sample(&self, selection: &Condition) -> Result<Vec<String>, Error> {
         let wanted = self.wait.sample;
         if wanted == 0 {
             return Ok(Vec::new());
         }
         let page = u32::try_from(wanted).unwrap_or(u32::MAX);
-        let query = DeviceQuery::new(self.condition.clone().and(among)).with_page_size(page);
+        let query = DeviceQuery::new(selection.clone()).with_page_size(page);
         let mut ids = std::pin::pin!(self.client.query_device_ids(query));
         let mut sample = Vec::new();
         while sample.len() < wanted {

@@ -544,7 +544,7 @@ async fn answered(request: reqwest::RequestBuilder) -> Value {
 /// more than a slice of twins is the unit test of `registry::write_slice` and, in figures, the
 /// `local_hub` benchmark's (how long a request beside them waits: a time, so not a test's).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn work_over_many_twins_stalls_no_request_beside_it() {
+async fn work_over_many_twins_answers_right_beside_other_requests() {
     let (hub, start) = support::hub_on_a_held_clock().await;
     let ids: Vec<String> = (0..CROWD).map(|n| format!("d{n:06}")).collect();
     hub.add_devices(&ids).unwrap();

@@ -204,7 +204,7 @@ impl DirectMethodJob {
         let payload = match self.payload {
             None => None,
             Some(payload) => {
-                let size = serde_json::to_vec(&payload).map_or(usize::MAX, |bytes| bytes.len());
+                let size = serialized_len(&payload);
                 if size > Self::MAX_PAYLOAD_BYTES {
                     return Err(validate::invalid_request(format!(
                         "the method payload is {size} bytes; the service takes at most {}",
@@ -452,7 +452,7 @@ fn twin_section_follows_the_rules(
         )))
     };
     for (name, value) in properties {
-        let size = serde_json::to_vec(value).map_or(usize::MAX, |bytes| bytes.len());
+        let size = serialized_len(value);
         if size > TwinUpdateJob::MAX_VALUE_BYTES {
             return broken(
                 &[name],
@@ -513,6 +513,11 @@ fn name_rule_broken(name: &str) -> Option<String> {
     Some(format!(
         "is a name holding {refused:?}; twin property names may not hold control characters, '.', '$' or a space"
     ))
+}
+
+/// How many bytes `value` takes as JSON, which is what the service's size limits count.
+fn serialized_len(value: &Value) -> usize {
+    serde_json::to_vec(value).map_or(usize::MAX, |bytes| bytes.len())
 }
 
 /// The fields every new job has, checked.
