@@ -72,6 +72,7 @@ use tokio::sync::oneshot;
 
 pub use error::Error;
 pub use state::RecordedRequest;
+pub use state::behaviours::{DeviceBehaviour, DeviceMix};
 pub use state::tier::{ParseTierError, Tier};
 
 use state::{registry, rows, rules};
@@ -93,6 +94,9 @@ pub struct LocalHubBuilder {
     policy_name: String,
     key: Vec<u8>,
     limits: state::Limits,
+    delays: state::behaviours::Delays,
+    mix: DeviceMix,
+    generated_devices: usize,
 }
 
 impl Default for LocalHubBuilder {
@@ -116,6 +120,12 @@ impl Default for LocalHubBuilder {
                 recorded_requests: Self::DEFAULT_RECORDED_REQUESTS,
                 recorded_bytes: Self::DEFAULT_RECORDED_BYTES,
             },
+            delays: state::behaviours::Delays {
+                apply: Self::DEFAULT_APPLY_DELAY,
+                slow: Self::DEFAULT_SLOW_DELAY,
+            },
+            mix: DeviceMix::default(),
+            generated_devices: 0,
         }
     }
 }
@@ -141,6 +151,44 @@ impl LocalHubBuilder {
     pub const DEFAULT_RECORDED_REQUESTS: usize = 1_000;
     /// How many bytes of headers and bodies the request log holds unless set otherwise.
     pub const DEFAULT_RECORDED_BYTES: usize = 16 << 20;
+    /// How long a device takes to report back desired properties it was sent unless set
+    /// otherwise: short, as a connected device's answer is.
+    pub const DEFAULT_APPLY_DELAY: Duration = Duration::from_secs(2);
+    /// How long a [`DeviceBehaviour::Slow`] device takes unless set otherwise: longer than a
+    /// wait should stand for one device, shorter than a convergence wait's usual half hour.
+    pub const DEFAULT_SLOW_DELAY: Duration = Duration::from_secs(10 * 60);
+
+    /// How long, on the hub's clock, a device takes to report back desired properties sent
+    /// to it (default [`Self::DEFAULT_APPLY_DELAY`]): counted from when its twin was written.
+    pub fn apply_delay(mut self, delay: Duration) -> Self {
+        self.delays.apply = delay;
+        self
+    }
+
+    /// How long a [`DeviceBehaviour::Slow`] device takes instead (default
+    /// [`Self::DEFAULT_SLOW_DELAY`]).
+    pub fn slow_delay(mut self, delay: Duration) -> Self {
+        self.delays.slow = delay;
+        self
+    }
+
+    /// How the devices behave, but for those given their own
+    /// ([`LocalHub::set_device_behaviour`]): by default every device applies what it is sent.
+    /// The mix decides how devices report back on their twins; direct methods are answered as
+    /// [`LocalHub::set_method_response`] and [`LocalHub::set_device_offline`] say.
+    pub fn device_mix(mut self, mix: DeviceMix) -> Self {
+        self.mix = mix;
+        self
+    }
+
+    /// Registers `devices` devices when the hub starts, `device-0000001` onwards, each tagged
+    /// `ring` in the rings of [`LocalHub::GENERATED_RINGS`] (in id order, each ring at least
+    /// one device when there are enough) and reporting firmware
+    /// [`LocalHub::GENERATED_FIRMWARE`] (`properties.reported.firmware.version`).
+    pub fn generated_fleet(mut self, devices: usize) -> Self {
+        self.generated_devices = devices;
+        self
+    }
 
     /// The port to listen on, on `127.0.0.1` (default 0: a free one, see
     /// [`LocalHub::endpoint`]). The hub answers plain HTTP, so it listens on loopback only.
@@ -257,7 +305,10 @@ impl LocalHubBuilder {
             jobs: Mutex::default(),
             import_export_jobs: Mutex::default(),
             devices: Mutex::default(),
-            twins: Mutex::default(),
+            twins: Mutex::new(registry::Registry::new(state::behaviours::Behaviours::new(
+                self.delays,
+                self.mix,
+            ))),
             updates_queued: tokio::sync::Notify::new(),
             requests: Mutex::new(state::RequestLog::new(
                 self.limits.recorded_requests,
@@ -279,11 +330,17 @@ impl LocalHubBuilder {
             http::serve(listener, app, &served.limits, stopped).await;
             writer.abort();
         });
-        Ok(LocalHub {
+        let hub = LocalHub {
             address,
             state,
             shutdown: Some(shutdown),
-        })
+        };
+        if self.generated_devices > 0 {
+            hub.settled_twins()
+                .twins_mut()
+                .extend(registry::generated(self.generated_devices));
+        }
+        Ok(hub)
     }
 }
 
@@ -293,6 +350,12 @@ impl LocalHub {
     /// The host name the local hub pretends to be unless built otherwise; tokens must be
     /// scoped to it.
     pub const DEFAULT_HOST_NAME: &str = "localhub.azure-devices.net";
+    /// The rings of a generated fleet ([`LocalHubBuilder::generated_fleet`]), in id order,
+    /// each with its share of the devices.
+    pub const GENERATED_RINGS: [(&str, f64); 3] =
+        [("canary", 0.02), ("early", 0.18), ("broad", 0.80)];
+    /// The firmware version a generated fleet's devices report.
+    pub const GENERATED_FIRMWARE: &str = "1.0.0";
 
     /// Starts a hub with the default host name and policy and a random key.
     pub async fn start() -> std::io::Result<Self> {
@@ -414,11 +477,37 @@ impl LocalHub {
         self.set_device(device_id, rows::Device::Answers { status, payload });
     }
 
-    /// Makes device `device_id` never connect: its row of a direct-method job reads `failed`,
-    /// with error `DeviceNotOnline`. Jobs that finished before keep the answers they had. The
-    /// hub adds the device if it has none of that id.
+    /// Makes device `device_id` never connect ([`DeviceBehaviour::Offline`]): its row of a
+    /// direct-method job reads `failed`, with error `DeviceNotOnline`, and it reports nothing
+    /// back on its twin. Jobs that finished before keep the answers they had. The hub adds the
+    /// device if it has none of that id.
     pub fn set_device_offline(&self, device_id: &str) {
-        self.set_device(device_id, rows::Device::Offline);
+        self.set_device_behaviour(device_id, DeviceBehaviour::Offline);
+    }
+
+    /// Makes device `device_id` behave as `behaviour` from now on, over the fleet's mix
+    /// ([`LocalHubBuilder::device_mix`]). An [`Offline`](DeviceBehaviour::Offline) device
+    /// also fails direct methods; one set back online answers them with `200` and `{}` again
+    /// ([`set_method_response`](Self::set_method_response) changes that), and reports its
+    /// twin's latest desired state after its delay. The hub adds the device if it
+    /// has none of that id.
+    pub fn set_device_behaviour(&self, device_id: &str, behaviour: DeviceBehaviour) {
+        self.ensure_device(device_id);
+        let now = self.state.utc_now();
+        self.settled_twins()
+            .set_behaviour(device_id, behaviour, now);
+        let mut devices = util::lock(&self.state.devices);
+        let configured = Arc::make_mut(&mut devices);
+        if behaviour == DeviceBehaviour::Offline {
+            configured.insert(device_id.to_owned(), rows::Device::Offline);
+        } else if matches!(configured.get(device_id), Some(rows::Device::Offline)) {
+            configured.remove(device_id);
+        }
+    }
+
+    /// How device `device_id` behaves now: as set for it, else as the fleet's mix says.
+    pub fn device_behaviour(&self, device_id: &str) -> DeviceBehaviour {
+        util::lock(&self.state.twins).behaviour(device_id)
     }
 
     fn set_device(&self, device_id: &str, device: rows::Device) {

@@ -19,10 +19,16 @@
 //! holds a twin the hub refuses (the API description's twin rules among others) stops it with
 //! exit code 2 before it prints anything on stdout, naming the twin and what is wrong. So does
 //! any flag it cannot use.
+//!
+//! A twin in a `--devices` file may carry one field of the hub's own, `"behaviour"`: how that
+//! device answers back when its desired properties change (`applies`, `slow`, `rejects`,
+//! `offline`, `never-reports`); it is taken out of the twin. `--generate-fleet N` registers N
+//! devices tagged in rings, and `--device-mix` decides how devices without a behaviour of their
+//! own behave (`--device-mix rejects=0.05,offline=0.02 --seed 7`).
 
 use std::{process::ExitCode, time::Duration};
 
-use iothub_local_hub::{LocalHub, LocalHubBuilder, Tier};
+use iothub_local_hub::{DeviceBehaviour, DeviceMix, LocalHub, LocalHubBuilder, Tier};
 use serde_json::Value;
 use tracing::Level;
 use tracing_subscriber::{
@@ -58,6 +64,31 @@ fn flags() -> Vec<(&'static str, &'static str, String)> {
             "--devices FILE",
             "register the twins FILE holds, as a JSON array (repeatable)",
             "none".to_owned(),
+        ),
+        (
+            "--generate-fleet N",
+            "register N devices device-0000001…, tagged ring = canary (2%), early (18%), broad (80%)",
+            "none".to_owned(),
+        ),
+        (
+            "--device-mix SHARES",
+            "how devices behave, as BEHAVIOUR=SHARE,… of slow, rejects, offline, never-reports; the rest apply",
+            "every device applies".to_owned(),
+        ),
+        (
+            "--seed N",
+            "the seed that picks which devices the mix's shares are",
+            "0".to_owned(),
+        ),
+        (
+            "--apply-delay SECONDS",
+            "how long a device takes to report back desired properties",
+            seconds(LocalHubBuilder::DEFAULT_APPLY_DELAY),
+        ),
+        (
+            "--slow-delay SECONDS",
+            "how long a slow device takes",
+            seconds(LocalHubBuilder::DEFAULT_SLOW_DELAY),
         ),
         (
             "--tier TIER",
@@ -159,7 +190,12 @@ async fn main() -> ExitCode {
     // where it is: a client never sees a hub without its fleet.
     for fleet in fleets {
         match hub.add_twins(fleet.twins) {
-            Ok(loaded) => eprintln!("loaded {loaded} device(s) from {}", fleet.file),
+            Ok(loaded) => {
+                for (device_id, behaviour) in &fleet.behaviours {
+                    hub.set_device_behaviour(device_id, *behaviour);
+                }
+                eprintln!("loaded {loaded} device(s) from {}", fleet.file);
+            }
             Err(error) => {
                 eprintln!(
                     "--devices {}: {error} (the first twin is twin 0); fix that twin or remove it \
@@ -189,8 +225,10 @@ async fn main() -> ExitCode {
 struct Fleet {
     /// The file as given on the command line, to name it in messages.
     file: String,
-    /// The array's items, in the file's order.
+    /// The array's items, in the file's order, each without the hub's own `behaviour`.
     twins: Vec<Value>,
+    /// The behaviours the twins carried, by device id.
+    behaviours: Vec<(String, DeviceBehaviour)>,
 }
 
 /// The hub the command line describes, and the fleets to load into it once it is up; `None`
@@ -203,6 +241,7 @@ fn configured(args: Vec<String>) -> Result<Option<(LocalHubBuilder, Vec<Fleet>)>
     let mut fleets = Vec::new();
     let mut policy_name = LocalHub::DEFAULT_POLICY_NAME.to_owned();
     let mut policy_key = None;
+    let (mut mix, mut seed) = (None, 0);
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         // `--flag value` or `--flag=value`; only the flag is ever repeated in a message, since
@@ -231,6 +270,16 @@ fn configured(args: Vec<String>) -> Result<Option<(LocalHubBuilder, Vec<Fleet>)>
             "--policy-name" => policy_name = value()?,
             "--policy-key" => policy_key = Some(value()?),
             "--devices" => fleets.push(fleet(value()?)?),
+            "--generate-fleet" => builder = builder.generated_fleet(count(&flag, &value()?)?),
+            "--device-mix" => mix = Some(value()?),
+            "--seed" => {
+                let given = value()?;
+                seed = given
+                    .parse()
+                    .map_err(|_| format!("--seed {given:?} is not a whole number"))?;
+            }
+            "--apply-delay" => builder = builder.apply_delay(seconds(&flag, &value()?)?),
+            "--slow-delay" => builder = builder.slow_delay(seconds(&flag, &value()?)?),
             "--tier" => {
                 let tier: Tier = value()?.parse().map_err(|e| format!("--tier: {e}"))?;
                 builder = builder.tier(tier);
@@ -256,6 +305,9 @@ fn configured(args: Vec<String>) -> Result<Option<(LocalHubBuilder, Vec<Fleet>)>
         }
     }
     builder = builder.request_log(log_requests, log_bytes);
+    if let Some(shares) = mix {
+        builder = builder.device_mix(device_mix(&shares, seed)?);
+    }
     if let Some(key) = policy_key {
         builder = builder
             .policy(policy_name, &key)
@@ -264,6 +316,27 @@ fn configured(args: Vec<String>) -> Result<Option<(LocalHubBuilder, Vec<Fleet>)>
         return Err("--policy-name needs --policy-key".to_owned());
     }
     Ok(Some((builder, fleets)))
+}
+
+/// The mix `--device-mix` describes: `BEHAVIOUR=SHARE` pairs, comma-separated.
+fn device_mix(shares: &str, seed: u64) -> Result<DeviceMix, String> {
+    let mut mix = DeviceMix::seeded(seed);
+    for pair in shares.split(',').filter(|pair| !pair.trim().is_empty()) {
+        let problem = |what: String| format!("--device-mix {pair:?}: {what}");
+        let (name, share) = pair
+            .split_once('=')
+            .ok_or_else(|| problem("write BEHAVIOUR=SHARE, like rejects=0.05".to_owned()))?;
+        let behaviour: DeviceBehaviour =
+            name.trim().parse().map_err(|e| problem(format!("{e}")))?;
+        let share: f64 = share
+            .trim()
+            .parse()
+            .map_err(|_| problem(format!("{share:?} is not a share from 0.0 to 1.0")))?;
+        mix = mix
+            .with_share(behaviour, share)
+            .map_err(|e| problem(e.to_string()))?;
+    }
+    Ok(mix)
 }
 
 /// A whole number for `flag`.
@@ -305,5 +378,28 @@ fn fleet(file: String) -> Result<Fleet, String> {
              like [{{\"deviceId\": \"sensor-1\", \"tags\": {{\"ring\": \"canary\"}}}}]"
         ));
     };
-    Ok(Fleet { file, twins })
+    let mut behaviours = Vec::new();
+    let mut twins = twins;
+    for (at, twin) in twins.iter_mut().enumerate() {
+        let Some(given) = twin
+            .as_object_mut()
+            .and_then(|twin| twin.remove("behaviour"))
+        else {
+            continue;
+        };
+        let behaviour = given
+            .as_str()
+            .ok_or_else(|| "a behaviour is a string".to_owned())
+            .and_then(|name| name.parse::<DeviceBehaviour>().map_err(|e| e.to_string()))
+            .map_err(|problem| format!("--devices {file}: twin {at}: {problem}"))?;
+        // A twin without a usable id is refused by the hub when it loads, naming it.
+        if let Some(device_id) = twin["deviceId"].as_str() {
+            behaviours.push((device_id.to_owned(), behaviour));
+        }
+    }
+    Ok(Fleet {
+        file,
+        twins,
+        behaviours,
+    })
 }

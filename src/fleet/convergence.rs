@@ -35,11 +35,18 @@ use crate::{
 #[derive(Clone, Debug, PartialEq)]
 pub struct Convergence {
     converged: Condition,
-    failed: Option<Condition>,
-    /// The devices neither converged nor failed, for a report's sample: written apart, since
-    /// `NOT` of a comparison with a property a device lacks is undefined, not true, in the
-    /// query language, and those are the devices that never reported.
-    pending: Condition,
+    /// Where `converged` is not true, written apart (as `failed`'s opposite is): `NOT` of a
+    /// comparison with a property a device lacks is undefined, not true, in the query language,
+    /// and those devices are the ones that never reported.
+    not_converged: Condition,
+    failed: Option<Failure>,
+}
+
+/// A convergence's failure condition, and where it is not true.
+#[derive(Clone, Debug, PartialEq)]
+struct Failure {
+    failed: Condition,
+    not_failed: Condition,
 }
 
 impl Convergence {
@@ -52,32 +59,35 @@ impl Convergence {
     /// properties.reported.lastDesiredStatus.code = 200`; failed when the device acknowledged
     /// the version with another code.
     pub fn acknowledged() -> Self {
-        let version = || Field::desired("$version").eq(Field::reported("lastDesiredVersion"));
         let code = || Field::reported("lastDesiredStatus.code");
         Self {
-            converged: version().and(code().eq(Self::APPLIED_STATUS)),
-            failed: Some(version().and(code().ne(Self::APPLIED_STATUS))),
-            pending: (!Field::reported("lastDesiredVersion").is_defined())
-                .or(Field::desired("$version").ne(Field::reported("lastDesiredVersion")))
-                .or(!code().is_defined()),
+            converged: acknowledged_version().and(code().eq(Self::APPLIED_STATUS)),
+            not_converged: unacknowledged_version().or(code().ne(Self::APPLIED_STATUS)),
+            failed: Some(acknowledged_failure()),
         }
     }
 
     /// Converged when every leaf of the desired-properties `patch` that is a string, number or
     /// boolean is reported back with the same value (`properties.reported.<path> = <value>`);
-    /// `null` leaves (removals) and arrays are not compared. No failure condition: a device
-    /// either reports the values or does not yet. A patch with no such leaf converges nowhere
-    /// (there is nothing to see): [`JobsClient::convergence`] refuses it.
+    /// `null` leaves (removals) and arrays are not compared. Failed when the device
+    /// acknowledged the desired version with a status other than `200` in Microsoft's
+    /// convention ([`acknowledged`](Self::acknowledged)); a device that does not follow it
+    /// never counts as failed. A patch with no leaf to compare converges nowhere (there is
+    /// nothing to see): [`JobsClient::convergence`] refuses it.
     pub fn reported_back(patch: &Map<String, Value>) -> Self {
+        Self::of_patch(patch).unwrap_or_else(|| Self {
+            converged: nothing_to_see(),
+            not_converged: nothing_to_see(),
+            failed: None,
+        })
+    }
+
+    /// [`reported_back`](Self::reported_back) of `patch`, or `None` when it has no leaf to
+    /// compare: a patch that only removes properties has nothing to see reported back.
+    pub(crate) fn of_patch(patch: &Map<String, Value>) -> Option<Self> {
         let mut leaves = Vec::new();
         collect_leaves(patch, &mut Vec::new(), &mut leaves);
-        let joined = |conditions: Vec<Condition>, join: fn(Condition, Condition) -> Condition| {
-            conditions
-                .into_iter()
-                .reduce(join)
-                .unwrap_or_else(nothing_to_see)
-        };
-        let (reported, pending): (Vec<_>, Vec<_>) = leaves
+        let (reported, differing): (Vec<_>, Vec<_>) = leaves
             .into_iter()
             .map(|(field, literal)| {
                 let missing = !field.clone().is_defined();
@@ -87,11 +97,11 @@ impl Convergence {
                 )
             })
             .unzip();
-        Self {
-            converged: joined(reported, Condition::and),
-            failed: None,
-            pending: joined(pending, Condition::or),
-        }
+        Some(Self {
+            converged: reported.into_iter().reduce(Condition::and)?,
+            not_converged: differing.into_iter().reduce(Condition::or)?,
+            failed: Some(acknowledged_failure()),
+        })
     }
 
     /// Converged when a device's twin meets `converged`; without a failure condition unless
@@ -102,7 +112,7 @@ impl Convergence {
     pub fn when(converged: impl Into<Condition>) -> Self {
         let converged = converged.into();
         Self {
-            pending: !converged.clone(),
+            not_converged: !converged.clone(),
             converged,
             failed: None,
         }
@@ -112,9 +122,33 @@ impl Convergence {
     /// counts once, as converged first).
     pub fn with_failure(mut self, failed: impl Into<Condition>) -> Self {
         let failed = failed.into();
-        self.pending = !self.converged.clone().or(failed.clone());
-        self.failed = Some(failed);
+        self.failed = Some(Failure {
+            not_failed: !failed.clone(),
+            failed,
+        });
         self
+    }
+}
+
+/// The device acknowledged its twin's desired version.
+fn acknowledged_version() -> Condition {
+    Field::desired("$version").eq(Field::reported("lastDesiredVersion"))
+}
+
+/// The device has not acknowledged its twin's desired version (or any), or acknowledged it
+/// with no status code.
+fn unacknowledged_version() -> Condition {
+    (!Field::reported("lastDesiredVersion").is_defined())
+        .or(Field::desired("$version").ne(Field::reported("lastDesiredVersion")))
+        .or(!Field::reported("lastDesiredStatus.code").is_defined())
+}
+
+/// Microsoft's convention's failure: the version acknowledged with another code than 200.
+fn acknowledged_failure() -> Failure {
+    let code = || Field::reported("lastDesiredStatus.code");
+    Failure {
+        failed: acknowledged_version().and(code().ne(Convergence::APPLIED_STATUS)),
+        not_failed: unacknowledged_version().or(code().eq(Convergence::APPLIED_STATUS)),
     }
 }
 
@@ -205,13 +239,17 @@ struct Selections {
 impl Selections {
     fn of(targeted: Condition, convergence: &Convergence) -> Result<Self, Error> {
         let within = |condition: &Condition| targeted.clone().and(condition.clone());
+        let not_converged = within(&convergence.not_converged);
         let selections = Self {
             converged: within(&convergence.converged),
             failed: convergence
                 .failed
                 .as_ref()
-                .map(|failed| within(failed).and(!convergence.converged.clone())),
-            pending: within(&convergence.pending),
+                .map(|failure| not_converged.clone().and(failure.failed.clone())),
+            pending: match &convergence.failed {
+                Some(failure) => not_converged.and(failure.not_failed.clone()),
+                None => not_converged,
+            },
             targeted,
         };
         for checked in [
@@ -533,15 +571,27 @@ mod tests {
     #[test]
     fn the_conventions_render_the_conditions_operators_use() {
         let acknowledged = Convergence::acknowledged();
+        let failure = acknowledged.failed.as_ref().unwrap();
         assert_eq!(
             text(&acknowledged.converged),
             "properties.desired.$version = properties.reported.lastDesiredVersion AND \
              properties.reported.lastDesiredStatus.code = 200"
         );
         assert_eq!(
-            text(acknowledged.failed.as_ref().unwrap()),
+            text(&failure.failed),
             "properties.desired.$version = properties.reported.lastDesiredVersion AND \
              properties.reported.lastDesiredStatus.code != 200"
+        );
+        let unacknowledged = "NOT (IS_DEFINED(properties.reported.lastDesiredVersion)) OR \
+             properties.desired.$version != properties.reported.lastDesiredVersion OR \
+             NOT (IS_DEFINED(properties.reported.lastDesiredStatus.code))";
+        assert_eq!(
+            text(&acknowledged.not_converged),
+            format!("{unacknowledged} OR properties.reported.lastDesiredStatus.code != 200")
+        );
+        assert_eq!(
+            text(&failure.not_failed),
+            format!("{unacknowledged} OR properties.reported.lastDesiredStatus.code = 200")
         );
         let patch = json!({"firmware": {"version": "2.4.1", "channel": null, "rings": [1]},
             "interval": 30, "ratio": 0.5, "on": true});
@@ -552,27 +602,47 @@ mod tests {
              properties.reported.interval = 30 AND properties.reported.on = true AND \
              properties.reported.ratio = 0.5"
         );
-        assert_eq!(reported.failed, None);
         assert_eq!(
-            text(&acknowledged.pending),
-            "NOT (IS_DEFINED(properties.reported.lastDesiredVersion)) OR \
-             properties.desired.$version != properties.reported.lastDesiredVersion OR \
-             NOT (IS_DEFINED(properties.reported.lastDesiredStatus.code))"
+            reported.failed, acknowledged.failed,
+            "a rejection in Microsoft's convention is a failure"
         );
         let one = Convergence::reported_back(json!({"fw": "2.4"}).as_object().unwrap());
         assert_eq!(
-            text(&one.pending),
+            text(&one.not_converged),
             "NOT (IS_DEFINED(properties.reported.fw)) OR properties.reported.fw != '2.4'"
         );
         let alone = Convergence::when(Field::tag("a").eq(1));
-        assert_eq!(text(&alone.pending), "NOT (tags.a = 1)");
-        let own = Convergence::when(Field::tag("a").eq(1)).with_failure(Field::tag("b").eq(2));
-        assert_eq!(text(&own.pending), "NOT (tags.a = 1 OR tags.b = 2)");
+        assert_eq!(text(&alone.not_converged), "NOT (tags.a = 1)");
+        assert_eq!(alone.failed, None);
+        let own = alone.with_failure(Field::tag("b").eq(2));
+        assert_eq!(text(&own.failed.unwrap().not_failed), "NOT (tags.b = 2)");
         let empty = Convergence::reported_back(json!({"gone": null}).as_object().unwrap());
         let refused = empty.converged.text().unwrap_err();
         assert!(
             refused.to_string().contains("Convergence::when"),
             "{refused}"
+        );
+        assert_eq!(
+            Convergence::of_patch(json!({"gone": null, "list": [1]}).as_object().unwrap()),
+            None,
+            "nothing to see"
+        );
+    }
+
+    #[test]
+    fn a_device_counts_once_converged_failed_or_pending() {
+        let selections = Selections::of(
+            Field::tag("ring").eq("a"),
+            &Convergence::when(Field::tag("ok").eq(1)).with_failure(Field::tag("bad").eq(1)),
+        )
+        .unwrap();
+        assert_eq!(
+            text(selections.failed.as_ref().unwrap()),
+            "tags.ring = 'a' AND NOT (tags.ok = 1) AND tags.bad = 1"
+        );
+        assert_eq!(
+            text(&selections.pending),
+            "tags.ring = 'a' AND NOT (tags.ok = 1) AND NOT (tags.bad = 1)"
         );
     }
 }

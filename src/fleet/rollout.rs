@@ -183,9 +183,12 @@ impl Rollout {
 
 /// What decides, after a wave, whether the rollout goes on: halt when the wave reached no
 /// device (or fewer than a bound), when the share of its devices that did not succeed passes a
-/// bound, or when any device failed with one of the listed error codes. Start from
-/// `RolloutGate::default()`: halt if the wave reached no device or any device failed, counting
-/// a direct method that answered outside 2xx as failed.
+/// bound, when any device failed with one of the listed error codes, or when its devices do not
+/// converge on what they were sent. Start from `RolloutGate::default()`: halt if the wave
+/// reached no device or any device failed, counting a direct method that answered outside 2xx
+/// as failed; and for a twin update that sets desired properties, halt unless every device of
+/// the wave reports them back ([`Convergence::reported_back`] of the patch, with
+/// [`ConvergenceWait::default`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct RolloutGate {
     max_failure_rate: f64,
@@ -193,7 +196,17 @@ pub struct RolloutGate {
     halt_on_codes: Vec<String>,
     empty_waves_allowed: bool,
     min_devices: u64,
-    convergence: Option<(Convergence, ConvergenceWait)>,
+    convergence: GateConvergence,
+    convergence_wait: ConvergenceWait,
+}
+
+/// What a gate waits for its devices to converge on.
+#[derive(Clone, Debug, PartialEq)]
+enum GateConvergence {
+    /// The desired properties of a twin update, reported back; nothing for other rollouts.
+    OfThePatch,
+    Given(Convergence),
+    Off,
 }
 
 impl Default for RolloutGate {
@@ -204,7 +217,8 @@ impl Default for RolloutGate {
             halt_on_codes: Vec::new(),
             empty_waves_allowed: false,
             min_devices: Self::DEFAULT_MIN_DEVICES,
-            convergence: None,
+            convergence: GateConvergence::OfThePatch,
+            convergence_wait: ConvergenceWait::default(),
         }
     }
 }
@@ -255,19 +269,43 @@ impl RolloutGate {
     /// `convergence` says (a twin update's row reads `completed` once the cloud twin is
     /// written, which says nothing of the device): the rollout halts with
     /// [`HaltReason::NotConverged`] when too many of them fail to apply it or the share `wait`
-    /// asks for does not converge in time. Default: none (the devices' reported side is not
-    /// read). For a firmware version sent in desired properties,
-    /// [`Convergence::reported_back`] of the patch, or [`Convergence::acknowledged`] for devices
-    /// that follow Microsoft's convention.
+    /// asks for does not converge in time. Default: for a twin update that sets desired
+    /// properties, [`Convergence::reported_back`] of them with [`ConvergenceWait::default`];
+    /// for a twin update of tags alone or a direct method, none. [`Convergence::acknowledged`]
+    /// suits devices that follow Microsoft's convention, whatever they were sent.
     pub fn with_convergence(mut self, convergence: Convergence, wait: ConvergenceWait) -> Self {
-        self.convergence = Some((convergence, wait));
+        self.convergence = GateConvergence::Given(convergence);
+        self.convergence_wait = wait;
         self
     }
 
-    fn check(&self) -> Result<(), Error> {
-        if let Some((_, wait)) = &self.convergence {
-            wait.check()?;
+    /// How the wait for a wave's devices to converge polls and when it ends (default
+    /// [`ConvergenceWait::default`]), whether the gate's convergence is the default one or
+    /// given.
+    pub fn with_convergence_wait(mut self, wait: ConvergenceWait) -> Self {
+        self.convergence_wait = wait;
+        self
+    }
+
+    /// Judges each wave by its job's outcome alone: no wait for its devices to report back,
+    /// not even for a twin update that sets desired properties. For devices that never report
+    /// their desired state, where the cloud twin being written is all there is to see.
+    pub fn without_convergence(mut self) -> Self {
+        self.convergence = GateConvergence::Off;
+        self
+    }
+
+    /// What the devices of a wave of a rollout of `template` must converge on, if anything.
+    fn convergence(&self, template: &NewJob) -> Option<Convergence> {
+        match &self.convergence {
+            GateConvergence::OfThePatch => template.desired().and_then(Convergence::of_patch),
+            GateConvergence::Given(convergence) => Some(convergence.clone()),
+            GateConvergence::Off => None,
         }
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        self.convergence_wait.check()?;
         if (0.0..=1.0).contains(&self.max_failure_rate) {
             return Ok(());
         }
@@ -626,12 +664,13 @@ impl Run {
             name: spec.name.clone(),
             reason,
         });
-        self.step = match &self.rollout.gate.convergence {
-            Some((convergence, wait)) if !halts => {
+        let gate = &self.rollout.gate;
+        self.step = match gate.convergence(&self.rollout.template) {
+            Some(convergence) if !halts => {
                 let devices = self.rollout.wave_job(spec).condition().clone();
                 // The wait was checked with the gate, before anything was sent.
-                let watch =
-                    ConvergenceWatch::new(&self.client, devices, convergence, wait.clone())?;
+                let wait = gate.convergence_wait.clone();
+                let watch = ConvergenceWatch::new(&self.client, devices, &convergence, wait)?;
                 Step::Converge(wave, Box::new(watch))
             }
             _ => self.after(wave, halts),
@@ -828,6 +867,40 @@ mod tests {
         assert_eq!(
             sent["cloudToDeviceMethod"]["payload"],
             serde_json::json!({"delay": 1})
+        );
+    }
+
+    #[test]
+    fn a_twin_update_that_sets_desired_properties_converges_on_them_by_default() {
+        let object = |value: serde_json::Value| value.as_object().unwrap().clone();
+        let firmware = object(serde_json::json!({"fw": "2.4"}));
+        let desired = NewJob::TwinUpdate(
+            TwinUpdateJob::new("fw", "*").with_desired_properties(firmware.clone()),
+        );
+        let tags = NewJob::TwinUpdate(
+            TwinUpdateJob::new("t", "*").with_tags(object(serde_json::json!({"a": 1}))),
+        );
+        let removal = NewJob::TwinUpdate(
+            TwinUpdateJob::new("r", "*")
+                .with_desired_properties(object(serde_json::json!({"old": null}))),
+        );
+        let method = NewJob::DirectMethod(DirectMethodJob::new("m", "*", "reboot"));
+        let gate = RolloutGate::default();
+        assert_eq!(
+            gate.convergence(&desired),
+            Some(Convergence::reported_back(&firmware))
+        );
+        assert_eq!(gate.convergence(&tags), None, "nothing to converge");
+        assert_eq!(gate.convergence(&removal), None, "nothing to see");
+        assert_eq!(gate.convergence(&method), None);
+        assert_eq!(
+            gate.clone().without_convergence().convergence(&desired),
+            None
+        );
+        let given = gate.with_convergence(Convergence::acknowledged(), ConvergenceWait::default());
+        assert_eq!(
+            given.convergence(&method),
+            Some(Convergence::acknowledged())
         );
     }
 

@@ -82,8 +82,8 @@ async fn a_patch_converges_where_its_values_are_reported_back() {
     );
     assert_eq!(
         hub.requests().len() - before,
-        2,
-        "no failure condition, no third query"
+        3,
+        "targeted, converged, and failed in Microsoft's convention"
     );
 }
 

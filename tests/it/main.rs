@@ -10,6 +10,7 @@ mod contract_schema_parity;
 mod convergence;
 mod device_jobs;
 mod devices;
+mod devices_answer_back;
 #[cfg(feature = "entra")]
 mod entra;
 mod examples;

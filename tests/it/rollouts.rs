@@ -9,7 +9,7 @@ use iothub_jobs::{
     ErrorKind, Field, HaltReason, JobsClient, Rollout, RolloutEvent, RolloutGate, TwinUpdateJob,
     WaitEnd, WaitOptions,
 };
-use iothub_local_hub::LocalHub;
+use iothub_local_hub::{DeviceBehaviour, LocalHub};
 use serde_json::json;
 
 use crate::support;
@@ -23,10 +23,12 @@ fn quick(timeout: Duration) -> WaitOptions {
 }
 
 /// Three rings — canary `c1`, `c2`; early `e1`…`e3`; broad `b1`…`b4` — and a lab device
-/// outside every ring, on a hub where jobs run for 50 ms; `e2` answers `500`.
+/// outside every ring, on a hub where jobs run for 50 ms and devices report back desired
+/// properties 50 ms after they are written; `e2` answers `500`.
 async fn fleet() -> LocalHub {
     let hub = LocalHub::builder()
         .job_run_time(Duration::from_millis(50))
+        .apply_delay(Duration::from_millis(50))
         .start()
         .await
         .unwrap();
@@ -436,6 +438,9 @@ fn firmware_rollout(id: &str, wait: Duration) -> Rollout {
 #[tokio::test]
 async fn a_twin_update_over_devices_that_never_report_halts_for_not_converging() {
     let hub = fleet().await;
+    for device in ["c1", "c2"] {
+        hub.set_device_behaviour(device, DeviceBehaviour::NeverReports);
+    }
     let client = hub.client().unwrap();
     let events: Vec<RolloutEvent> = ended(
         client
@@ -481,51 +486,82 @@ async fn a_twin_update_over_devices_that_never_report_halts_for_not_converging()
 #[tokio::test]
 async fn a_twin_update_goes_on_where_devices_apply_it_and_halts_where_one_rejects_it() {
     let hub = fleet().await;
+    hub.set_device_behaviour("e2", DeviceBehaviour::Rejects);
     let client = hub.client().unwrap();
-    // The devices, acting as devices do: each acknowledges a desired version it has not yet,
-    // `e2` with a failure.
-    let devices = async {
-        loop {
-            for id in ["c1", "c2", "e1", "e2", "e3", "b1", "b2", "b3", "b4", "lab"] {
-                let twin = hub.twin(id).unwrap();
-                let desired = &twin["properties"]["desired"];
-                let version = desired["$version"].clone();
-                let reported = &twin["properties"]["reported"];
-                if desired.get("firmware").is_none() || reported["lastDesiredVersion"] == version {
-                    continue;
-                }
-                let code = if id == "e2" { 500 } else { 200 };
-                let mut updated = twin.clone();
-                updated["properties"]["reported"]["lastDesiredVersion"] = version;
-                updated["properties"]["reported"]["lastDesiredStatus"] = json!({"code": code});
-                hub.add_twins([updated]).unwrap();
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    let report = ended(async {
-        tokio::select! {
-            report = client.rollout(firmware_rollout("fw-acked", Duration::from_secs(20))) => report,
-            () = devices => unreachable!("the devices loop until the rollout ends"),
-        }
-    })
-    .await
-    .unwrap();
+    let patch = support::object(json!({"firmware": {"version": "2.5.0"}}));
+    let job = TwinUpdateJob::new("fw-applied", Field::tag("model").eq("t1"))
+        .with_desired_properties(patch);
+    // The default gate: the patch reported back, a rejection in Microsoft's convention a
+    // failure.
+    let gate = RolloutGate::default().with_convergence_wait(
+        ConvergenceWait::default().with_wait(quick(Duration::from_secs(20))),
+    );
+    let report = ended(client.rollout(rings(Rollout::twin_update(job), gate)))
+        .await
+        .unwrap();
     let halt = report.halted.unwrap();
     assert_eq!((halt.wave, halt.name.as_str()), (1, "early"));
     let HaltReason::NotConverged {
-        end, failed_sample, ..
+        end,
+        failed_sample,
+        counts,
+        ..
     } = &halt.reason
     else {
         panic!("{:?}", halt.reason);
     };
     assert_eq!(*end, ConvergenceEnd::TooManyFailed);
     assert_eq!(failed_sample, &["e2"]);
+    assert_eq!((counts.targeted, counts.failed), (3, 1));
     let canary = report.waves[0].convergence.as_ref().unwrap();
     assert_eq!(
         (canary.end, canary.counts.converged),
         (ConvergenceEnd::Converged, 2)
     );
+    let applied = hub.twin("c1").unwrap();
+    assert_eq!(
+        applied["properties"]["reported"]["firmware"]["version"],
+        "2.5.0"
+    );
+    let rejected = hub.twin("e2").unwrap();
+    assert_eq!(
+        rejected["properties"]["reported"]["lastDesiredStatus"]["code"],
+        400
+    );
+    assert!(hub.job("fw-applied-broad").is_none());
+}
+
+#[tokio::test]
+async fn a_twin_update_of_tags_or_a_gate_without_convergence_never_waits_for_devices() {
+    let hub = fleet().await;
+    for device in ["c1", "c2", "e1", "e2", "e3", "b1", "b2", "b3", "b4"] {
+        hub.set_device_behaviour(device, DeviceBehaviour::NeverReports);
+    }
+    let client = hub.client().unwrap();
+    let tags = TwinUpdateJob::new("tagged", Field::tag("model").eq("t1"))
+        .with_tags(support::object(json!({"firmwareTrain": "2.5"})));
+    let firmware = TwinUpdateJob::new("unwatched", Field::tag("model").eq("t1"))
+        .with_desired_properties(support::object(json!({"firmware": "2.5.0"})));
+    for rollout in [
+        rings(Rollout::twin_update(tags), RolloutGate::default()),
+        rings(
+            Rollout::twin_update(firmware),
+            RolloutGate::default().without_convergence(),
+        ),
+    ] {
+        let events: Vec<RolloutEvent> =
+            ended(client.run_rollout(rollout).map(Result::unwrap).collect()).await;
+        assert!(
+            matches!(events.last(), Some(RolloutEvent::Finished(_))),
+            "{events:?}"
+        );
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e, RolloutEvent::Converging { .. })),
+            "{events:?}"
+        );
+    }
 }
 
 #[tokio::test]

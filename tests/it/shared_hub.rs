@@ -520,9 +520,11 @@ async fn a_twin_at_the_largest_version_leaves_the_hub_answering() {
     assert_eq!(
         (
             &fresh["version"],
-            &fresh["properties"]["desired"]["$version"]
+            &fresh["properties"]["desired"]["$version"],
+            &fresh["properties"]["reported"]["lastDesiredVersion"],
         ),
-        (&json!(2), &json!(2))
+        (&json!(3), &json!(2), &json!(2)),
+        "written by the update, then by the device's report"
     );
 }
 

@@ -3,11 +3,13 @@
 //! imports none of them.
 //!
 //! - `registry`: the twins, and twin updates written a slice at a time;
+//! - `behaviours`: how devices answer back on their twins, on the hub's clock;
 //! - `rows`: a job's rows per device;
 //! - `rules`: the hub's own rules for ids and job states;
 //! - `twin_rules`: the API description's rules for twins and patches;
 //! - `tier`: a hub's tier and its job limit.
 
+pub(crate) mod behaviours;
 pub(crate) mod registry;
 pub(crate) mod rows;
 pub(crate) mod rules;
@@ -261,11 +263,14 @@ impl HubState {
         }
     }
 
-    /// Writes every twin update whose job's end has come, a slice at a time, yielding between
-    /// slices: twins read after this show them.
+    /// Writes every twin update whose job's end has come, then the reports devices owe by now,
+    /// a slice at a time, yielding between slices: twins read after this show them.
     pub(crate) async fn settle_twins(&self) {
         drop(self.jobs_now());
         while self.write_slice() {
+            tokio::task::yield_now().await;
+        }
+        while self.report_slice() {
             tokio::task::yield_now().await;
         }
     }
@@ -274,6 +279,14 @@ impl HubState {
     pub(crate) fn settle_twins_now(&self) {
         drop(self.jobs_now());
         while self.write_slice() {}
+        while self.report_slice() {}
+    }
+
+    /// Makes a slice of the reports devices owe by now on the hub's clock; says whether more
+    /// are due.
+    fn report_slice(&self) -> bool {
+        let now = self.utc_now();
+        util::lock(&self.twins).report_slice(now)
     }
 
     /// Writes the twin update of job `id`, if its end has come (and those queued before it),

@@ -9,6 +9,7 @@ use std::{
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
+use crate::state::behaviours::{self, Behaviours, DeviceBehaviour};
 use crate::state::rules;
 use crate::state::twin_rules;
 
@@ -20,10 +21,11 @@ pub(crate) type Twins = BTreeMap<String, Value>;
 /// take, however many the work reaches.
 pub(crate) const TWINS_PER_SLICE: usize = 1_000;
 
-/// The twins, and the twin updates of finished jobs still being written into them.
-#[derive(Default)]
+/// The twins, the twin updates of finished jobs still being written into them, and how the
+/// devices answer back.
 pub(crate) struct Registry {
     twins: Twins,
+    behaviours: Behaviours,
     /// Updates of jobs whose end has come, in the order they ended, each written
     /// [`TWINS_PER_SLICE`] twins at a time.
     pending: VecDeque<Update>,
@@ -66,6 +68,15 @@ impl Update {
 }
 
 impl Registry {
+    pub(crate) fn new(behaviours: Behaviours) -> Self {
+        Self {
+            twins: Twins::new(),
+            behaviours,
+            pending: VecDeque::new(),
+            changes: 0,
+        }
+    }
+
     /// The twins, to read.
     pub(crate) fn twins(&self) -> &Twins {
         &self.twins
@@ -107,10 +118,14 @@ impl Registry {
             .len()
             .min(update.written.saturating_add(TWINS_PER_SLICE));
         let start = update.written;
+        let desired_changes = update.patch["properties"]["desired"].is_object();
         for device_id in &update.targets[start..end] {
             update.written += 1;
             if let Some(twin) = self.twins.get_mut(device_id) {
                 apply(twin, &update.patch);
+                if desired_changes {
+                    self.behaviours.desired_changed(device_id, update.end);
+                }
             }
         }
         self.changes = self.changes.wrapping_add(1);
@@ -118,6 +133,40 @@ impl Registry {
             return None;
         }
         self.pending.pop_front()
+    }
+
+    /// How device `device_id` answers back.
+    pub(crate) fn behaviour(&self, device_id: &str) -> DeviceBehaviour {
+        self.behaviours.of(device_id)
+    }
+
+    /// Makes device `device_id` behave as `behaviour` from `now` on.
+    pub(crate) fn set_behaviour(
+        &mut self,
+        device_id: &str,
+        behaviour: DeviceBehaviour,
+        now: DateTime<Utc>,
+    ) {
+        self.behaviours.set(device_id, behaviour, now);
+    }
+
+    /// Makes the next [`TWINS_PER_SLICE`] reports due by `now`, each as of when it fell due;
+    /// says whether more are due.
+    pub(crate) fn report_slice(&mut self, now: DateTime<Utc>) -> bool {
+        let due = self.behaviours.take_due(now, TWINS_PER_SLICE);
+        if due.is_empty() {
+            return false;
+        }
+        for (at, device_id) in due {
+            let behaviour = self.behaviours.of(&device_id);
+            if let Some(twin) = self.twins.get_mut(&device_id)
+                && behaviours::report(twin, behaviour, at)
+            {
+                next_version(twin);
+            }
+        }
+        self.changes = self.changes.wrapping_add(1);
+        self.behaviours.has_due(now)
     }
 }
 
@@ -201,6 +250,39 @@ pub(crate) fn bare(device_id: &str) -> Result<(String, Value), String> {
     twin(json!({"deviceId": device_id}))
 }
 
+/// A generated fleet of `devices` devices (`device-0000001` onwards): each tagged `ring` in
+/// [`LocalHub::GENERATED_RINGS`](crate::LocalHub::GENERATED_RINGS), in id order, and reporting
+/// [`LocalHub::GENERATED_FIRMWARE`](crate::LocalHub::GENERATED_FIRMWARE).
+pub(crate) fn generated(devices: usize) -> impl Iterator<Item = (String, Value)> {
+    let rings = crate::LocalHub::GENERATED_RINGS;
+    // Where each ring ends: its share of the fleet, rounded, but at least one device past the
+    // ring before while there are devices left, so that a small fleet still has every ring.
+    let mut ends = Vec::with_capacity(rings.len());
+    let mut share = 0.0;
+    for (_, ring_share) in rings {
+        share += ring_share;
+        let previous = ends.last().copied().unwrap_or(0);
+        let end = ((share * devices as f64).round() as usize)
+            .max(previous + 1)
+            .min(devices);
+        ends.push(end);
+    }
+    if let Some(last) = ends.last_mut() {
+        *last = devices;
+    }
+    (0..devices).map(move |n| {
+        let ring = ends.iter().position(|end| n < *end).unwrap_or(0);
+        let device_id = format!("device-{:07}", n + 1);
+        let given = json!({
+            "deviceId": device_id,
+            "tags": {"ring": rings[ring].0},
+            "properties": {"reported": {"firmware": {"version": crate::LocalHub::GENERATED_FIRMWARE}}},
+        });
+        // Every field is the hub's own and within the twin rules: never refused.
+        twin(given.clone()).unwrap_or((device_id, given))
+    })
+}
+
 /// Applies a twin-update job's `updateTwin` to `twin`: its tags and desired properties merged
 /// as the service merges a patch (`null` removes a property), the twin's version moved on,
 /// and the desired properties' `$version` too when they changed. A version at the largest
@@ -218,13 +300,18 @@ fn apply(twin: &mut Value, update: &Value) {
         let version = section["$version"].as_i64().unwrap_or(0).saturating_add(1);
         section["$version"] = json!(version);
     }
+    next_version(twin);
+}
+
+/// Moves `twin`'s version on, and its etag with it.
+fn next_version(twin: &mut Value) {
     let version = twin["version"].as_i64().unwrap_or(0).saturating_add(1);
     twin["version"] = json!(version);
     twin["etag"] = json!(etag(version));
 }
 
 /// RFC 7386 merge: objects merged key by key, `null` removing a key, anything else replacing.
-fn merge(target: &mut Value, patch: &Value) {
+pub(super) fn merge(target: &mut Value, patch: &Value) {
     let Value::Object(patch) = patch else {
         *target = patch.clone();
         return;
@@ -284,6 +371,40 @@ mod tests {
     }
 
     #[test]
+    fn a_generated_fleet_has_every_ring_in_its_share_in_id_order() {
+        let rings = |devices| {
+            generated(devices)
+                .map(|(_, twin)| twin["tags"]["ring"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        };
+        let count = |rings: &[String], ring: &str| rings.iter().filter(|r| *r == ring).count();
+        let hundred = rings(100);
+        assert_eq!(
+            [
+                count(&hundred, "canary"),
+                count(&hundred, "early"),
+                count(&hundred, "broad")
+            ],
+            [2, 18, 80]
+        );
+        assert!(
+            hundred.is_sorted_by_key(|ring| ["canary", "early", "broad"]
+                .iter()
+                .position(|r| r == ring))
+        );
+        assert_eq!(rings(3), ["canary", "early", "broad"], "one each at least");
+        assert_eq!(rings(1), ["canary"]);
+        assert!(rings(0).is_empty());
+        let (id, twin) = generated(12).nth(11).unwrap();
+        assert_eq!(id, "device-0000012");
+        assert_eq!(
+            twin["properties"]["reported"]["firmware"]["version"],
+            "1.0.0"
+        );
+        assert_eq!(twin["properties"]["desired"]["$version"], 1, "filled in");
+    }
+
+    #[test]
     fn versions_at_the_largest_there_is_stay_there() {
         let (_, mut twin) = twin(json!({"deviceId": "a", "version": i64::MAX,
             "properties": {"desired": {"$version": i64::MAX}}}))
@@ -296,7 +417,13 @@ mod tests {
 
     #[test]
     fn updates_are_written_a_slice_at_a_time_in_the_order_they_ended() {
-        let mut registry = Registry::default();
+        let mut registry = Registry::new(Behaviours::new(
+            behaviours::Delays {
+                apply: std::time::Duration::ZERO,
+                slow: std::time::Duration::ZERO,
+            },
+            behaviours::DeviceMix::default(),
+        ));
         let ids: Vec<String> = (0..TWINS_PER_SLICE + 1)
             .map(|n| format!("d{n:05}"))
             .collect();

@@ -271,6 +271,15 @@ impl NewJob {
         }
     }
 
+    /// The desired properties a twin update sets; `None` for a direct method, or a twin update
+    /// of tags alone.
+    pub(crate) fn desired(&self) -> Option<&Map<String, Value>> {
+        match self {
+            Self::TwinUpdate(job) if !job.desired.is_empty() => Some(&job.desired),
+            _ => None,
+        }
+    }
+
     /// The same operation as job `job_id` on the devices `condition` selects, starting when
     /// it is scheduled.
     pub(crate) fn retargeted(&self, job_id: String, condition: Condition) -> Self {
