@@ -2,8 +2,11 @@
 tests would: `cargo run -p iothub-local-hub` prints a connection string and an endpoint, and
 the SDK's generated clients are pointed at the endpoint through `protocol.config.base_url`.
 The hub must hold the fleet in fleet.json beside this script and run as an S1 hub
-(`iothub-local-hub --devices .ci/python/fleet.json --tier S1`): the queries and the job's device count
-are checked against the fleet, and a second active scheduled job must be refused.
+(`iothub-local-hub --devices .ci/python/fleet.json --tier S1 --job-run-time 1 --apply-delay 1`):
+the queries and the job's device count are checked against the fleet, and a second active
+scheduled job must be refused. Last, a twin update the SDK creates is applied by the hub's
+devices (one of them, `"behaviour": "rejects"` in fleet.json, rejects it), and Microsoft's
+acknowledgement convention must count exactly the devices that applied it.
 
 usage: python official_sdk.py CONNECTION_STRING ENDPOINT
 Exits non-zero, saying which call failed, unless every call answers as the service would.
@@ -13,9 +16,17 @@ import datetime
 import json
 import pathlib
 import sys
+import time
 
 from azure.iot.hub import IoTHubJobManager, IoTHubRegistryManager
-from azure.iot.hub.models import CloudToDeviceMethod, JobProperties, JobRequest, QuerySpecification
+from azure.iot.hub.models import (
+    CloudToDeviceMethod,
+    JobProperties,
+    JobRequest,
+    QuerySpecification,
+    Twin,
+    TwinProperties,
+)
 from msrest.exceptions import HttpOperationError
 
 
@@ -92,6 +103,7 @@ def main(connection_string, endpoint):
     check("cancel_import_export_job", jobs.get_import_export_job(created.job_id).status == "cancelled")
 
     query_devices(connection_string, endpoint, fleet)
+    devices_apply_a_twin_update(jobs, connection_string, endpoint, fleet)
 
 
 def query_devices(connection_string, endpoint, fleet):
@@ -171,6 +183,89 @@ def query_devices(connection_string, endpoint, fleet):
             error.response.status_code == 400 and "ArgumentInvalid" in error.response.text,
             f"{error.response.status_code} {error.response.text[:200]}",
         )
+
+
+APPLIED = (
+    "properties.desired.$version = properties.reported.lastDesiredVersion"
+    " AND properties.reported.lastDesiredStatus.code = 200"
+)
+REJECTED = (
+    "properties.desired.$version = properties.reported.lastDesiredVersion"
+    " AND properties.reported.lastDesiredStatus.code != 200"
+)
+
+
+def devices_apply_a_twin_update(jobs, connection_string, endpoint, fleet):
+    """A twin update of the firmware version, created by the SDK, applied by the hub's devices."""
+    registry = IoTHubRegistryManager.from_connection_string(connection_string)
+    registry.protocol.config.base_url = endpoint
+    targeted = [twin for twin in fleet if twin["tags"]["site"] == "lisbon"]
+    applying = sorted(twin["deviceId"] for twin in targeted if twin.get("behaviour") != "rejects")
+    rejecting = sorted(twin["deviceId"] for twin in targeted if twin.get("behaviour") == "rejects")
+    check("the fleet has devices that apply and one that rejects", applying and rejecting)
+    request = JobRequest(
+        job_id="python-firmware",
+        type="scheduleUpdateTwin",
+        query_condition="tags.site = 'lisbon'",
+        start_time=datetime.datetime.now(datetime.timezone.utc),
+        max_execution_time_in_seconds=600,
+        update_twin=Twin(etag="*", properties=TwinProperties(desired={"firmware": {"version": "3.0.0"}})),
+    )
+    jobs.create_scheduled_job("python-firmware", request)
+    status = None
+    for _ in range(300):
+        status = jobs.get_scheduled_job("python-firmware").status
+        if status == "completed":
+            break
+        time.sleep(0.1)
+    check("a twin update created by the SDK completes", status == "completed", status)
+
+    def ids(condition):
+        spec = QuerySpecification(query=f"SELECT * FROM devices WHERE {condition}")
+        found, token = [], None
+        for _ in range(10):
+            page = registry.query_iot_hub(spec, continuation_token=token, max_item_count=100)
+            found.extend(twin.device_id for twin in page.items)
+            token = page.continuation_token
+            if not token:
+                break
+        return sorted(found)
+
+    applied = []
+    for _ in range(300):
+        applied = ids(APPLIED)
+        if len(applied) >= len(applying):
+            break
+        time.sleep(0.1)
+    check("the acknowledgement convention selects exactly the devices that applied it", applied == applying,
+          f"{applied} != {applying}")
+    counted = registry.query_iot_hub(QuerySpecification(query=f"SELECT COUNT() AS n FROM devices WHERE {APPLIED}"))
+    number = (counted.items[0].additional_properties or {}).get("n") if counted.items else None
+    check("the acknowledgement convention counts them", number == len(applying), f"{number} != {len(applying)}")
+    check("a rejection is acknowledged with another code", ids(REJECTED) == rejecting, f"{ids(REJECTED)}")
+
+    versions = {}
+    for twin in fleet:
+        version = "3.0.0" if twin["deviceId"] in applying else twin["properties"]["reported"]["firmware"]["version"]
+        versions[version] = versions.get(version, 0) + 1
+    # Every page, by the continuation token: the hub's pages hold 3 items. (The alias is not
+    # `version`: the SDK reads each row as a Twin, whose `version` is a number.)
+    spec = QuerySpecification(
+        query="SELECT properties.reported.firmware.version AS firmware, COUNT() AS n FROM devices"
+        " GROUP BY properties.reported.firmware.version"
+    )
+    rows, token = [], None
+    for _ in range(10):
+        page = registry.query_iot_hub(spec, continuation_token=token, max_item_count=100)
+        rows.extend(page.items)
+        token = page.continuation_token
+        if not token:
+            break
+    answered = {
+        (item.additional_properties or {}).get("firmware"): (item.additional_properties or {}).get("n")
+        for item in rows
+    }
+    check("query_iot_hub of a GROUP BY of a reported property", answered == versions, f"{answered} != {versions}")
 
 
 def fleet_twin(fleet, device_id):

@@ -329,10 +329,12 @@ fn the_device_results_example_reports_the_method_failure_apart() {
     );
 }
 
-/// `rollout` on the embedded hub: halts after the second ring, naming the device that answered
-/// `500`, and the third ring is never scheduled.
+/// `rollout` on the embedded hub: a firmware version through desired properties; the canary
+/// converges, the early ring's two rejecting devices halt it there, named, and the broad ring is
+/// never scheduled. (A direct method answering `500` halting a rollout is
+/// `rollouts::a_rollout_halts_at_the_ring_where_a_method_failed_and_names_the_device`.)
 #[test]
-fn the_rollout_example_halts_at_the_second_ring_and_names_the_device() {
+fn the_rollout_example_halts_at_the_early_ring_where_devices_reject_the_firmware() {
     let output = support::output_within(
         Command::new(support::example("rollout")).env_remove("IOTHUB_CONNECTION_STRING"),
         EXAMPLE_TIME,
@@ -343,15 +345,28 @@ fn the_rollout_example_halts_at_the_second_ring_and_names_the_device() {
     let waves = report["waves"].as_array().unwrap();
     let names: Vec<_> = waves.iter().map(|w| w["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["canary", "early"]);
-    assert_eq!(waves[0]["outcome"]["counts"]["succeeded"], 2);
+    assert_eq!(waves[0]["convergence"]["end"], "converged");
     assert_eq!(
-        waves[1]["outcome"]["methodFailed"][0]["deviceId"],
-        "early-2"
+        waves[1]["outcome"]["counts"]["succeeded"], 9,
+        "every cloud twin was written"
     );
-    assert_eq!(report["halted"]["wave"], 1);
-    assert_eq!(report["halted"]["name"], "early");
-    assert!(stderr.contains("halted after wave 2 (early)"), "{stderr}");
-    assert!(stderr.contains("early-2 answered 500"), "{stderr}");
+    let reason = &report["halted"]["reason"];
+    assert_eq!(
+        (reason["kind"].as_str(), reason["end"].as_str()),
+        (Some("notConverged"), Some("tooManyFailed"))
+    );
+    assert_eq!(
+        reason["failedSample"],
+        serde_json::json!(["device-0000004", "device-0000007"])
+    );
+    assert!(
+        stderr.contains("halted after wave 2 (early): 2 device(s) reported failure to apply it: device-0000004, device-0000007"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("wave 1: 0 of 1 devices applied 2.4.1"),
+        "the progress: {stderr}"
+    );
     assert!(!stderr.contains("wave 3"), "{stderr}");
 }
 
