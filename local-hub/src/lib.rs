@@ -36,6 +36,12 @@
 //!   twin it reached (`null` removes a property) and moves the twin's version on (a version at
 //!   `i64::MAX` stays there); it reads `completed` once every twin is written, a slice of
 //!   twins at a time, so that no other request waits for work that grows with its devices;
+//! - its devices answer back on their twins, on its clock: one whose desired properties changed
+//!   reports them back after [`LocalHubBuilder::apply_delay`], acknowledging the version in
+//!   Microsoft's convention (`lastDesiredVersion`, `lastDesiredStatus {code, description}`),
+//!   unless its [`DeviceBehaviour`] says it is slow, rejects, is offline or never reports (per
+//!   device with [`LocalHub::set_device_behaviour`], or as a seeded [`DeviceMix`]);
+//!   [`LocalHubBuilder::generated_fleet`] registers a fleet tagged in rings;
 //! - twins it loads and twin-update patches follow the API description's twin rules (keys of at
 //!   most 1,024 bytes without control characters, `.`, `$` or spaces; top-level values of at
 //!   most 4,096 bytes; at most 10 levels of objects): a patch that breaks them is refused `400
