@@ -3,7 +3,6 @@
 //! set per device, as a seeded fleet-wide mix, or from the binary's flags and `--devices` file.
 
 use std::{
-    io::{BufRead as _, BufReader},
     process::{Command, Stdio},
     time::Duration,
 };
@@ -270,32 +269,24 @@ fn the_binary_takes_a_generated_fleet_a_mix_and_behaviours_from_its_devices_file
         .to_string(),
     )
     .unwrap();
-    let mut hub = Command::new(support::local_hub_binary())
-        .args([
-            "--port",
-            "0",
+    let file_arg = file.to_str().unwrap();
+    let (mut hub, connection_string, endpoint) = support::started_local_hub(
+        &[
             "--generate-fleet",
             "50",
             "--apply-delay",
             "0",
-        ])
-        .args([
             "--device-mix",
             "rejects=1",
             "--seed",
             "3",
             "--job-run-time",
             "0",
-        ])
-        .arg("--devices")
-        .arg(&file)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(hub.stdout.take().unwrap()).lines();
-    let connection_string = lines.next().unwrap().unwrap();
-    let endpoint = lines.next().unwrap().unwrap();
+            "--devices",
+            file_arg,
+        ],
+        Stdio::null(),
+    );
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let result = runtime.block_on(async {
         let options = JobsClientOptions::default().with_endpoint(&endpoint);

@@ -1,9 +1,6 @@
 //! The examples, run as their users run them: as processes, over real HTTP.
 
-use std::{
-    io::{BufRead as _, BufReader},
-    process::{Child, Command, Stdio},
-};
+use std::process::{Command, Stdio};
 
 use iothub_jobs::{JobsClient, JobsClientOptions, models::JobStatus};
 
@@ -11,21 +8,7 @@ use iothub_local_hub::LocalHub;
 
 use crate::support;
 
-/// The local hub's binary started on a free port with `args`, its stderr to `stderr`; the
-/// process, and the connection string and endpoint it printed.
-fn started_local_hub(args: &[&str], stderr: Stdio) -> (Child, String, String) {
-    let mut hub = Command::new(support::local_hub_binary())
-        .args(["--port", "0"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(stderr)
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(hub.stdout.take().unwrap()).lines();
-    let connection_string = stdout.next().unwrap().unwrap();
-    let endpoint = stdout.next().unwrap().unwrap();
-    (hub, connection_string, endpoint)
-}
+use support::started_local_hub;
 
 /// A twin update of device `d` that starts in an hour, so it stays active.
 fn twin_update_in_an_hour(id: &str) -> iothub_jobs::TwinUpdateJob {

@@ -3,6 +3,7 @@
 //! in `support`.
 
 mod cancel_job;
+mod cli;
 mod condition_properties;
 mod contract_requests;
 mod contract_responses;

@@ -301,6 +301,34 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for ThisThread {
     }
 }
 
+/// The local hub's binary started on a free port with `args`, its stderr to `stderr`; the
+/// process, and the connection string and endpoint it printed.
+pub fn started_local_hub(
+    args: &[&str],
+    stderr: std::process::Stdio,
+) -> (std::process::Child, String, String) {
+    use std::io::BufRead as _;
+    let mut hub = Command::new(local_hub_binary())
+        .args(["--port", "0"])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(hub.stdout.take().unwrap()).lines();
+    let connection_string = stdout.next().unwrap().unwrap();
+    let endpoint = stdout.next().unwrap().unwrap();
+    (hub, connection_string, endpoint)
+}
+
+/// The command line's binary, `iothub-jobs`, built now as [`example`] builds examples.
+pub fn cli_binary() -> PathBuf {
+    built(
+        &["-p", "iothub-jobs-cli", "--bin", "iothub-jobs"],
+        "iothub-jobs",
+    )
+}
+
 /// The example `name`, built now if it is missing or older than its sources (`cargo test --test
 /// it` alone does not build examples): a test never runs a stale one.
 pub fn example(name: &str) -> PathBuf {
@@ -365,29 +393,44 @@ pub fn import_export_wait(error: &Error) -> (WaitEnd, Option<&JobProperties>) {
 /// What `command` printed, and how it exited; a test failure if it runs longer than `limit`
 /// (it is killed first), so that a program that would wait forever cannot hang the suite.
 pub fn output_within(command: &mut Command, limit: std::time::Duration) -> std::process::Output {
-    use std::process::Stdio;
+    use std::{io::Read as _, process::Stdio};
     let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("the program starts");
+    // Read while it runs: a program that prints more than a pipe holds would otherwise wait
+    // on its reader forever.
+    let reader = |mut pipe: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let stdout = reader(Box::new(child.stdout.take().expect("piped")));
+    let stderr = reader(Box::new(child.stderr.take().expect("piped")));
     let started = std::time::Instant::now();
-    while child
-        .try_wait()
-        .expect("the program can be waited for")
-        .is_none()
-    {
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("the program can be waited for") {
+            break status;
+        }
         if started.elapsed() > limit {
             let _ = child.kill();
-            let output = child.wait_with_output().unwrap();
+            let _ = child.wait();
+            let stderr = stderr.join().unwrap_or_default();
             panic!(
                 "still running after {limit:?}; stderr: {}",
-                String::from_utf8_lossy(&output.stderr)
+                String::from_utf8_lossy(&stderr)
             );
         }
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    std::process::Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
     }
-    child.wait_with_output().unwrap()
 }
 
 /// Every operation spec/ describes, as `METHOD /path/{template}`: what the contract test must
