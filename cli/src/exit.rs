@@ -55,6 +55,18 @@ impl Failure {
         Some(match self {
             Self::Input(message) | Self::NotDone(message) | Self::Other(message) => message.clone(),
             Self::Interrupted(message) => format!("interrupted: {message}"),
+            Self::Sdk(error) if error.kind() == &ErrorKind::Credential => {
+                let mut text = error.to_string();
+                let mut source = std::error::Error::source(error);
+                while let Some(cause) = source {
+                    text.push_str(&format!(": {cause}"));
+                    source = cause.source();
+                }
+                format!(
+                    "{text} (with --auth-type login, the Azure CLI must be installed and \
+                     logged in: run `az login`)"
+                )
+            }
             Self::Sdk(error) => error.to_string(),
             Self::StdoutClosed => return None,
         })

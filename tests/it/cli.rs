@@ -634,3 +634,52 @@ fn output_formats_completions_and_logs_never_show_a_secret() {
         "help shows no environment value"
     );
 }
+
+/// `--auth-type login` takes its token from the Azure CLI (here a stand-in `az` on PATH that
+/// prints one, as `az account get-access-token` does) and sends it as a bearer token, which the
+/// local hub, knowing SAS alone, refuses; without `az`, the error says to install it and log in.
+#[cfg(unix)]
+#[test]
+fn the_azure_cli_login_is_used_for_entra_id() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let hub = hub();
+    let bin = std::env::temp_dir().join(format!("iothub-jobs-cli-az-{}", std::process::id()));
+    std::fs::create_dir_all(&bin).unwrap();
+    let az = bin.join("az");
+    let expires = support::unix_now() + 3600;
+    std::fs::write(
+        &az,
+        format!(
+            "#!/bin/sh\necho '{{\"accessToken\": \"entra-cli-token\", \"expires_on\": {expires}, \"tokenType\": \"Bearer\"}}'\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&az, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let login = |path: &str| {
+        Run::of(support::output_within(
+            hub.command(&[
+                "--auth-type",
+                "login",
+                "--hub",
+                "localhub",
+                "job",
+                "show",
+                "j",
+            ])
+            .env_remove("IOTHUB_CONNECTION_STRING")
+            .env("PATH", path),
+            COMMAND_TIME,
+        ))
+    };
+    let refused = login(bin.to_str().unwrap());
+    assert_eq!(refused.code, Some(1), "{refused:?}");
+    assert!(
+        refused.stderr.contains("401"),
+        "the hub refused the bearer token: {refused:?}"
+    );
+    assert!(!refused.stderr.contains("entra-cli-token"), "{refused:?}");
+    let without_az = login("/nonexistent");
+    let _ = std::fs::remove_dir_all(&bin);
+    assert_eq!(without_az.code, Some(1), "{without_az:?}");
+    assert!(without_az.stderr.contains("az login"), "{without_az:?}");
+}
