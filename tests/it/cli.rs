@@ -135,6 +135,60 @@ impl Run {
     }
 }
 
+/// `job create` of job `id` of type `job_type` on the devices `condition` selects, then `more`.
+fn create<'a>(
+    id: &'a str,
+    job_type: &'a str,
+    condition: &'a str,
+    more: &[&'a str],
+) -> Vec<&'a str> {
+    let create = [
+        "job",
+        "create",
+        "--job-id",
+        id,
+        "--job-type",
+        job_type,
+        "-q",
+        condition,
+    ];
+    [&create[..], more].concat()
+}
+
+/// `job create` of twin update `id` of `patch` on the devices `condition` selects, then `more`.
+fn create_twin_update<'a>(
+    id: &'a str,
+    condition: &'a str,
+    patch: &'a str,
+    more: &[&'a str],
+) -> Vec<&'a str> {
+    create(
+        id,
+        "scheduleUpdateTwin",
+        condition,
+        &[&["--twin-patch", patch][..], more].concat(),
+    )
+}
+
+/// `job create` of method `reboot` on every device as job `id`, then `more`.
+fn create_reboot<'a>(id: &'a str, more: &[&'a str]) -> Vec<&'a str> {
+    create(
+        id,
+        "scheduleDeviceMethod",
+        "*",
+        &[&["--method-name", "reboot"][..], more].concat(),
+    )
+}
+
+/// Waits, a second between polls, for a job that starts in 2099: it stays scheduled.
+const WAITING_FOR_2099: [&str; 5] = [
+    "--start-time",
+    "2099-01-01T00:00:00Z",
+    "--wait",
+    "--poll-interval",
+    "1",
+];
+
 fn example_plan() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../cli/plans/firmware.toml")
 }
@@ -143,23 +197,16 @@ fn example_plan() -> PathBuf {
 fn a_method_job_runs_to_its_end_and_its_outcome_and_rows_follow() {
     let hub = hub();
     let job = hub
-        .run(&[
-            "job",
-            "create",
-            "--job-id",
+        .run(&create_reboot(
             "j1",
-            "--job-type",
-            "scheduleDeviceMethod",
-            "-q",
-            "*",
-            "--method-name",
-            "reboot",
-            "--method-payload",
-            r#"{"delay": 5}"#,
-            "--wait",
-            "--poll-interval",
-            "1",
-        ])
+            &[
+                "--method-payload",
+                r#"{"delay": 5}"#,
+                "--wait",
+                "--poll-interval",
+                "1",
+            ],
+        ))
         .json(0);
     assert_eq!(job["jobId"], "j1");
     assert_eq!(job["status"], "completed");
@@ -210,72 +257,20 @@ fn each_exit_code_says_how_a_command_ended() {
 
     // Invalid input is refused before anything is sent: the endpoint is never reached.
     let nowhere = "http://127.0.0.1:1";
+    let tags = r#"{"tags": {"a": 1}}"#;
     for args in [
-        &[
-            "job",
-            "create",
-            "--job-id",
-            "bad id!",
-            "--job-type",
-            "scheduleDeviceMethod",
-            "-q",
-            "*",
-            "--method-name",
-            "reboot",
-        ][..],
-        &[
-            "job",
-            "create",
-            "--job-id",
-            "t",
-            "--job-type",
-            "scheduleUpdateTwin",
-            "-q",
-            "*",
-        ],
-        &[
-            "job",
-            "create",
-            "--job-id",
-            "t",
-            "--job-type",
-            "scheduleUpdateTwin",
-            "-q",
-            "*",
-            "--twin-patch",
-            r#"{"properties": {"reported": {"a": 1}}}"#,
-        ],
-        &[
-            "job",
-            "create",
-            "--job-id",
-            "t",
-            "--job-type",
-            "scheduleUpdateTwin",
-            "-q",
-            "SELECT * FROM devices",
-            "--twin-patch",
-            r#"{"tags": {"a": 1}}"#,
-        ],
-        &[
-            "job",
-            "create",
-            "--job-id",
-            "t",
-            "--job-type",
-            "scheduleDeviceMethod",
-            "-q",
-            "*",
-            "--method-name",
-            "m",
-            "--start-time",
-            "tomorrow",
-        ],
-        &["job", "create", "--job-id", "t", "--job-type", "twin"],
-        &["devices", "count", "-q", "tags.ring = 'unclosed"],
-        &["rollout", "missing-plan.toml", "--dry-run"],
+        create_reboot("bad id!", &[]),
+        create_reboot("t", &["--start-time", "tomorrow"]),
+        create_reboot("t", &["--method-payload", "{not json"]),
+        create_twin_update("t", "*", r#"{"properties": {"reported": {"a": 1}}}"#, &[]),
+        create_twin_update("t", "SELECT * FROM devices", tags, &[]),
+        create_twin_update("t", "*", tags, &["--method-name", "reboot"]),
+        create("t", "scheduleUpdateTwin", "*", &[]),
+        create("t", "twin", "*", &[]),
+        vec!["devices", "count", "-q", "tags.ring = 'unclosed"],
+        vec!["rollout", "missing-plan.toml", "--dry-run"],
     ] {
-        let run = hub.run(&[&["--endpoint", nowhere][..], args].concat());
+        let run = hub.run(&[&["--endpoint", nowhere][..], &args].concat());
         assert_eq!(run.code, Some(2), "{args:?}: {run:?}");
         assert!(!run.stderr.is_empty() && run.stdout.is_empty(), "{run:?}");
     }
@@ -293,25 +288,12 @@ fn each_exit_code_says_how_a_command_ended() {
 
     // Waited, and it did not happen: the job as last seen, and exit code 3.
     let late = hub
-        .run(&[
-            "job",
-            "create",
-            "--job-id",
+        .run(&create_twin_update(
             "late",
-            "--job-type",
-            "scheduleUpdateTwin",
-            "-q",
             "*",
-            "--twin-patch",
             r#"{"tags": {"a": 1}}"#,
-            "--start-time",
-            "2099-01-01T00:00:00Z",
-            "--wait",
-            "--poll-interval",
-            "1",
-            "--poll-duration",
-            "2",
-        ])
+            &[&WAITING_FOR_2099[..], &["--poll-duration", "2"]].concat(),
+        ))
         .json(3);
     assert_eq!(late["status"], "scheduled");
     let cancelled = hub
@@ -365,21 +347,12 @@ fn device_commands_count_list_group_and_judge_convergence() {
     );
 
     // Firmware to the early ring: one device rejects it, one is offline.
-    hub.run(&[
-        "job",
-        "create",
-        "--job-id",
+    hub.run(&create_twin_update(
         "fw",
-        "--job-type",
-        "scheduleUpdateTwin",
-        "-q",
         "tags.ring = 'early'",
-        "--twin-patch",
         r#"{"properties": {"desired": {"firmware": {"version": "2.0.0"}}}}"#,
-        "--wait",
-        "--poll-interval",
-        "1",
-    ])
+        &["--wait", "--poll-interval", "1"],
+    ))
     .json(0);
     let early = "tags.ring = 'early'";
     let patch = r#"{"firmware": {"version": "2.0.0"}}"#;
@@ -546,23 +519,12 @@ fn the_example_plan_counts_its_waves_halts_where_devices_reject_and_resumes() {
 fn ctrl_c_during_a_wait_stops_cleanly_and_says_what_runs_on() {
     let hub = hub();
     let mut waiting = hub
-        .command(&[
-            "job",
-            "create",
-            "--job-id",
+        .command(&create_twin_update(
             "far",
-            "--job-type",
-            "scheduleUpdateTwin",
-            "-q",
             "*",
-            "--twin-patch",
             r#"{"tags": {"a": 1}}"#,
-            "--start-time",
-            "2099-01-01T00:00:00Z",
-            "--wait",
-            "--poll-interval",
-            "1",
-        ])
+            &WAITING_FOR_2099,
+        ))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
