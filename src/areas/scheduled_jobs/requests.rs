@@ -271,12 +271,12 @@ impl NewJob {
         }
     }
 
-    /// The desired properties a twin update sets; `None` for a direct method, or a twin update
-    /// of tags alone.
+    /// The desired properties a twin update sets (none, for one of tags alone); `None` for a
+    /// direct method.
     pub(crate) fn desired(&self) -> Option<&Map<String, Value>> {
         match self {
-            Self::TwinUpdate(job) if !job.desired.is_empty() => Some(&job.desired),
-            _ => None,
+            Self::TwinUpdate(job) => Some(&job.desired),
+            Self::DirectMethod(_) => None,
         }
     }
 
