@@ -270,6 +270,7 @@ const WORKSPACE: &[&str] = &[
     "xtask/Cargo.toml",
     "xtask/src",
     "local-hub",
+    "cli",
 ];
 
 #[test]
