@@ -59,6 +59,7 @@
 //! know (a status of `cancelling`, timestamps without an offset, `null` maps).
 
 mod error;
+mod fleet_file;
 mod handlers;
 mod http;
 mod query;
@@ -81,7 +82,7 @@ pub use state::RecordedRequest;
 pub use state::behaviours::{DeviceBehaviour, DeviceMix};
 pub use state::tier::{ParseTierError, Tier};
 
-use state::{registry, rows, rules};
+use state::{compact::Compact, registry, rows, rules};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -541,7 +542,9 @@ impl LocalHub {
         let mut registry = self.settled_twins();
         let registered = registry.twins_mut();
         for (device_id, twin) in twins {
-            registered.entry(device_id).or_insert(twin);
+            registered
+                .entry(device_id)
+                .or_insert_with(|| Compact::new(&twin));
         }
         Ok(registered.len())
     }
@@ -580,6 +583,7 @@ impl LocalHub {
             .enumerate()
             .map(|(at, twin)| {
                 registry::twin(twin)
+                    .map(|(device_id, twin)| (device_id, Compact::new(&twin)))
                     .map_err(|problem| refused_twin(format!("twin {at}: {problem}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -588,9 +592,33 @@ impl LocalHub {
         Ok(added)
     }
 
+    /// Adds the devices of a fleet file: a JSON array of twins in the service's shape, as
+    /// [`add_twins`](Self::add_twins) takes them, read from `reader` a twin at a time (each is
+    /// held compactly as soon as it is read, so a file of a million twins loads in the memory
+    /// the twins take). A twin may carry the hub's own field `"behaviour"` — `applies`, `slow`,
+    /// `rejects`, `offline` or `never-reports` ([`DeviceBehaviour`]) — taken out of the twin
+    /// and set for its device. Returns how many were added or replaced; none is, if any twin
+    /// cannot be one.
+    ///
+    /// # Errors
+    /// An [`Error`] saying what is not JSON or not an array of twins, or naming the first twin
+    /// (counted from 0) that breaks a rule, as [`add_twins`](Self::add_twins) says.
+    pub fn load_twins(&self, reader: impl std::io::Read) -> Result<usize, Error> {
+        let fleet = fleet_file::read(reader).map_err(Error::new)?;
+        let added = fleet.twins.len();
+        self.settled_twins().twins_mut().extend(fleet.twins);
+        for (device_id, behaviour) in fleet.behaviours {
+            self.set_device_behaviour(&device_id, behaviour);
+        }
+        Ok(added)
+    }
+
     /// The twin of device `device_id`, as a `SELECT * FROM devices` query answers it.
     pub fn twin(&self, device_id: &str) -> Option<Value> {
-        self.settled_twins().twins().get(device_id).cloned()
+        self.settled_twins()
+            .twins()
+            .get(device_id)
+            .map(Compact::to_value)
     }
 
     /// The twins, after every job whose end has come has changed them.
@@ -605,7 +633,7 @@ impl LocalHub {
         if let Ok((device_id, twin)) = registry::bare(device_id) {
             let mut registry = self.settled_twins();
             if !registry.twins().contains_key(&device_id) {
-                registry.twins_mut().insert(device_id, twin);
+                registry.twins_mut().insert(device_id, Compact::new(&twin));
             }
         }
     }

@@ -29,7 +29,6 @@
 use std::{process::ExitCode, time::Duration};
 
 use iothub_local_hub::{DeviceBehaviour, DeviceMix, LocalHub, LocalHubBuilder, Tier};
-use serde_json::Value;
 use tracing::Level;
 use tracing_subscriber::{
     filter::Targets, layer::SubscriberExt as _, util::SubscriberInitExt as _,
@@ -189,13 +188,8 @@ async fn main() -> ExitCode {
     // The builder takes no twins, so they load once the hub is up, and before anyone is told
     // where it is: a client never sees a hub without its fleet.
     for fleet in fleets {
-        match hub.add_twins(fleet.twins) {
-            Ok(loaded) => {
-                for (device_id, behaviour) in &fleet.behaviours {
-                    hub.set_device_behaviour(device_id, *behaviour);
-                }
-                eprintln!("loaded {loaded} device(s) from {}", fleet.file);
-            }
+        match hub.load_twins(fleet.reader) {
+            Ok(loaded) => eprintln!("loaded {loaded} device(s) from {}", fleet.file),
             Err(error) => {
                 eprintln!(
                     "--devices {}: {error} (the first twin is twin 0); fix that twin or remove it \
@@ -221,14 +215,11 @@ async fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// The twins one `--devices` file holds, read and parsed but not yet checked by the hub.
+/// One `--devices` file, open: its twins are read a twin at a time once the hub is up.
 struct Fleet {
     /// The file as given on the command line, to name it in messages.
     file: String,
-    /// The array's items, in the file's order, each without the hub's own `behaviour`.
-    twins: Vec<Value>,
-    /// The behaviours the twins carried, by device id.
-    behaviours: Vec<(String, DeviceBehaviour)>,
+    reader: std::fs::File,
 }
 
 /// The hub the command line describes, and the fleets to load into it once it is up; `None`
@@ -355,51 +346,9 @@ fn seconds(flag: &str, value: &str) -> Result<Duration, String> {
         .ok_or(format!("{flag} {value:?} is not a number of seconds"))
 }
 
-/// The twins `file` holds: read before the hub starts, so that a wrong path or a file that is
-/// not a JSON array stops it before it listens.
+/// `file`, opened before the hub starts, so that a wrong path stops it before it listens.
 fn fleet(file: String) -> Result<Fleet, String> {
-    let text = std::fs::read_to_string(&file)
+    let reader = std::fs::File::open(&file)
         .map_err(|error| format!("--devices {file}: cannot read the file: {error}"))?;
-    let parsed: Value = serde_json::from_str(&text).map_err(|error| {
-        format!("--devices {file}: not JSON ({error}); the file must hold a JSON array of twins")
-    })?;
-    let Value::Array(twins) = parsed else {
-        let found = match parsed {
-            Value::Object(_) => "an object",
-            Value::String(_) => "a string",
-            Value::Number(_) => "a number",
-            Value::Bool(_) => "a boolean",
-            Value::Null => "null",
-            // Taken by the `let` above; named so the match stays exhaustive.
-            Value::Array(_) => "an array",
-        };
-        return Err(format!(
-            "--devices {file}: found {found}; the file must hold a JSON array of twins, \
-             like [{{\"deviceId\": \"sensor-1\", \"tags\": {{\"ring\": \"canary\"}}}}]"
-        ));
-    };
-    let mut behaviours = Vec::new();
-    let mut twins = twins;
-    for (at, twin) in twins.iter_mut().enumerate() {
-        let Some(given) = twin
-            .as_object_mut()
-            .and_then(|twin| twin.remove("behaviour"))
-        else {
-            continue;
-        };
-        let behaviour = given
-            .as_str()
-            .ok_or_else(|| "a behaviour is a string".to_owned())
-            .and_then(|name| name.parse::<DeviceBehaviour>().map_err(|e| e.to_string()))
-            .map_err(|problem| format!("--devices {file}: twin {at}: {problem}"))?;
-        // A twin without a usable id is refused by the hub when it loads, naming it.
-        if let Some(device_id) = twin["deviceId"].as_str() {
-            behaviours.push((device_id.to_owned(), behaviour));
-        }
-    }
-    Ok(Fleet {
-        file,
-        twins,
-        behaviours,
-    })
+    Ok(Fleet { file, reader })
 }

@@ -10,8 +10,9 @@ use serde_json::{Map, Value, json};
 
 use crate::handlers::device_jobs;
 use crate::http::answers::{Paging, argument_invalid, continuation, page, query_too_long};
-use crate::query::{self, Collection, Filter, Select};
+use crate::query::{self, Collection, Document as _, Filter, Select};
 use crate::state::HubState;
+use crate::state::compact::Compact;
 use crate::state::rules;
 
 pub(crate) async fn query(
@@ -56,14 +57,14 @@ pub(crate) async fn query(
             page(std::iter::once(row), 1, "Raw")
         }
         Select::All => {
-            let rows = first_rows(&hub, after, filter, paging.size, Value::clone).await;
+            let rows = first_rows(&hub, after, filter, paging.size, Compact::to_value).await;
             page(rows.into_iter(), paging.size, "Twin")
         }
         Select::Fields(fields) => {
-            let project = |twin: &Value| {
+            let project = |twin: &Compact| {
                 let row: Map<String, Value> = fields
                     .iter()
-                    .filter_map(|(path, name)| Some((name.clone(), path.get(twin)?.clone())))
+                    .filter_map(|(path, name)| Some((name.clone(), twin.value(path)?)))
                     .collect();
                 Value::Object(row)
             };
@@ -75,7 +76,7 @@ pub(crate) async fn query(
                 .read_twins(None, BTreeMap::new, |groups, _, twin| {
                     if filter.matches(twin) {
                         let values: Vec<Option<Value>> =
-                            by.iter().map(|path| path.get(twin).cloned()).collect();
+                            by.iter().map(|path| twin.value(path)).collect();
                         groups
                             .entry(group_key(&values))
                             .or_insert((values, 0_u64))
@@ -129,7 +130,7 @@ async fn first_rows(
     after: Option<&str>,
     filter: &Filter,
     size: usize,
-    row: impl Fn(&Value) -> Value,
+    row: impl Fn(&Compact) -> Value,
 ) -> Vec<(String, Value)> {
     hub.read_twins(after, Vec::new, |rows, id, twin| {
         if filter.matches(twin) {

@@ -3,9 +3,7 @@
 
 use std::cmp::Ordering;
 
-use serde_json::{Number, Value};
-
-use super::{Expr, Op};
+use super::{Document, Expr, Op, Scalar};
 
 /// Kleene OR: true if any is, else undefined if any is, else false.
 fn any(values: impl Iterator<Item = Option<bool>>) -> Option<bool> {
@@ -27,48 +25,57 @@ fn all(values: impl Iterator<Item = Option<bool>>) -> Option<bool> {
 
 /// `value op literal`: undefined unless both are primitives of one type, and for booleans and
 /// `null` unless the operator is `=` or `!=`.
-fn compare(value: &Value, op: Op, literal: &Value) -> Option<bool> {
+fn compare(value: Scalar<'_>, op: Op, literal: Scalar<'_>) -> Option<bool> {
     let equality = matches!(op, Op::Eq | Op::Ne);
     let order = match (value, literal) {
-        (Value::String(a), Value::String(b)) => a.cmp(b),
-        (Value::Number(a), Value::Number(b)) => numeric_order(a, b)?,
-        (Value::Bool(a), Value::Bool(b)) if equality => a.cmp(b),
-        (Value::Null, Value::Null) if equality => Ordering::Equal,
-        _ => return None,
+        (Scalar::Str(a), Scalar::Str(b)) => a.cmp(b),
+        (Scalar::Bool(a), Scalar::Bool(b)) if equality => a.cmp(&b),
+        (Scalar::Null, Scalar::Null) if equality => Ordering::Equal,
+        (a, b) => numeric_order(a, b)?,
     };
     Some(op.holds(order))
 }
 
-/// Integers exactly (`f64` would equate 2^53 and 2^53 + 1), other numbers as `f64`.
-fn numeric_order(a: &Number, b: &Number) -> Option<Ordering> {
-    let exact = |n: &Number| {
-        n.as_i64()
-            .map(i128::from)
-            .or_else(|| n.as_u64().map(i128::from))
+/// Integers exactly (`f64` would equate 2^53 and 2^53 + 1), other numbers as `f64`; undefined
+/// for anything that is not a number.
+fn numeric_order(a: Scalar<'_>, b: Scalar<'_>) -> Option<Ordering> {
+    let exact = |n: Scalar<'_>| match n {
+        Scalar::Int(int) => Some(i128::from(int)),
+        Scalar::Uint(uint) => Some(i128::from(uint)),
+        _ => None,
+    };
+    let float = |n: Scalar<'_>| match n {
+        Scalar::Int(int) => Some(int as f64),
+        Scalar::Uint(uint) => Some(uint as f64),
+        Scalar::Float(float) => Some(float),
+        _ => None,
     };
     match (exact(a), exact(b)) {
         (Some(a), Some(b)) => Some(a.cmp(&b)),
-        _ => a.as_f64()?.partial_cmp(&b.as_f64()?),
+        _ => float(a)?.partial_cmp(&float(b)?),
     }
 }
 
 impl Expr {
     /// True, false or undefined (`None`).
-    pub(super) fn eval(&self, doc: &Value) -> Option<bool> {
+    pub(super) fn eval(&self, doc: &impl Document) -> Option<bool> {
         match self {
             Self::Or(disjuncts) => any(disjuncts.iter().map(|expr| expr.eval(doc))),
             Self::And(conjuncts) => all(conjuncts.iter().map(|expr| expr.eval(doc))),
             Self::Not(expr) => expr.eval(doc).map(|holds| !holds),
-            Self::Defined(path) => Some(path.get(doc).is_some()),
-            Self::Compare(path, op, literal) => compare(path.get(doc)?, *op, literal),
-            Self::Fields(left, op, right) => compare(left.get(doc)?, *op, right.get(doc)?),
+            Self::Defined(path) => Some(doc.scalar(path).is_some()),
+            Self::Compare(path, op, literal) => {
+                compare(doc.scalar(path)?, *op, Scalar::of(literal))
+            }
+            Self::Fields(left, op, right) => compare(doc.scalar(left)?, *op, doc.scalar(right)?),
             Self::In {
                 path,
                 values,
                 negated,
             } => {
-                let value = path.get(doc)?;
-                any(values.iter().map(|v| compare(value, Op::Eq, v))).map(|found| found != *negated)
+                let value = doc.scalar(path)?;
+                any(values.iter().map(|v| compare(value, Op::Eq, Scalar::of(v))))
+                    .map(|found| found != *negated)
             }
         }
     }

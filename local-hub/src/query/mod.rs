@@ -96,11 +96,20 @@ pub(crate) enum Collection {
 pub(crate) struct Path(Vec<String>);
 
 impl Path {
+    #[cfg(test)]
+    pub(crate) fn new(segments: Vec<String>) -> Self {
+        Self(segments)
+    }
+
+    /// Its names, outermost first.
+    pub(crate) fn segments(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+
     /// The value at this path in `doc`; `None` when it is undefined (`null` is a value).
     pub(crate) fn get<'a>(&self, doc: &'a Value) -> Option<&'a Value> {
-        self.0
-            .iter()
-            .try_fold(doc, |value, segment| value.get(segment.as_str()))
+        self.segments()
+            .try_fold(doc, |value, segment| value.get(segment))
     }
 
     fn is(&self, dotted: &str) -> bool {
@@ -115,6 +124,71 @@ impl fmt::Display for Path {
     }
 }
 
+/// A document a query reads — a twin, held as JSON or compactly, or a device-job row — by the
+/// paths it names.
+pub(crate) trait Document {
+    /// The value at `path` as a condition compares it; `None` when it is undefined.
+    fn scalar(&self, path: &Path) -> Option<Scalar<'_>>;
+    /// The value at `path` as an answer holds it; `None` when it is undefined.
+    fn value(&self, path: &Path) -> Option<Value>;
+}
+
+impl Document for Value {
+    fn scalar(&self, path: &Path) -> Option<Scalar<'_>> {
+        Some(Scalar::of(path.get(self)?))
+    }
+
+    fn value(&self, path: &Path) -> Option<Value> {
+        path.get(self).cloned()
+    }
+}
+
+/// A value as a condition sees it: a primitive, or something that is not one (an object or an
+/// array, which compares as undefined).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Scalar<'a> {
+    Null,
+    Bool(bool),
+    /// A whole number within `i64`.
+    Int(i64),
+    /// A whole number past `i64::MAX`.
+    Uint(u64),
+    /// Any other number.
+    Float(f64),
+    Str(&'a str),
+    Composite,
+}
+
+impl<'a> Scalar<'a> {
+    pub(crate) fn of(value: &'a Value) -> Self {
+        match value {
+            Value::Null => Self::Null,
+            Value::Bool(flag) => Self::Bool(*flag),
+            Value::Number(number) => match (number.as_i64(), number.as_u64()) {
+                (Some(int), _) => Self::Int(int),
+                (None, Some(uint)) => Self::Uint(uint),
+                _ => Self::Float(number.as_f64().unwrap_or(f64::NAN)),
+            },
+            Value::String(text) => Self::Str(text),
+            Value::Array(_) | Value::Object(_) => Self::Composite,
+        }
+    }
+
+    /// As JSON; a composite, which has no value of its own here, as `null`.
+    pub(crate) fn to_value(self) -> Value {
+        match self {
+            Self::Null | Self::Composite => Value::Null,
+            Self::Bool(flag) => Value::Bool(flag),
+            Self::Int(int) => int.into(),
+            Self::Uint(uint) => uint.into(),
+            Self::Float(float) => {
+                serde_json::Number::from_f64(float).map_or(Value::Null, Value::Number)
+            }
+            Self::Str(text) => Value::String(text.to_owned()),
+        }
+    }
+}
+
 /// The WHERE expression; no WHERE (or condition `*`) = every document.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Filter(Option<Expr>);
@@ -126,7 +200,7 @@ impl Filter {
     }
 
     /// Whether `doc` is in the result: only if the condition is true, not false or undefined.
-    pub(crate) fn matches(&self, doc: &Value) -> bool {
+    pub(crate) fn matches(&self, doc: &impl Document) -> bool {
         self.0
             .as_ref()
             .is_none_or(|expr| expr.eval(doc) == Some(true))

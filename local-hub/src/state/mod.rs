@@ -10,6 +10,7 @@
 //! - `tier`: a hub's tier and its job limit.
 
 pub(crate) mod behaviours;
+pub(crate) mod compact;
 pub(crate) mod registry;
 pub(crate) mod rows;
 pub(crate) mod rules;
@@ -318,7 +319,7 @@ impl HubState {
         &self,
         after: Option<&str>,
         gathered: impl Fn() -> T,
-        mut visit: impl FnMut(&mut T, &str, &Value) -> ControlFlow<()>,
+        mut visit: impl FnMut(&mut T, &str, &compact::Compact) -> ControlFlow<()>,
     ) -> T {
         loop {
             self.settle_twins().await;
@@ -344,7 +345,7 @@ impl HubState {
         &self,
         from: &mut Option<String>,
         seen: &mut Option<u64>,
-        visit: &mut dyn FnMut(&str, &Value) -> ControlFlow<()>,
+        visit: &mut dyn FnMut(&str, &compact::Compact) -> ControlFlow<()>,
     ) -> Slice {
         let registry = util::lock(&self.twins);
         if *seen.get_or_insert(registry.changes()) != registry.changes() {

@@ -10,11 +10,12 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
 use crate::state::behaviours::{self, Behaviours, DeviceBehaviour};
+use crate::state::compact::Compact;
 use crate::state::rules;
 use crate::state::twin_rules;
 
-/// Every device's twin, by device id.
-pub(crate) type Twins = BTreeMap<String, Value>;
+/// Every device's twin, by device id, held compactly.
+pub(crate) type Twins = BTreeMap<String, Compact>;
 
 /// The most twins one step of work holds the registry's lock for — a twin update written, a
 /// query evaluated — so that no request waits on another's for longer than this many twins
@@ -122,7 +123,7 @@ impl Registry {
         for device_id in &update.targets[start..end] {
             update.written += 1;
             if let Some(twin) = self.twins.get_mut(device_id) {
-                apply(twin, &update.patch);
+                rewrite(twin, |twin| apply(twin, &update.patch));
                 if desired_changes {
                     self.behaviours.desired_changed(device_id, update.end);
                 }
@@ -159,15 +160,24 @@ impl Registry {
         }
         for (at, device_id) in due {
             let behaviour = self.behaviours.of(&device_id);
-            if let Some(twin) = self.twins.get_mut(&device_id)
-                && behaviours::report(twin, behaviour, at)
-            {
-                next_version(twin);
+            if let Some(twin) = self.twins.get_mut(&device_id) {
+                rewrite(twin, |twin| {
+                    if behaviours::report(twin, behaviour, at) {
+                        next_version(twin);
+                    }
+                });
             }
         }
         self.changes = self.changes.wrapping_add(1);
         self.behaviours.has_due(now)
     }
+}
+
+/// Changes `twin` as `change` changes its JSON.
+fn rewrite(twin: &mut Compact, change: impl FnOnce(&mut Value)) {
+    let mut value = twin.to_value();
+    change(&mut value);
+    *twin = Compact::new(&value);
 }
 
 /// When a twin says nothing happened yet, as the service writes it.
@@ -253,7 +263,7 @@ pub(crate) fn bare(device_id: &str) -> Result<(String, Value), String> {
 /// A generated fleet of `devices` devices (`device-0000001` onwards): each tagged `ring` in
 /// [`LocalHub::GENERATED_RINGS`](crate::LocalHub::GENERATED_RINGS), in id order, and reporting
 /// [`LocalHub::GENERATED_FIRMWARE`](crate::LocalHub::GENERATED_FIRMWARE).
-pub(crate) fn generated(devices: usize) -> impl Iterator<Item = (String, Value)> {
+pub(crate) fn generated(devices: usize) -> impl Iterator<Item = (String, Compact)> {
     let rings = crate::LocalHub::GENERATED_RINGS;
     // Where each ring ends: its share of the fleet, rounded, but at least one device past the
     // ring before while there are devices left, so that a small fleet still has every ring.
@@ -279,7 +289,8 @@ pub(crate) fn generated(devices: usize) -> impl Iterator<Item = (String, Value)>
             "properties": {"reported": {"firmware": {"version": crate::LocalHub::GENERATED_FIRMWARE}}},
         });
         // Every field is the hub's own and within the twin rules: never refused.
-        twin(given.clone()).unwrap_or((device_id, given))
+        let (device_id, twin) = twin(given.clone()).unwrap_or((device_id, given));
+        (device_id, Compact::new(&twin))
     })
 }
 
@@ -374,7 +385,7 @@ mod tests {
     fn a_generated_fleet_has_every_ring_in_its_share_in_id_order() {
         let rings = |devices| {
             generated(devices)
-                .map(|(_, twin)| twin["tags"]["ring"].as_str().unwrap().to_owned())
+                .map(|(_, twin)| twin.to_value()["tags"]["ring"].as_str().unwrap().to_owned())
                 .collect::<Vec<_>>()
         };
         let count = |rings: &[String], ring: &str| rings.iter().filter(|r| *r == ring).count();
@@ -396,6 +407,7 @@ mod tests {
         assert_eq!(rings(1), ["canary"]);
         assert!(rings(0).is_empty());
         let (id, twin) = generated(12).nth(11).unwrap();
+        let twin = twin.to_value();
         assert_eq!(id, "device-0000012");
         assert_eq!(
             twin["properties"]["reported"]["firmware"]["version"],
@@ -427,9 +439,10 @@ mod tests {
         let ids: Vec<String> = (0..TWINS_PER_SLICE + 1)
             .map(|n| format!("d{n:05}"))
             .collect();
-        registry
-            .twins_mut()
-            .extend(ids.iter().map(|id| bare(id).unwrap()));
+        registry.twins_mut().extend(ids.iter().map(|id| {
+            let (id, twin) = bare(id).unwrap();
+            (id, Compact::new(&twin))
+        }));
         let end = DateTime::<Utc>::MIN_UTC;
         let update = |job: &str, tags: Value| {
             Update::new(job.into(), end, ids.clone().into(), json!({ "tags": tags }))
@@ -440,9 +453,12 @@ mod tests {
         assert!(!registry.next_slice_ends_an_update());
         assert!(registry.write_slice().is_none(), "a slice short of the end");
         assert_ne!(registry.changes(), before);
-        assert_eq!(registry.twins()[&ids[TWINS_PER_SLICE - 1]]["tags"]["a"], 1);
+        assert_eq!(
+            registry.twins()[&ids[TWINS_PER_SLICE - 1]].to_value()["tags"]["a"],
+            1
+        );
         assert!(
-            registry.twins()[&ids[TWINS_PER_SLICE]]["tags"]
+            registry.twins()[&ids[TWINS_PER_SLICE]].to_value()["tags"]
                 .get("a")
                 .is_none()
         );
@@ -452,8 +468,8 @@ mod tests {
         registry.write_slice();
         assert_eq!(registry.write_slice().unwrap().job_id, "second");
         assert!(!registry.has_pending() && registry.write_slice().is_none());
-        assert_eq!(registry.twins()[&ids[0]]["tags"]["a"], 2);
-        assert_eq!(registry.twins()[&ids[0]]["version"], 3);
+        assert_eq!(registry.twins()[&ids[0]].to_value()["tags"]["a"], 2);
+        assert_eq!(registry.twins()[&ids[0]].to_value()["version"], 3);
     }
 
     #[test]

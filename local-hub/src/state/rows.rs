@@ -51,7 +51,7 @@ pub(crate) fn targets(filter: &Filter, twins: &Twins) -> Vec<String> {
         }
         None => twins
             .iter()
-            .filter(|(_, twin)| filter.matches(twin))
+            .filter(|(_, twin)| filter.matches(*twin))
             .map(|(id, _)| id.clone())
             .collect(),
     }
@@ -229,7 +229,10 @@ mod tests {
     fn twins(ids: &[&str]) -> Twins {
         ids.iter()
             .enumerate()
-            .map(|(n, id)| registry::twin(json!({"deviceId": id, "tags": {"n": n}})).unwrap())
+            .map(|(n, id)| {
+                let (id, twin) = registry::twin(json!({"deviceId": id, "tags": {"n": n}})).unwrap();
+                (id, crate::state::compact::Compact::new(&twin))
+            })
             .collect()
     }
 
