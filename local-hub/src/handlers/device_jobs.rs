@@ -5,10 +5,10 @@ use std::ops::Bound;
 
 use axum::response::Response;
 
-use crate::http::answers::{Paging, continuation, page};
+use crate::http::answers::{PageItem, PageKey, Paging, continuation, page};
 use crate::query::Filter;
 use crate::state::HubState;
-use crate::state::rows::JobRows;
+use crate::state::rows::{JobRows, Row};
 
 /// The rows `filter` selects, in job-id then device-id order, paged like every query of the
 /// service, with `x-ms-item-type: DeviceJob`.
@@ -36,17 +36,35 @@ pub(crate) async fn rows(hub: &HubState, filter: &Filter, paging: &Paging) -> Re
             .map(|(_, job)| job.rows())
             .collect()
     };
+    // A condition of that job alone (what `query_device_jobs` sends) selects every row: each is
+    // written out as it is read. Any other is evaluated over each row's value.
+    let every_row = wanted_job.is_some_and(|job| filter.is_exactly("jobId", job));
     let rows = sources
         .iter()
         .flat_map(|source| {
             let after = paging
                 .after(1)
                 .filter(|_| paging.after(0) == Some(source.job_id()));
-            source
-                .rows_after(after)
-                .map(move |(device_id, row)| (source.job_id(), device_id, row))
+            source.rows_after(after).map(move |row| {
+                let key = RowKey(source.job_id(), row.device_id);
+                (key, row)
+            })
         })
-        .filter(|(_, _, row)| filter.matches(row))
-        .map(|(job_id, device_id, row)| (continuation(&[job_id, device_id]), row));
+        .filter(|(_, row)| every_row || filter.matches(&row.to_value()));
     page(rows, paging.size, "DeviceJob")
+}
+
+/// A row's key: its job's id and its device's.
+struct RowKey<'a>(&'a str, &'a str);
+
+impl PageKey for RowKey<'_> {
+    fn token(self) -> String {
+        continuation(&[self.0, self.1])
+    }
+}
+
+impl PageItem for Row<'_> {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        Row::write_json(self, out);
+    }
 }

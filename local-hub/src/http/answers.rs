@@ -84,26 +84,62 @@ pub(crate) fn continuation(parts: &[&str]) -> String {
     encoded.join("/")
 }
 
-/// One page as the service pages queries: the first `size` of `items` (each with its key as
-/// [`continuation`] writes it, already in order and after where the client stands) as a JSON
-/// array, the next page's token in `x-ms-continuation` when more follow, and the items' type
-/// in `x-ms-item-type`. Only what the page needs is drawn from `items`.
-pub(crate) fn page(
-    mut items: impl Iterator<Item = (String, Value)>,
+/// An item of a page, written into the page's JSON array: a value, or what writes its JSON
+/// straight from where the hub holds it (a twin, a job's row), with no value made on the way.
+pub(crate) trait PageItem {
+    fn write_json(&self, out: &mut Vec<u8>);
+}
+
+impl PageItem for Value {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        // Writing to a `Vec` cannot fail, and a value always serializes.
+        let _ = serde_json::to_writer(out, self);
+    }
+}
+
+/// An item's key, made into a continuation token only for the last item of a page.
+pub(crate) trait PageKey {
+    fn token(self) -> String;
+}
+
+impl PageKey for String {
+    fn token(self) -> String {
+        self
+    }
+}
+
+/// One page as the service pages queries: the first `size` of `items` (each with its key, which
+/// makes a token as [`continuation`] writes it, already in order and after where the client
+/// stands) as a JSON array, the next page's token in `x-ms-continuation` when more follow, and
+/// the items' type in `x-ms-item-type`. Only what the page needs is drawn from `items`.
+pub(crate) fn page<K: PageKey, I: PageItem>(
+    mut items: impl Iterator<Item = (K, I)>,
     size: usize,
     item_type: &'static str,
 ) -> Response {
-    let mut page = Vec::with_capacity(size.min(1000));
+    let mut body = Vec::with_capacity(64 * size.min(1000));
+    body.push(b'[');
     let mut last = None;
     for (key, item) in items.by_ref().take(size) {
-        page.push(item);
+        if last.is_some() {
+            body.push(b',');
+        }
+        item.write_json(&mut body);
         last = Some(key);
     }
+    body.push(b']');
     let more = items.next().is_some();
-    let mut response = axum::Json(page).into_response();
+    let mut response = (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response();
     let headers = response.headers_mut();
     headers.insert("x-ms-item-type", HeaderValue::from_static(item_type));
-    if more && let Some(token) = last.and_then(|key| HeaderValue::from_str(&key).ok()) {
+    if more && let Some(token) = last.and_then(|key| HeaderValue::from_str(&key.token()).ok()) {
         headers.insert("x-ms-continuation", token);
     }
     response

@@ -223,6 +223,13 @@ impl Filter {
         }
     }
 
+    /// Whether the whole filter is `path = 'text'`, so that it selects every document whose
+    /// `path` is `text` and no other.
+    pub(crate) fn is_exactly(&self, path: &str, text: &str) -> bool {
+        matches!(&self.0, Some(Expr::Compare(at, Op::Eq, Value::String(wanted)))
+            if at.is(path) && wanted == text)
+    }
+
     /// A string `s` such that the filter can only match documents whose `path` equals `s`: a
     /// conjunct `path = 's'` of the filter's top-level AND, for narrowing. `path` is dotted and
     /// relative to the document, in the document's case: `jobId` for `devices.jobs.JobId`.

@@ -44,6 +44,12 @@ impl Compact {
         self.root().to_value()
     }
 
+    /// Its JSON text, written as `serde_json` writes the value it holds (objects' fields in
+    /// the order it keeps them, which is the order of their names), without the value.
+    pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
+        self.root().write_json(out);
+    }
+
     fn root(&self) -> Node<'_> {
         Node(&self.0)
     }
@@ -240,6 +246,51 @@ impl<'a> Node<'a> {
         }
     }
 
+    fn write_json(self, out: &mut Vec<u8>) {
+        // Writing to a `Vec` cannot fail.
+        match self.tag() {
+            ARRAY => {
+                out.push(b'[');
+                let mut rest = self.contents();
+                let mut first = true;
+                while !rest.is_empty() {
+                    let (item, after) = Node(rest).skip();
+                    if !std::mem::take(&mut first) {
+                        out.push(b',');
+                    }
+                    item.write_json(out);
+                    rest = after;
+                }
+                out.push(b']');
+            }
+            OBJECT => {
+                out.push(b'{');
+                let mut rest = self.contents();
+                let mut first = true;
+                while !rest.is_empty() {
+                    let (length, after) = read_varint(rest);
+                    let (key, after) = split(after, length);
+                    let (value, after) = Node(after).skip();
+                    if !std::mem::take(&mut first) {
+                        out.push(b',');
+                    }
+                    let _ = serde_json::to_writer(&mut *out, &*String::from_utf8_lossy(key));
+                    out.push(b':');
+                    value.write_json(out);
+                    rest = after;
+                }
+                out.push(b'}');
+            }
+            _ => {
+                let _ = match self.scalar() {
+                    // The most common by far, written without a copy.
+                    Scalar::Str(text) => serde_json::to_writer(&mut *out, text),
+                    other => serde_json::to_writer(&mut *out, &other.to_value()),
+                };
+            }
+        }
+    }
+
     fn to_value(self) -> Value {
         match self.tag() {
             ARRAY => {
@@ -301,9 +352,12 @@ mod tests {
         ] {
             let compact = Compact::new(&value);
             assert_eq!(compact.to_value(), value, "{value}");
+            let mut written = Vec::new();
+            compact.write_json(&mut written);
             assert_eq!(
-                serde_json::to_string(&compact.to_value()).unwrap(),
-                value.to_string()
+                String::from_utf8(written).unwrap(),
+                value.to_string(),
+                "written"
             );
         }
     }

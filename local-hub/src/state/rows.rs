@@ -9,6 +9,7 @@
 
 use std::{collections::BTreeMap, sync::Arc};
 
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::query::Filter;
@@ -170,16 +171,17 @@ impl JobRows {
     }
 
     /// The job's rows for the devices after `after` (every device, for `None`), in device-id
-    /// order, each with its device's id.
-    pub(crate) fn rows_after(&self, after: Option<&str>) -> impl Iterator<Item = (&str, Value)> {
+    /// order: each made when it is read, as JSON or a value.
+    pub(crate) fn rows_after(&self, after: Option<&str>) -> impl Iterator<Item = Row<'_>> {
         let first = after.map_or(0, |after| {
             self.fleet
                 .targets
                 .partition_point(|id| id.as_str() <= after)
         });
-        self.fleet.targets[first..]
-            .iter()
-            .map(|device_id| (device_id.as_str(), self.row(device_id)))
+        self.fleet.targets[first..].iter().map(|device_id| Row {
+            rows: self,
+            device_id,
+        })
     }
 
     /// The row of `device_id`, as the service writes it.
@@ -218,6 +220,121 @@ impl JobRows {
         row["status"] = json!(status);
         row
     }
+}
+
+/// One device's row of a job, made when it is read.
+pub(crate) struct Row<'a> {
+    rows: &'a JobRows,
+    pub device_id: &'a str,
+}
+
+impl Row<'_> {
+    /// The row as a value: for conditions on it.
+    pub(crate) fn to_value(&self) -> Value {
+        self.rows.row(self.device_id)
+    }
+}
+
+impl Row<'_> {
+    /// The row's JSON, written from the job's fields as [`JobRows::row`] makes its value (its
+    /// fields in the same order), without a value made for each row: a job's rows are paged
+    /// by the hundred thousand.
+    pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
+        let rows = self.rows;
+        let default = Device::default();
+        let answer = rows.answer(self.device_id).unwrap_or(&default);
+        let status = rows.status_for(answer);
+        let started = matches!(rows.status.as_str(), "running" | "completed" | "failed");
+        let completed = rows.status == "completed";
+        let last_updated = if completed {
+            &rows.end
+        } else if started {
+            &rows.start
+        } else {
+            &rows.created
+        };
+        let (error, outcome) = match (completed, rows.is_method, answer) {
+            (false, _, _) => (None, None),
+            (true, true, Device::Offline) => (Some(OFFLINE), None),
+            (true, true, Device::Answers { status, payload }) => (
+                None,
+                Some(OutcomeOut {
+                    device_method_response: Some(MethodResponseOut {
+                        payload,
+                        status: *status,
+                    }),
+                }),
+            ),
+            (true, false, _) => (
+                None,
+                Some(OutcomeOut {
+                    device_method_response: None,
+                }),
+            ),
+        };
+        let row = RowOut {
+            created: &rows.created,
+            device_id: self.device_id,
+            end: completed.then_some(&rows.end),
+            error,
+            job_id: &rows.job_id,
+            job_type: &rows.job_type,
+            last_updated,
+            outcome,
+            start: started.then_some(&rows.start),
+            status,
+        };
+        // Writing to a `Vec` cannot fail, and the row always serializes.
+        let _ = serde_json::to_writer(out, &row);
+    }
+}
+
+/// What a device that never connected reads in its row.
+const OFFLINE: ErrorOut = ErrorOut {
+    code: "DeviceNotOnline",
+    description: "Timed out waiting for the device to connect",
+};
+
+/// A row as the service writes it, its fields in the order of their names, as a value's are.
+#[derive(Serialize)]
+struct RowOut<'a> {
+    #[serde(rename = "createdDateTimeUtc")]
+    created: &'a Value,
+    #[serde(rename = "deviceId")]
+    device_id: &'a str,
+    #[serde(rename = "endTimeUtc", skip_serializing_if = "Option::is_none")]
+    end: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<ErrorOut>,
+    #[serde(rename = "jobId")]
+    job_id: &'a str,
+    #[serde(rename = "jobType")]
+    job_type: &'a Value,
+    #[serde(rename = "lastUpdatedDateTimeUtc")]
+    last_updated: &'a Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outcome: Option<OutcomeOut<'a>>,
+    #[serde(rename = "startTimeUtc", skip_serializing_if = "Option::is_none")]
+    start: Option<&'a Value>,
+    status: &'static str,
+}
+
+#[derive(Serialize)]
+struct ErrorOut {
+    code: &'static str,
+    description: &'static str,
+}
+
+#[derive(Serialize)]
+struct OutcomeOut<'a> {
+    #[serde(rename = "deviceMethodResponse")]
+    device_method_response: Option<MethodResponseOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct MethodResponseOut<'a> {
+    payload: &'a Value,
+    status: u16,
 }
 
 #[cfg(test)]
@@ -266,7 +383,7 @@ mod tests {
             let rows = JobRows::of(&job, &fleet(job["queryCondition"].as_str().unwrap()));
             let statuses: Vec<Value> = rows
                 .rows_after(None)
-                .map(|(_, row)| row["status"].clone())
+                .map(|row| row.to_value()["status"].clone())
                 .collect();
             assert_eq!(statuses, [row_status; 4], "{job_status}");
         }
@@ -294,7 +411,7 @@ mod tests {
                 let rows = JobRows::of(&job, &settled);
                 let mut counted = json!({"deviceCount": 0, "failedCount": 0, "succeededCount": 0,
                     "runningCount": 0, "pendingCount": 0});
-                for (_, row) in rows.rows_after(None) {
+                for row in rows.rows_after(None).map(|row| row.to_value()) {
                     let field = match row["status"].as_str().unwrap() {
                         "failed" => "failedCount",
                         "completed" => "succeededCount",
@@ -320,12 +437,47 @@ mod tests {
     }
 
     #[test]
+    fn a_rows_json_is_its_value_written_out() {
+        let devices = Arc::new(Devices::from([
+            ("b".to_owned(), Device::Offline),
+            (
+                "c".to_owned(),
+                Device::Answers {
+                    status: 500,
+                    payload: json!({"error": "flash", "n": [1, 2.5]}),
+                },
+            ),
+        ]));
+        for job_type in ["scheduleDeviceMethod", "scheduleUpdateTwin"] {
+            for (status, _) in STATES {
+                let mut job = job(job_type, status);
+                job["createdTime"] = json!("2026-12-01T00:00:00Z");
+                job["startTime"] = json!("2026-12-01T01:00:00Z");
+                job["endTime"] = json!("2026-12-01T01:01:00Z");
+                let mut settled = fleet(job["queryCondition"].as_str().unwrap());
+                settled.settle(&devices);
+                let rows = JobRows::of(&job, &settled);
+                for row in rows.rows_after(None) {
+                    let mut written = Vec::new();
+                    row.write_json(&mut written);
+                    assert_eq!(
+                        String::from_utf8(written).unwrap(),
+                        row.to_value().to_string(),
+                        "{job_type} {status} {}",
+                        row.device_id
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn rows_page_from_any_device_in_order() {
         let job = job("scheduleUpdateTwin", "running");
         let rows = JobRows::of(&job, &fleet("deviceId IN ['d', 'b', 'a', 'c']"));
         let after = |after| {
             rows.rows_after(after)
-                .map(|(id, _)| id.to_owned())
+                .map(|row| row.device_id.to_owned())
                 .collect::<Vec<_>>()
         };
         assert_eq!(after(None), ["a", "b", "c", "d"]);
