@@ -156,8 +156,38 @@ fn usage() -> String {
     text
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    one_malloc_arena();
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(serve()),
+        Err(error) => {
+            eprintln!("error: the local hub could not start: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Keeps glibc's allocator to one arena. Twin updates and devices' reports rewrite twins a
+/// slice at a time on whichever worker thread runs them; with an arena per thread, the memory
+/// they free stays spread over the arenas and the process keeps it: a rehearsal over a million
+/// devices grew by 1.3 GB that one arena reuses (measured: 257 MB against 100 MB over 300,000
+/// twins updated). The hub is a server of two or so threads, and never allocator-bound.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn one_malloc_arena() {
+    // SAFETY: `mallopt` only sets an allocator parameter; it is called before any thread of
+    // the process starts, and its answer (0 when the setting is refused) changes nothing here.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn one_malloc_arena() {}
+
+async fn serve() -> ExitCode {
     // `Targets` reads `RUST_LOG`'s `target=level,…` form without a regex engine to build.
     let filter = std::env::var("RUST_LOG")
         .ok()
