@@ -13,12 +13,14 @@
 //! - a twin-update job over every device: how long until it reads `completed`, and until its
 //!   devices applied it (counted by Microsoft's convention), with the unrelated reads' p99 beside
 //!   it; then its device rows read page by page (`query_device_jobs`): rows per second;
-//! - a rollout with convergence over the fleet's three rings (the default gate of a twin update
-//!   that sets desired properties): its time, and the hub's peak memory (`VmHWM`).
+//! - the client's twin stream (`query_twins`) over every twin: its rate, and this process's
+//!   memory, which stays flat;
+//! - on a second hub, a generated fleet of a million devices (`--generate-fleet`): a rollout
+//!   with convergence over its three rings (the default gate of a twin update that sets desired
+//!   properties): its time, and the hub's peak memory (`VmHWM`).
 //!
 //! Every count is checked: a benchmark that reads wrong data fails.
 
-#[allow(dead_code)] // the hub's memory is read from its process, not this one's
 mod measure;
 #[allow(dead_code)] // the bench starts hubs and builds clients only
 #[path = "../tests/it/support.rs"]
@@ -365,7 +367,61 @@ async fn main() {
         read as f64 / elapsed
     );
 
-    // A rollout with convergence over the three rings.
+    // The client's twin stream over every twin: its memory stays flat.
+    let (baseline, _) = measure::memory_kib();
+    let started = Instant::now();
+    let mut samples = Vec::new();
+    let mut twins = pin!(client.query_twins(
+        iothub_jobs::DeviceQuery::new(iothub_jobs::Condition::every_device()).with_page_size(PAGE)
+    ));
+    let mut read = 0;
+    while let Some(twin) = twins.next().await {
+        assert!(matches!(twin.unwrap(), Queried::Item(_)));
+        read += 1;
+        if read % 100_000 == 0 {
+            samples.push(measure::memory_kib().0);
+        }
+    }
+    assert_eq!(read, DEVICES);
+    let growth = samples.iter().max().unwrap() - samples[0];
+    println!(
+        "query_twins over every twin: {:.0} twins/s; this process's resident memory {:.1} MiB before, {:.1} MiB after the first 100,000, growth after that {:.1} MiB (flat)",
+        read as f64 / started.elapsed().as_secs_f64(),
+        baseline as f64 / 1024.0,
+        samples[0] as f64 / 1024.0,
+        growth as f64 / 1024.0
+    );
+    let _ = hub.kill();
+    let _ = hub.wait();
+    let _ = std::fs::remove_file(file);
+    rollout_over_a_generated_fleet().await;
+}
+
+/// A rollout with convergence over a generated fleet of a million devices, in its three rings,
+/// on a hub of its own: the default gate of a twin update that sets desired properties.
+async fn rollout_over_a_generated_fleet() {
+    let started = Instant::now();
+    let devices = DEVICES.to_string();
+    let args = [
+        "--generate-fleet",
+        &devices,
+        "--max-page-size",
+        "1000",
+        "--job-run-time",
+        "5",
+        "--apply-delay",
+        "2",
+    ];
+    let (mut hub, connection_string, endpoint) = support::started_local_hub(&args, Stdio::null());
+    let pid = hub.id();
+    println!(
+        "a generated fleet of {DEVICES} devices: up in {:.1} s, hub resident {:.0} MiB",
+        started.elapsed().as_secs_f64(),
+        memory_mib(pid).0
+    );
+    let options = JobsClientOptions::default().with_endpoint(&endpoint);
+    let client =
+        JobsClient::from_connection_string_with_options(&connection_string, options).unwrap();
     let started = Instant::now();
     let polls = WaitOptions::default()
         .with_poll_interval(Duration::from_secs(1))
@@ -379,8 +435,8 @@ async fn main() {
                 .with_convergence_wait(ConvergenceWait::default().with_wait(polls)),
         )
         .with_job_wait(WaitOptions::default().with_timeout(Duration::from_secs(900)));
-    for wave in ["canary", "early", "broad"] {
-        rollout = rollout.wave(wave, Field::tag("ring").eq(wave));
+    for (ring, _) in iothub_local_hub::LocalHub::GENERATED_RINGS {
+        rollout = rollout.wave(ring, Field::tag("ring").eq(ring));
     }
     let report = client.rollout(rollout).await.unwrap();
     assert!(report.halted.is_none(), "{:?}", report.halted);
@@ -392,10 +448,9 @@ async fn main() {
     assert_eq!(converged, DEVICES as u64);
     let (resident, peak) = memory_mib(pid);
     println!(
-        "rollout with convergence over canary, early and broad: {:.1} s; hub resident {resident:.0} MiB, peak {peak:.0} MiB",
+        "rollout with convergence over canary (2 %), early (18 %) and broad (80 %): {:.1} s; hub resident {resident:.0} MiB, peak {peak:.0} MiB",
         started.elapsed().as_secs_f64()
     );
     let _ = hub.kill();
     let _ = hub.wait();
-    let _ = std::fs::remove_file(file);
 }
