@@ -1,8 +1,8 @@
 //! `JobsClient::job_outcome` over a million device rows, against a plain parse of the same pages:
 //! `cargo bench -p iothub-jobs-tests --bench job_outcome`.
 //!
-//! The local hub cannot hold a million devices (a twin takes ~9.5 KB there), so an in-process
-//! loopback server (axum) answers `POST /devices/query` itself, making each page's rows on the fly
+//! So that the client alone is measured, an in-process loopback server (axum) answers
+//! `POST /devices/query` itself (the local hub's own serving is `million`'s), making each page's rows on the fly
 //! from the continuation token (the next row's index): neither side ever holds the rows. The job
 //! is a direct method over `ROWS` devices `device-0000000`…: one in 1,000 `failed`
 //! (`DeviceNotOnline`), one in 500 `completed` with method status 500 or 501 and a small payload,
