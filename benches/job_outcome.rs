@@ -5,9 +5,8 @@
 //! `POST /devices/query` itself (the local hub's own serving is bench `million`'s), making each
 //! page's rows on the fly from the continuation token (the next row's index): neither side ever
 //! holds the rows. The job is a direct method over `ROWS` devices `device-0000000`…: one in
-//! 1,000 `failed`
-//! (`DeviceNotOnline`), one in 500 `completed` with method status 500 or 501 and a small payload,
-//! the rest `completed` with 200 and `{"ok": true}`. Pages hold what `x-ms-max-item-count` asks,
+//! 1,000 `failed` (`DeviceNotOnline`), one in 500 `completed` with method status 500 or 501 and a
+//! small payload, the rest `completed` with 200 and `{"ok": true}`. Pages hold what `x-ms-max-item-count` asks,
 //! at most `PAGE` rows; the job id carries the row count (`bench-outcome-<rows>`).
 //!
 //! Reported, each the median of `ROUNDS` rounds:
