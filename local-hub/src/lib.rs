@@ -342,11 +342,9 @@ impl LocalHubBuilder {
             state,
             shutdown: Some(shutdown),
         };
-        if self.generated_devices > 0 {
-            hub.settled_twins()
-                .twins_mut()
-                .extend(registry::generated(self.generated_devices));
-        }
+        hub.settled_twins()
+            .twins_mut()
+            .extend(registry::generated(self.generated_devices));
         Ok(hub)
     }
 }

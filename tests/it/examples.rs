@@ -124,6 +124,9 @@ fn the_local_hub_binarys_help_lists_every_setting_with_its_default() {
         ("--max-connections", "512"),
         ("--request-log ", "0"),
         ("--request-log-bytes", "16777216"),
+        ("--apply-delay", "2 s"),
+        ("--slow-delay", "600 s"),
+        ("--seed", "0"),
     ] {
         let line = help
             .lines()

@@ -12,7 +12,7 @@ use crate::handlers::device_jobs;
 use crate::http::answers::{
     PageItem, Paging, argument_invalid, continuation, page, query_too_long,
 };
-use crate::query::{self, Collection, Document as _, Filter, Select};
+use crate::query::{self, Collection, Filter, Select};
 use crate::state::HubState;
 use crate::state::compact::Compact;
 use crate::state::rules;

@@ -124,22 +124,16 @@ impl fmt::Display for Path {
     }
 }
 
-/// A document a query reads — a twin, held as JSON or compactly, or a device-job row — by the
-/// paths it names.
+/// A document a condition reads — a twin, held as JSON or compactly, or a device-job row — by
+/// the paths it names.
 pub(crate) trait Document {
     /// The value at `path` as a condition compares it; `None` when it is undefined.
     fn scalar(&self, path: &Path) -> Option<Scalar<'_>>;
-    /// The value at `path` as an answer holds it; `None` when it is undefined.
-    fn value(&self, path: &Path) -> Option<Value>;
 }
 
 impl Document for Value {
     fn scalar(&self, path: &Path) -> Option<Scalar<'_>> {
         Some(Scalar::of(path.get(self)?))
-    }
-
-    fn value(&self, path: &Path) -> Option<Value> {
-        path.get(self).cloned()
     }
 }
 

@@ -61,13 +61,16 @@ impl std::fmt::Debug for Compact {
     }
 }
 
+impl Compact {
+    /// The value at `path`, as an answer holds it; `None` when it is undefined.
+    pub(crate) fn value(&self, path: &Path) -> Option<Value> {
+        Some(self.root().at(path)?.to_value())
+    }
+}
+
 impl Document for Compact {
     fn scalar(&self, path: &Path) -> Option<Scalar<'_>> {
         Some(self.root().at(path)?.scalar())
-    }
-
-    fn value(&self, path: &Path) -> Option<Value> {
-        Some(self.root().at(path)?.to_value())
     }
 }
 
