@@ -159,7 +159,7 @@ pub enum JobCommand {
     Create(Box<CreateArgs>),
     /// Shows a job.
     Show(JobId),
-    /// Lists jobs, newest first as the service pages them.
+    /// Lists the scheduled jobs the service still has (30 days after they end), page by page.
     List {
         /// Only jobs of this type.
         #[arg(long, value_enum)]

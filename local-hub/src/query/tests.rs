@@ -490,6 +490,12 @@ fn compares_primitives_of_one_type_only() {
             [false, true, false, false, true, true].map(Some),
         ),
         (
+            // Past `i64::MAX`, against a number that is not whole: as `f64`.
+            json!(u64::MAX),
+            "1.5e19",
+            [false, true, false, false, true, true].map(Some),
+        ),
+        (
             // Past `i64::MAX`, still exactly: as `f64` the two are one number.
             json!(u64::MAX),
             "18446744073709551614",

@@ -372,17 +372,20 @@ mod tests {
             mix.behaviour_of("device-7"),
             mix.clone().behaviour_of("device-7")
         );
-        let other = DeviceMix::seeded(2)
-            .with_share(DeviceBehaviour::Rejects, 0.1)
-            .unwrap();
+        let rejects = |seed| {
+            DeviceMix::seeded(seed)
+                .with_share(DeviceBehaviour::Rejects, 0.1)
+                .unwrap()
+        };
         assert!(
             ids.iter()
-                .any(|id| mix.behaviour_of(id) != other.behaviour_of(id)),
+                .any(|id| rejects(1).behaviour_of(id) != rejects(2).behaviour_of(id)),
             "another seed picks other devices"
         );
         // Pinned: a seed must pick the same devices in every version.
-        assert_eq!(unit_draw(0, ""), unit_draw(0, ""));
-        assert!((unit_draw(42, "sensor-1") - 0.5).abs() < 0.5);
+        assert_eq!(unit_draw(0, ""), 0.9576734252420561);
+        assert_eq!(unit_draw(42, "sensor-1"), 0.8771347094852326);
+        assert_eq!(unit_draw(7, "device-0000004"), 0.417961978102086);
     }
 
     #[test]
@@ -393,6 +396,14 @@ mod tests {
             mix.clone()
                 .with_share(DeviceBehaviour::Slow, f64::NAN)
                 .is_err()
+        );
+        assert!(
+            mix.clone()
+                .with_share(DeviceBehaviour::Slow, 0.7)
+                .unwrap()
+                .with_share(DeviceBehaviour::Rejects, 0.3)
+                .is_ok(),
+            "shares of exactly 1.0 in all"
         );
         let most = mix.with_share(DeviceBehaviour::Slow, 0.7).unwrap();
         let error = most
@@ -463,7 +474,7 @@ mod tests {
             json!({"properties": {
                 "desired": {"fw": {"version": "2.0"}, "$version": 4, "$metadata": {}},
                 "reported": {"fw": {"version": "1.0", "url": "x"}, "$version": 7,
-                    "$metadata": {"$lastUpdated": "0001-01-01T00:00:00Z"}}}})
+                    "$metadata": {"$lastUpdated": "0001-01-01T00:00:00Z", "fw": {}}}}})
         };
         let mut applied = twin();
         assert!(report(&mut applied, DeviceBehaviour::Applies, at(5)));
@@ -476,6 +487,11 @@ mod tests {
             reported["$metadata"]["$lastUpdated"],
             "1970-01-01T00:00:05.000Z"
         );
+        assert_eq!(
+            reported["$metadata"]["fw"],
+            json!({}),
+            "the rest of it kept"
+        );
         assert!(
             !report(&mut applied, DeviceBehaviour::Applies, at(6)),
             "nothing new to acknowledge"
@@ -486,6 +502,14 @@ mod tests {
         assert_eq!(reported["fw"]["version"], "1.0", "kept");
         assert_eq!(reported["lastDesiredStatus"]["code"], 400);
         assert_eq!(reported["lastDesiredVersion"], 4);
+        let mut odd = twin();
+        odd["properties"]["reported"]["$metadata"] = json!(5);
+        assert!(report(&mut odd, DeviceBehaviour::Applies, at(5)));
+        assert_eq!(
+            odd["properties"]["reported"]["$metadata"],
+            json!({"$lastUpdated": "1970-01-01T00:00:05.000Z"}),
+            "metadata that is not an object is written anew"
+        );
         let mut silent = twin();
         assert!(!report(&mut silent, DeviceBehaviour::NeverReports, at(5)));
         assert_eq!(silent, twin());

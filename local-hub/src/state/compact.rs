@@ -55,12 +55,6 @@ impl Compact {
     }
 }
 
-impl std::fmt::Debug for Compact {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.to_value().fmt(f)
-    }
-}
-
 impl Compact {
     /// The value at `path`, as an answer holds it; `None` when it is undefined.
     pub(crate) fn value(&self, path: &Path) -> Option<Value> {

@@ -473,6 +473,36 @@ mod tests {
     }
 
     #[test]
+    fn reports_are_made_a_slice_at_a_time_until_none_is_due() {
+        let mut registry = Registry::new(Behaviours::new(
+            behaviours::Delays {
+                apply: std::time::Duration::ZERO,
+                slow: std::time::Duration::ZERO,
+            },
+            behaviours::DeviceMix::default(),
+        ));
+        let ids: Vec<String> = (0..=TWINS_PER_SLICE).map(|n| format!("d{n:05}")).collect();
+        registry.twins_mut().extend(ids.iter().map(|id| {
+            let (id, twin) = bare(id).unwrap();
+            (id, Compact::new(&twin))
+        }));
+        let end = DateTime::<Utc>::MIN_UTC;
+        let patch = json!({"properties": {"desired": {"fw": "2"}}});
+        registry.queue(Update::new("j".into(), end, ids.clone().into(), patch));
+        while registry.write_slice().is_none() && registry.has_pending() {}
+        assert!(
+            registry.report_slice(end),
+            "one twin past the first slice is due still"
+        );
+        assert!(!registry.report_slice(end), "the last");
+        assert!(!registry.report_slice(end), "none due");
+        for id in [&ids[0], &ids[TWINS_PER_SLICE]] {
+            let twin = registry.twins()[id].to_value();
+            assert_eq!(twin["properties"]["reported"]["fw"], "2", "{id}");
+        }
+    }
+
+    #[test]
     fn an_update_merges_tags_and_desired_and_moves_the_versions_on() {
         let (_, mut twin) = twin(
             json!({"deviceId": "a", "tags": {"ring": "canary", "old": 1},
