@@ -61,6 +61,24 @@ fn installed_prism() -> std::path::PathBuf {
     prism
 }
 
+/// An item of a listing of Prism's, read; or the client stopping a listing whose invented
+/// continuation tokens came round again (Prism draws them from a small word list, so a token
+/// can repeat within a few pages, and the client stops rather than loop). Anything else is
+/// the error.
+fn listed<T>(item: Result<T, iothub_jobs::Error>) -> Result<(), iothub_jobs::Error> {
+    match item {
+        Err(error)
+            if error.kind() == &ErrorKind::InvalidResponse
+                && error
+                    .to_string()
+                    .contains("continuation token it had already given") =>
+        {
+            Ok(())
+        }
+        other => other.map(drop),
+    }
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -154,7 +172,9 @@ async fn prism_validates_every_request_and_the_client_accepts_every_dynamic_resp
             .collect()
             .await;
         for item in items {
-            item.unwrap_or_else(|e| fail("query", e));
+            if let Err(error) = listed(item) {
+                fail("query", error);
+            }
         }
         let rows = DeviceJobQuery::default().with_status(DeviceJobStatus::Failed);
         let rows: Vec<_> = std::pin::pin!(client.query_device_jobs(id, rows))
@@ -162,7 +182,9 @@ async fn prism_validates_every_request_and_the_client_accepts_every_dynamic_resp
             .collect()
             .await;
         for row in rows {
-            row.unwrap_or_else(|e| fail("query_device_jobs", e));
+            if let Err(error) = listed(row) {
+                fail("query_device_jobs", error);
+            }
         }
         // Prism's invented rows hold no count: the client says so, as a typed error.
         let canary = Field::tag("ring").eq("canary");
@@ -177,14 +199,18 @@ async fn prism_validates_every_request_and_the_client_accepts_every_dynamic_resp
             .collect()
             .await;
         for twin in twins {
-            twin.unwrap_or_else(|e| fail("query_twins", e));
+            if let Err(error) = listed(twin) {
+                fail("query_twins", error);
+            }
         }
         let ids: Vec<_> = std::pin::pin!(client.query_device_ids(canary))
             .take(3)
             .collect()
             .await;
         for id in ids {
-            id.unwrap_or_else(|e| fail("query_device_ids", e));
+            if let Err(error) = listed(id) {
+                fail("query_device_ids", error);
+            }
         }
         let container = "https://acct.blob.core.windows.net/devices?sv=2024-08-04&sig=c2lnbmF0dXJl";
         client
