@@ -45,6 +45,16 @@ use iothub_jobs::{
 use serde_json::json;
 
 const DEVICES: usize = 1_000_000;
+/// How the hubs run: the service's largest pages, jobs of five seconds, devices answering two
+/// seconds after their twins are written.
+const HUB: [&str; 6] = [
+    "--max-page-size",
+    "1000",
+    "--job-run-time",
+    "5",
+    "--apply-delay",
+    "2",
+];
 const COUNTS: usize = 20;
 const GROUPINGS: usize = 5;
 /// How often the unrelated reader reads a job, as a client polling one does.
@@ -216,16 +226,7 @@ async fn main() {
     let started = Instant::now();
     let (mut hub, connection_string, endpoint) = {
         let file = file.to_str().unwrap().to_owned();
-        let args = [
-            "--devices",
-            &file,
-            "--max-page-size",
-            "1000",
-            "--job-run-time",
-            "5",
-            "--apply-delay",
-            "2",
-        ];
+        let args = [&["--devices", &file][..], &HUB].concat();
         support::started_local_hub(&args, Stdio::null())
     };
     let loaded = started.elapsed();
@@ -402,16 +403,7 @@ async fn main() {
 async fn rollout_over_a_generated_fleet() {
     let started = Instant::now();
     let devices = DEVICES.to_string();
-    let args = [
-        "--generate-fleet",
-        &devices,
-        "--max-page-size",
-        "1000",
-        "--job-run-time",
-        "5",
-        "--apply-delay",
-        "2",
-    ];
+    let args = [&["--generate-fleet", &devices][..], &HUB].concat();
     let (mut hub, connection_string, endpoint) = support::started_local_hub(&args, Stdio::null());
     let pid = hub.id();
     println!(
