@@ -190,11 +190,12 @@ pub fn settings(spec: &openapiv3::OpenAPI) -> GenerationSettings {
     );
     // Query pages stay free-form here and the hand-written layer reads each item, so one
     // item of an unexpected shape (another object, or not an object at all: `5`, `null`)
-    // cannot fail a whole page.
+    // cannot fail a whole page. Each item is kept as its JSON text and read once, straight
+    // into its model: a value tree first would be a second pass over every row.
     for page in listing_pages(spec) {
         settings.with_conversion(
             page,
-            "::std::vec::Vec<::serde_json::Value>",
+            "::std::vec::Vec<::std::boxed::Box<::serde_json::value::RawValue>>",
             [TypeImpl::Default].into_iter(),
         );
     }

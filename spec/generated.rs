@@ -781,7 +781,10 @@ Arguments:
         x_ms_continuation: Option<&'a str>,
         x_ms_max_item_count: Option<&'a str>,
         body: &'a types::QuerySpecification,
-    ) -> Result<ResponseValue<::std::vec::Vec<::serde_json::Value>>, Error<()>> {
+    ) -> Result<
+        ResponseValue<::std::vec::Vec<::std::boxed::Box<::serde_json::value::RawValue>>>,
+        Error<()>,
+    > {
         let url = format!("{}/devices/query", self.baseurl,);
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(3usize);
         header_map
@@ -922,7 +925,10 @@ Arguments:
         job_type: Option<&'a str>,
         x_ms_continuation: Option<&'a str>,
         x_ms_max_item_count: Option<&'a str>,
-    ) -> Result<ResponseValue<::std::vec::Vec<::serde_json::Value>>, Error<()>> {
+    ) -> Result<
+        ResponseValue<::std::vec::Vec<::std::boxed::Box<::serde_json::value::RawValue>>>,
+        Error<()>,
+    > {
         let url = format!("{}/jobs/v2/query", self.baseurl,);
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(3usize);
         header_map

@@ -43,9 +43,10 @@ impl JobsClient {
         let text = query_text(&format!("COUNT() AS {COUNT_ALIAS}"), &condition.into())?;
         let query = QuerySpecification { query: Some(text) };
         let page = fetch_page(self.caller(), "count_devices", &query, None, None).await?;
-        let count = page.items.first().and_then(|row| row[COUNT_ALIAS].as_u64());
+        let first = page.items.first().map(|row| paging::value_of(row));
+        let count = first.as_ref().and_then(|row| row[COUNT_ALIAS].as_u64());
         count.ok_or_else(|| {
-            let first = page.items.first().map(Value::to_string);
+            let first = first.as_ref().map(Value::to_string);
             Error::new(
                 ErrorKind::InvalidResponse,
                 format!(
@@ -130,7 +131,7 @@ impl JobsClient {
             "query_distribution",
             text,
             query.page_size,
-            move |row| read_group(row, fields),
+            move |row| read_group(paging::value_of(&row), fields),
         )
     }
 
@@ -266,7 +267,8 @@ pub type QueriedTwin = Queried<Twin>;
 pub type QueriedDeviceId = Queried<String>;
 
 /// An item of a device-id query, as its `deviceId`.
-fn read_device_id(item: Value) -> QueriedDeviceId {
+fn read_device_id(item: paging::RawItem) -> QueriedDeviceId {
+    let item = paging::value_of(&item);
     match item.get("deviceId").and_then(Value::as_str) {
         Some(id) => Queried::Item(id.to_owned()),
         None => Queried::Unrecognized(item),
@@ -291,7 +293,7 @@ pub(crate) fn hub_query<T: Send + 'static>(
     operation: &'static str,
     text: Result<String, Error>,
     page_size: Option<u32>,
-    read: impl Fn(Value) -> T + Send + 'static,
+    read: impl Fn(paging::RawItem) -> T + Send + 'static,
 ) -> impl Stream<Item = Result<T, Error>> + Send + 'static {
     use futures_util::StreamExt as _;
     let query = match text {

@@ -13,7 +13,7 @@ use std::{
 
 use futures_core::Stream;
 use progenitor_client::ResponseValue;
-use serde_json::Value;
+use serde_json::{Value, value::RawValue};
 
 use crate::{Error, ErrorKind};
 
@@ -72,30 +72,39 @@ impl<T> Queried<T> {
 
 impl<T: serde::de::DeserializeOwned> Queried<T> {
     /// `item` as a `T`, or unrecognized.
-    pub(crate) fn read(item: Value) -> Self {
-        read_item(item).map_or_else(Self::Unrecognized, Self::Item)
+    pub(crate) fn read(item: RawItem) -> Self {
+        read_item(&item).map_or_else(Self::Unrecognized, Self::Item)
     }
+}
+
+/// An item of a page as the service sent it: its JSON text, read once into what wants it.
+pub(crate) type RawItem = Box<RawValue>;
+
+/// `item` as a value, for readers of free-form rows (a count, a group, an id).
+pub(crate) fn value_of(item: &RawValue) -> Value {
+    // The text was read from a JSON page: it is one JSON value.
+    serde_json::from_str(item.get()).unwrap_or(Value::Null)
 }
 
 /// `item` read as a `T`, or handed back as the service sent it when it is not one (another
 /// object, or not an object at all): an item of an unexpected shape is data, not an error
 /// that ends the stream.
-fn read_item<T: serde::de::DeserializeOwned>(item: Value) -> Result<T, Value> {
+fn read_item<T: serde::de::DeserializeOwned>(item: &RawValue) -> Result<T, Value> {
     // Checked first: a derived struct also reads from an array (`[]` would be an empty job).
-    if !item.is_object() {
+    if !item.get().starts_with('{') {
         tracing::debug!("a query item that is not an object; passed on as it is");
-        return Err(item);
+        return Err(value_of(item));
     }
-    // Read from a reference: the item is kept only when it is not a `T`.
-    T::deserialize(&item).map_err(|error| {
+    // Read from its text: a value tree is made only for an item that is not a `T`.
+    serde_json::from_str(item.get()).map_err(|error| {
         tracing::debug!(%error, "a query item of another shape; passed on as it is");
-        item
+        value_of(item)
     })
 }
 
 /// One page of a listing: its items and the token for the next page, if there is one.
 pub(crate) struct Page {
-    pub items: Vec<Value>,
+    pub items: Vec<RawItem>,
     /// The next page's token; an error for one that cannot be sent back, which ends the
     /// listing after this page's items.
     pub next: Result<Option<String>, Error>,
@@ -105,7 +114,7 @@ impl Page {
     /// The answer's items, and the next page's token if it names one. A token that cannot be
     /// sent back (not visible ASCII) ends the listing with an error rather than silently, as
     /// if it were complete.
-    pub(crate) fn read(answer: ResponseValue<Vec<Value>>) -> Self {
+    pub(crate) fn read(answer: ResponseValue<Vec<RawItem>>) -> Self {
         let next = match answer.headers().get(CONTINUATION) {
             None => Ok(None),
             Some(token) => match token.to_str() {
@@ -132,7 +141,7 @@ impl Page {
 struct Pages<F, R> {
     fetch: F,
     read: R,
-    items: VecDeque<Value>,
+    items: VecDeque<RawItem>,
     /// `Some(None)`: the first page; `Some(Some(token))`: a later one; `None`: no more.
     next: Option<Option<String>>,
     /// Hashes of the tokens handed out so far: a token handed out twice means a loop.
@@ -150,7 +159,7 @@ pub(crate) fn pages<F, Fut, R, T>(fetch: F, read: R) -> impl Stream<Item = Resul
 where
     F: FnMut(Option<String>) -> Fut,
     Fut: Future<Output = Result<Page, Error>>,
-    R: Fn(Value) -> T,
+    R: Fn(RawItem) -> T,
 {
     let start = Pages {
         fetch,

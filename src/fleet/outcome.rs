@@ -330,7 +330,7 @@ mod tests {
     use super::*;
 
     fn row(json: Value) -> QueriedDeviceJob {
-        Queried::read(json)
+        Queried::read(serde_json::value::to_raw_value(&json).unwrap())
     }
 
     fn method_row(device: &str, status: Value) -> Value {
