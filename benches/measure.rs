@@ -4,7 +4,12 @@ use std::time::Duration;
 
 /// `VmRSS` and `VmHWM` (peak) of this process, in KiB.
 pub fn memory_kib() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    memory_kib_of("self")
+}
+
+/// `VmRSS` and `VmHWM` (peak) of process `pid` (`self` for this one), in KiB.
+pub fn memory_kib_of(pid: &str) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| {
         status
             .lines()

@@ -115,16 +115,8 @@ fn fleet_file() -> std::path::PathBuf {
 
 /// `VmRSS` and `VmHWM` of process `pid`, in MiB.
 fn memory_mib(pid: u32) -> (f64, f64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-            .unwrap_or(0.0)
-            / 1024.0
-    };
-    (field("VmRSS:"), field("VmHWM:"))
+    let (resident, peak) = measure::memory_kib_of(&pid.to_string());
+    (resident as f64 / 1024.0, peak as f64 / 1024.0)
 }
 
 /// Reads job `id` every [`READ_EVERY`] until stopped; the latencies.

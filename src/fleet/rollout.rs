@@ -571,6 +571,8 @@ enum Step {
 struct Run {
     client: JobsClient,
     rollout: Rollout,
+    /// What each wave's devices must converge on, if anything: the gate's, read once.
+    convergence: Option<Convergence>,
     step: Step,
     report: RolloutReport,
 }
@@ -581,6 +583,7 @@ impl Run {
         Self {
             client: client.clone(),
             step: Step::Schedule(rollout.first_wave),
+            convergence: rollout.gate.convergence(&rollout.template),
             rollout,
             report: RolloutReport::default(),
         }
@@ -665,12 +668,12 @@ impl Run {
             reason,
         });
         let gate = &self.rollout.gate;
-        self.step = match gate.convergence(&self.rollout.template) {
+        self.step = match &self.convergence {
             Some(convergence) if !halts => {
                 let devices = self.rollout.wave_job(spec).condition().clone();
                 // The wait was checked with the gate, before anything was sent.
                 let wait = gate.convergence_wait.clone();
-                let watch = ConvergenceWatch::new(&self.client, devices, &convergence, wait)?;
+                let watch = ConvergenceWatch::new(&self.client, devices, convergence, wait)?;
                 Step::Converge(wave, Box::new(watch))
             }
             _ => self.after(wave, halts),

@@ -52,15 +52,6 @@ async fn acknowledged(client: &JobsClient) -> ConvergenceCounts {
         .unwrap()
 }
 
-fn counts(counts: &ConvergenceCounts) -> (u64, u64, u64, u64) {
-    (
-        counts.targeted,
-        counts.converged,
-        counts.failed,
-        counts.pending,
-    )
-}
-
 #[tokio::test]
 async fn devices_apply_desired_properties_after_the_delay_in_microsofts_convention() {
     let hub = held_hub(LocalHub::builder(), 3).await;
@@ -72,10 +63,10 @@ async fn devices_apply_desired_properties_after_the_delay_in_microsofts_conventi
         written["properties"]["reported"], before["properties"]["reported"],
         "not before the delay"
     );
-    assert_eq!(counts(&acknowledged(&client).await), (3, 0, 0, 3));
+    assert_eq!(support::counted(&acknowledged(&client).await), (3, 0, 0, 3));
 
     hub.advance_time(APPLY);
-    assert_eq!(counts(&acknowledged(&client).await), (3, 3, 0, 0));
+    assert_eq!(support::counted(&acknowledged(&client).await), (3, 3, 0, 0));
     let applied = hub.twin("device-0000001").unwrap();
     let reported = &applied["properties"]["reported"];
     assert_eq!(reported["firmware"]["version"], "2.0.0");
@@ -103,7 +94,7 @@ async fn devices_apply_desired_properties_after_the_delay_in_microsofts_conventi
         .convergence("*", &Convergence::reported_back(&patch))
         .await
         .unwrap();
-    assert_eq!(counts(&reported_back), (3, 3, 0, 0));
+    assert_eq!(support::counted(&reported_back), (3, 3, 0, 0));
 }
 
 #[tokio::test]
@@ -124,7 +115,7 @@ async fn each_behaviour_answers_back_as_documented() {
     send_firmware(&hub, &client, "fw", "2.0.0").await;
     hub.advance_time(APPLY);
     assert_eq!(
-        counts(&acknowledged(&client).await),
+        support::counted(&acknowledged(&client).await),
         (5, 1, 1, 3),
         "applied, rejected; slow, silent and offline pending"
     );
@@ -141,7 +132,11 @@ async fn each_behaviour_answers_back_as_documented() {
     );
 
     hub.advance_time(LocalHubBuilder::DEFAULT_SLOW_DELAY);
-    assert_eq!(counts(&acknowledged(&client).await), (5, 2, 1, 2), "slow");
+    assert_eq!(
+        support::counted(&acknowledged(&client).await),
+        (5, 2, 1, 2),
+        "slow"
+    );
 
     // Offline, it misses a second version too; back online, it applies the latest.
     send_firmware(&hub, &client, "fw-2", "3.0.0").await;
@@ -223,7 +218,7 @@ async fn a_seeded_mix_picks_the_same_devices_and_the_hub_counts_exactly_them() {
     send_firmware(&hub, &client, "fw", "2.0.0").await;
     hub.advance_time(APPLY);
     assert_eq!(
-        counts(&acknowledged(&client).await),
+        support::counted(&acknowledged(&client).await),
         (400, 400 - rejecting - silent, rejecting, silent)
     );
 }
@@ -312,7 +307,7 @@ fn the_binary_takes_a_generated_fleet_a_mix_and_behaviours_from_its_devices_file
             )
             .await
             .unwrap();
-        (counts(&lab), counts(&generated))
+        (support::counted(&lab), support::counted(&generated))
     });
     let _ = hub.kill();
     let _ = hub.wait();

@@ -301,6 +301,16 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for ThisThread {
     }
 }
 
+/// A convergence's counts as one tuple: targeted, converged, failed, pending.
+pub fn counted(counts: &iothub_jobs::ConvergenceCounts) -> (u64, u64, u64, u64) {
+    (
+        counts.targeted,
+        counts.converged,
+        counts.failed,
+        counts.pending,
+    )
+}
+
 /// The local hub's binary started on a free port with `args`, its stderr to `stderr`; the
 /// process, and the connection string and endpoint it printed.
 pub fn started_local_hub(

@@ -1,15 +1,15 @@
 //! `iothub-jobs devices …`: what a condition selects — how many, which, their twins, how they
 //! distribute over properties' values — and whether they applied what they were sent.
 
-use std::{pin::pin, time::Duration};
+use std::pin::pin;
 
 use futures_util::StreamExt as _;
 use iothub_jobs::{
-    Convergence, ConvergenceEnd, ConvergenceEvent, ConvergenceWait, DeviceQuery, Field, WaitOptions,
+    Convergence, ConvergenceEnd, ConvergenceEvent, ConvergenceWait, DeviceQuery, Field,
 };
 use serde_json::json;
 
-use super::{Context, job::queried, json_or_file, object, until_interrupted};
+use super::{Context, fixed_polls, json_or_file, object, queried, until_interrupted};
 use crate::{
     args::{ConvergenceArgs, DevicesCommand},
     exit::{Failure, Outcome},
@@ -103,19 +103,8 @@ async fn convergence(context: &Context, args: ConvergenceArgs) -> Outcome {
         let counts = context.client.convergence(condition, &convergence).await?;
         return context.output.document(&counts);
     }
-    if args.poll_interval == 0 {
-        return Err(Failure::Input(
-            "--poll-interval must be at least 1 second".to_owned(),
-        ));
-    }
-    let interval = Duration::from_secs(args.poll_interval);
     let wait = ConvergenceWait::default()
-        .with_wait(
-            WaitOptions::default()
-                .with_poll_interval(interval)
-                .with_max_poll_interval(interval)
-                .with_timeout(Duration::from_secs(args.poll_duration)),
-        )
+        .with_wait(fixed_polls(args.poll_interval, args.poll_duration)?)
         .with_share(args.share)
         .with_max_failed_share(args.max_failed_share)
         .with_sample(args.sample);

@@ -4,11 +4,9 @@
 use std::pin::pin;
 
 use futures_util::StreamExt as _;
-use iothub_jobs::{
-    ExportJob, ImportJob, StorageAuthentication, WaitFailure, models::JobProperties,
-};
+use iothub_jobs::{ExportJob, ImportJob, StorageAuthentication, models::JobProperties};
 
-use super::{Context, until_interrupted, wait_options};
+use super::{Context, ended_wait, until_interrupted, wait_options};
 use crate::{
     args::{ImportExportCommand, Storage, StorageAuth},
     exit::{Failure, Outcome},
@@ -127,16 +125,5 @@ async fn finish(
     )
     .await;
     bar.finish_and_clear();
-    match waited? {
-        Ok(job) => context.output.document(&shown(&job)),
-        Err(error) => {
-            if let Some(job) = error
-                .detail::<WaitFailure<JobProperties>>()
-                .and_then(|failure| failure.job.as_ref())
-            {
-                context.output.document(&shown(job))?;
-            }
-            Err(Failure::from(error))
-        }
-    }
+    ended_wait(context, waited?, shown)
 }

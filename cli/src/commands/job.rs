@@ -5,13 +5,13 @@ use std::{pin::pin, time::Duration};
 
 use futures_util::StreamExt as _;
 use iothub_jobs::{
-    DeviceJobQuery, DirectMethodJob, JobQuery, JobResponse, OutcomeOptions, Queried, RerunOptions,
-    TwinUpdateJob, WaitFailure, WaitOptions,
+    DeviceJobQuery, DirectMethodJob, JobQuery, JobResponse, OutcomeOptions, RerunOptions,
+    TwinUpdateJob, WaitOptions,
     models::{DeviceJobStatus, JobStatus, JobType},
 };
 use serde_json::{Map, Value};
 
-use super::{Context, json_or_file, object, until_interrupted, wait_options};
+use super::{Context, ended_wait, json_or_file, object, queried, until_interrupted, wait_options};
 use crate::{
     args::{self, CreateArgs, JobCommand},
     exit::{Failure, Outcome},
@@ -64,7 +64,7 @@ pub async fn run(context: &Context, command: JobCommand) -> Outcome {
             )
             .await;
             spinner.finish_and_clear();
-            ended_wait(context, cancelled?)
+            ended_wait(context, cancelled?, to_json)
         }
         JobCommand::Outcome { job, max_details } => {
             let options = OutcomeOptions::default().with_max_details(max_details);
@@ -105,16 +105,6 @@ pub async fn run(context: &Context, command: JobCommand) -> Outcome {
                 .output
                 .document(&client.rerun_failures(job.get(), options).await?)
         }
-    }
-}
-
-/// An item of a listing as the service sent it when the model cannot read it.
-pub fn queried<T: serde::Serialize>(item: Queried<T>) -> Value {
-    match item {
-        Queried::Item(item) => serde_json::to_value(item).unwrap_or(Value::Null),
-        Queried::Unrecognized(raw) => raw,
-        // A kind of item a later SDK adds: nothing to print of it.
-        _ => Value::Null,
     }
 }
 
@@ -210,7 +200,7 @@ async fn create(context: &Context, args: CreateArgs) -> Outcome {
         None => context.output.document(&created),
         Some(options) => {
             let waited = watch(context, &id, options).await?;
-            ended_wait(context, waited)
+            ended_wait(context, waited, to_json)
         }
     }
 }
@@ -299,19 +289,7 @@ fn state_line(job: &JobResponse) -> String {
     }
 }
 
-/// Prints how a wait ended: the job it waited for, or — when it did not happen — the job as
-/// last seen, and exit code 3.
-fn ended_wait(context: &Context, waited: Result<JobResponse, iothub_jobs::Error>) -> Outcome {
-    match waited {
-        Ok(job) => context.output.document(&job),
-        Err(error) => {
-            if let Some(job) = error
-                .detail::<WaitFailure<JobResponse>>()
-                .and_then(|failure| failure.job.as_ref())
-            {
-                context.output.document(job)?;
-            }
-            Err(Failure::from(error))
-        }
-    }
+/// A job as printed: as the SDK serializes it.
+fn to_json(job: &JobResponse) -> Value {
+    serde_json::to_value(job).unwrap_or_default()
 }

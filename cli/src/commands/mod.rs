@@ -9,7 +9,9 @@ mod rollout;
 use std::{future::Future, time::Duration};
 
 use clap::CommandFactory as _;
-use iothub_jobs::{JobsClient, WaitOptions};
+use std::any::Any;
+
+use iothub_jobs::{JobsClient, Queried, WaitFailure, WaitOptions};
 use serde_json::Value;
 
 use crate::{
@@ -54,16 +56,52 @@ pub async fn run(cli: Cli) -> Outcome {
 
 /// How a wait polls: a fixed pause of `--poll-interval`, for `--poll-duration` in all.
 pub fn wait_options(polling: &Polling) -> Result<WaitOptions, Failure> {
-    if polling.poll_interval == 0 {
+    fixed_polls(polling.poll_interval, polling.poll_duration)
+}
+
+/// Polls `interval` seconds apart (at least one), for `duration` seconds in all.
+pub fn fixed_polls(interval: u64, duration: u64) -> Result<WaitOptions, Failure> {
+    if interval == 0 {
         return Err(Failure::Input(
             "--poll-interval must be at least 1 second".to_owned(),
         ));
     }
-    let interval = Duration::from_secs(polling.poll_interval);
+    let interval = Duration::from_secs(interval);
     Ok(WaitOptions::default()
         .with_poll_interval(interval)
         .with_max_poll_interval(interval)
-        .with_timeout(Duration::from_secs(polling.poll_duration)))
+        .with_timeout(Duration::from_secs(duration)))
+}
+
+/// Prints how a wait ended: the job it waited for (as `shown` shows it), or — when it did not
+/// happen — the job as last seen, and the error (exit code 3 for a wait).
+pub fn ended_wait<J: Any>(
+    context: &Context,
+    waited: Result<J, iothub_jobs::Error>,
+    shown: impl Fn(&J) -> Value,
+) -> Outcome {
+    match waited {
+        Ok(job) => context.output.document(&shown(&job)),
+        Err(error) => {
+            if let Some(job) = error
+                .detail::<WaitFailure<J>>()
+                .and_then(|failure| failure.job.as_ref())
+            {
+                context.output.document(&shown(job))?;
+            }
+            Err(Failure::from(error))
+        }
+    }
+}
+
+/// An item of a listing: as the model reads it, or as the service sent it when it cannot.
+pub fn queried<T: serde::Serialize>(item: Queried<T>) -> Value {
+    match item {
+        Queried::Item(item) => serde_json::to_value(item).unwrap_or(Value::Null),
+        Queried::Unrecognized(raw) => raw,
+        // A kind of item a later SDK adds: nothing to print of it.
+        _ => Value::Null,
+    }
 }
 
 /// `work`, unless Ctrl-C comes first: then [`Failure::Interrupted`] with `then`, which says what

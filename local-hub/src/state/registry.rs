@@ -427,15 +427,18 @@ mod tests {
         assert_eq!(twin["etag"], etag(i64::MAX));
     }
 
+    /// A registry whose devices answer back at once.
+    fn instant_registry() -> Registry {
+        let instant = behaviours::Delays {
+            apply: std::time::Duration::ZERO,
+            slow: std::time::Duration::ZERO,
+        };
+        Registry::new(Behaviours::new(instant, behaviours::DeviceMix::default()))
+    }
+
     #[test]
     fn updates_are_written_a_slice_at_a_time_in_the_order_they_ended() {
-        let mut registry = Registry::new(Behaviours::new(
-            behaviours::Delays {
-                apply: std::time::Duration::ZERO,
-                slow: std::time::Duration::ZERO,
-            },
-            behaviours::DeviceMix::default(),
-        ));
+        let mut registry = instant_registry();
         let ids: Vec<String> = (0..TWINS_PER_SLICE + 1)
             .map(|n| format!("d{n:05}"))
             .collect();
@@ -474,13 +477,7 @@ mod tests {
 
     #[test]
     fn reports_are_made_a_slice_at_a_time_until_none_is_due() {
-        let mut registry = Registry::new(Behaviours::new(
-            behaviours::Delays {
-                apply: std::time::Duration::ZERO,
-                slow: std::time::Duration::ZERO,
-            },
-            behaviours::DeviceMix::default(),
-        ));
+        let mut registry = instant_registry();
         let ids: Vec<String> = (0..=TWINS_PER_SLICE).map(|n| format!("d{n:05}")).collect();
         registry.twins_mut().extend(ids.iter().map(|id| {
             let (id, twin) = bare(id).unwrap();

@@ -183,43 +183,6 @@ impl JobRows {
             device_id,
         })
     }
-
-    /// The row of `device_id`, as the service writes it.
-    fn row(&self, device_id: &str) -> Value {
-        let default = Device::default();
-        let answer = self.answer(device_id).unwrap_or(&default);
-        let status = self.status_for(answer);
-        let mut row = json!({
-            "deviceId": device_id,
-            "jobId": self.job_id,
-            "jobType": self.job_type,
-            "createdDateTimeUtc": self.created,
-            "lastUpdatedDateTimeUtc": self.created,
-        });
-        if matches!(self.status.as_str(), "running" | "completed" | "failed") {
-            row["startTimeUtc"] = self.start.clone();
-            row["lastUpdatedDateTimeUtc"] = self.start.clone();
-        }
-        if self.status == "completed" {
-            row["endTimeUtc"] = self.end.clone();
-            row["lastUpdatedDateTimeUtc"] = self.end.clone();
-            match (self.is_method, answer) {
-                (true, Device::Offline) => {
-                    row["error"] = json!({
-                        "code": "DeviceNotOnline",
-                        "description": "Timed out waiting for the device to connect",
-                    });
-                }
-                (true, Device::Answers { status, payload }) => {
-                    row["outcome"] =
-                        json!({"deviceMethodResponse": {"status": status, "payload": payload}});
-                }
-                (false, _) => row["outcome"] = json!({"deviceMethodResponse": null}),
-            }
-        }
-        row["status"] = json!(status);
-        row
-    }
 }
 
 /// One device's row of a job, made when it is read.
@@ -231,15 +194,21 @@ pub(crate) struct Row<'a> {
 impl Row<'_> {
     /// The row as a value: for conditions on it.
     pub(crate) fn to_value(&self) -> Value {
-        self.rows.row(self.device_id)
+        // The row always serializes.
+        self.shaped(|row| serde_json::to_value(row).unwrap_or_default())
     }
-}
 
-impl Row<'_> {
-    /// The row's JSON, written from the job's fields as [`JobRows::row`] makes its value (its
-    /// fields in the same order), without a value made for each row: a job's rows are paged
-    /// by the hundred thousand.
+    /// The row's JSON, written straight from the job's fields, without a value made for each
+    /// row: a job's rows are paged by the hundred thousand.
     pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
+        // Writing to a `Vec` cannot fail, and the row always serializes.
+        self.shaped(|row| {
+            let _ = serde_json::to_writer(out, row);
+        });
+    }
+
+    /// `use_row` given the row as the service writes it: the one place its shape is made.
+    fn shaped<T>(&self, use_row: impl FnOnce(&RowOut<'_>) -> T) -> T {
         let rows = self.rows;
         let default = Device::default();
         let answer = rows.answer(self.device_id).unwrap_or(&default);
@@ -284,8 +253,7 @@ impl Row<'_> {
             start: started.then_some(&rows.start),
             status,
         };
-        // Writing to a `Vec` cannot fail, and the row always serializes.
-        let _ = serde_json::to_writer(out, &row);
+        use_row(&row)
     }
 }
 
@@ -437,7 +405,7 @@ mod tests {
     }
 
     #[test]
-    fn a_rows_json_is_its_value_written_out() {
+    fn a_rows_json_writes_its_fields_in_the_order_of_their_names() {
         let devices = Arc::new(Devices::from([
             ("b".to_owned(), Device::Offline),
             (
